@@ -1,0 +1,202 @@
+"""The continual pre-training engine: prepare everything, build the base checkpoint, run CPT on mixtures.
+
+:func:`prepare` is what ``mixing-gym prepare`` runs; :class:`ProxyRun` is one continual pre-training
+run from the base checkpoint, trained mixture by mixture and scored through lm-eval, which is what one
+episode of ``DataMixing-v0`` does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from filelock import FileLock
+from tqdm.auto import tqdm
+
+from mixing_gym.common import CacheError, atomic_write_json, fingerprint
+from mixing_gym.domains import DomainSpace, get_domain_space
+from mixing_gym.evaluation import Evaluator, StandardTask
+from mixing_gym.models import ProxyPreset, build_model, count_parameters, get_preset, load_model
+from mixing_gym.prepare import DataConfig, PreparedData, data_dir_for, prepare_data
+from mixing_gym.sampler import MixtureSampler
+from mixing_gym.trainer import ContinualTrainer, TrainReport, resolve_precision
+
+BASE_MARKER = "base.json"
+BASE_SEED = 1234
+
+
+def base_checkpoint_dir(data: PreparedData, preset: ProxyPreset) -> Path:
+    return data.models_dir / f"{preset.name}-{fingerprint(asdict(preset))}"
+
+
+def build_base_checkpoint(data: PreparedData, preset: ProxyPreset, progress: bool = True,
+                          precision: str = "auto") -> Path:
+    """Pretrain the proxy on the source field only (uniform over its domains) and save it (safetensors).
+
+    Built once per data directory and preset; ``base.json``, written last, marks a complete checkpoint.
+    """
+    path = base_checkpoint_dir(data, preset)
+    with FileLock(str(path) + ".lock"):
+        if (path / BASE_MARKER).exists():
+            return path
+        model = build_model(preset, data.tokenizer, seed=BASE_SEED)
+        sampler = MixtureSampler(data, preset.seq_len, preset.batch_size)
+        tokens_per_batch = preset.seq_len * preset.batch_size
+        trainer = ContinualTrainer(model, preset.base_tokens, tokens_per_batch, preset.base_lr,
+                                   precision=resolve_precision(precision, model.device))
+        source_only = data.space.field_mixture(target_share=0.0)
+        rng = np.random.default_rng(BASE_SEED)
+        chunk = 64 * tokens_per_batch
+        reports = []
+        with tqdm(total=preset.base_tokens, desc=f"pretraining base '{preset.name}'", unit="tok",
+                  unit_scale=True, disable=not progress) as bar:
+            remaining = preset.base_tokens
+            while remaining >= tokens_per_batch:
+                report = trainer.train(sampler.sample(source_only, min(chunk, remaining), rng))
+                reports.append(report)
+                remaining -= report.tokens
+                bar.update(report.tokens)
+                bar.set_postfix(loss=f"{report.loss:.3f}")
+        model.save_pretrained(str(path), safe_serialization=True)
+        data.tokenizer.save_pretrained(str(path))
+        seconds = sum(r.seconds for r in reports)
+        atomic_write_json(path / BASE_MARKER, {
+            "preset": asdict(preset),
+            "parameters": count_parameters(model),
+            "tokens": int(sum(r.tokens for r in reports)),
+            "final_loss": reports[-1].loss,
+            "train_seconds": seconds,
+            "tokens_per_second": sum(r.tokens for r in reports) / seconds,
+        })
+        return path
+
+
+def prepare(
+    space: str | DomainSpace = "math",
+    preset: str | ProxyPreset = "small",
+    cache_dir: str | Path | None = None,
+    data_config: DataConfig | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> tuple[PreparedData, Path]:
+    """Prepare the data of ``space`` and the base checkpoint of ``preset``; returns both (idempotent).
+
+    With a ``preset.pretrained`` model directory, the data is tokenised with that model's tokenizer and
+    the model itself is the base checkpoint.
+    """
+    preset = get_preset(preset)
+    data_config = data_config or DataConfig()
+    if preset.pretrained is not None:
+        data_config = replace(data_config, tokenizer=str(preset.pretrained))
+    data = prepare_data(space, data_config, cache_dir, force=force, progress=progress)
+    if preset.pretrained is not None:
+        return data, Path(preset.pretrained)
+    return data, build_base_checkpoint(data, preset, progress)
+
+
+def open_prepared(space: str | DomainSpace, preset: str | ProxyPreset, cache_dir: str | Path | None = None,
+                  data_config: DataConfig | None = None, auto_prepare: bool = True,
+                  progress: bool = True) -> tuple[PreparedData, Path]:
+    """The prepared data and base checkpoint; prepares what is missing, or says how when ``auto_prepare`` is off."""
+    if auto_prepare:
+        return prepare(space, preset, cache_dir, data_config, progress=progress)
+    space, preset = get_domain_space(space), get_preset(preset)
+    data_config = data_config or DataConfig()
+    if preset.pretrained is not None:
+        data_config = replace(data_config, tokenizer=str(preset.pretrained))
+    command = f"mixing-gym prepare --space {space.name} --preset {preset.name}" + (
+        f" --cache-dir {cache_dir}" if cache_dir else "")
+    data = PreparedData.open(data_dir_for(space, data_config, cache_dir), space)
+    base = Path(preset.pretrained) if preset.pretrained else base_checkpoint_dir(data, preset)
+    if preset.pretrained is None and not (base / BASE_MARKER).exists():
+        raise CacheError(f"No base checkpoint for preset {preset.name!r} at {base}; run `{command}`.")
+    return data, base
+
+
+class ProxyRun:
+    """One continual pre-training run of a proxy model, from the base checkpoint, mixture by mixture.
+
+    Args:
+        space: the domain space (name, :class:`DomainSpace`, config dict or YAML path).
+        preset: the proxy preset (name or :class:`ProxyPreset`).
+        cache_dir: the cache root (default ``$MIXING_GYM_CACHE`` or ``~/.cache/mixing_gym``).
+        data_config: how the data is prepared (default :class:`DataConfig`).
+        auto_prepare: prepare missing data and checkpoints on first use (else raise with the command).
+        precision: ``"auto"`` (bf16 autocast where the hardware has it), ``"bf16"`` or ``"fp32"``.
+        accuracy: score the multiple-choice benchmarks too (off: bits-per-byte only).
+        standard_tasks: extra lm-eval tasks by name.
+        eval_batch_size: lm-eval batch size.
+        device: torch device.
+        progress: show progress bars while preparing.
+    """
+
+    def __init__(
+        self,
+        space: str | DomainSpace = "math",
+        preset: str | ProxyPreset = "small",
+        cache_dir: str | Path | None = None,
+        data_config: DataConfig | None = None,
+        auto_prepare: bool = True,
+        precision: str = "auto",
+        accuracy: bool = True,
+        standard_tasks: tuple[StandardTask, ...] = (),
+        eval_batch_size: int = 64,
+        device: str = "cpu",
+        progress: bool = True,
+    ):
+        self.preset = get_preset(preset)
+        self.data, self.base_path = open_prepared(space, self.preset, cache_dir, data_config, auto_prepare, progress)
+        self.space = self.data.space
+        self.device = torch.device(device)
+        self.model = load_model(self.base_path, self.preset.gguf_file).to(self.device)
+        self.model.eval()
+        # Episodes restart from these weights; keeping them in memory makes a reset a copy, not a load.
+        self._base_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.precision = resolve_precision(precision, self.device)
+        self.sampler = MixtureSampler(self.data, self.preset.seq_len, self.preset.batch_size)
+        self.evaluator = Evaluator(self.data, max_length=self.preset.seq_len, batch_size=eval_batch_size,
+                                   accuracy=accuracy, standard_tasks=standard_tasks, device=str(self.device))
+        self.trainer: ContinualTrainer | None = None
+        self.rng = np.random.default_rng(0)
+        self.tokens_trained = 0
+
+    @property
+    def num_parameters(self) -> int:
+        return count_parameters(self.model)
+
+    def reset(self, seed: int, total_tokens: int | None = None) -> None:
+        """Restore the base weights and start a fresh optimizer and schedule spanning ``total_tokens``."""
+        self.model.load_state_dict(self._base_state)
+        torch.manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.trainer = ContinualTrainer(
+            self.model, total_tokens or self.preset.cpt_tokens, self.preset.seq_len * self.preset.batch_size,
+            self.preset.cpt_lr, precision=self.precision,
+        )
+        self.tokens_trained = 0
+
+    def train(self, weights, num_tokens: int | None = None) -> TrainReport:
+        """Continue training on ``num_tokens`` tokens (default: one step's) drawn by ``weights``."""
+        if self.trainer is None:
+            raise RuntimeError("Call reset(seed) before train(): it starts the run's optimizer and schedule.")
+        batches = self.sampler.sample(weights, num_tokens or self.preset.tokens_per_step, self.rng)
+        report = self.trainer.train(batches)
+        self.tokens_trained += report.tokens
+        return report
+
+    def evaluate(self) -> dict[str, float]:
+        """Every benchmark's raw score plus the source-field and target-field aggregates."""
+        return self.evaluator.evaluate(self.model)
+
+    def save(self, path: str | Path) -> None:
+        """Save the current model (safetensors) and tokenizer, loadable by lm-eval's ``hf`` model."""
+        self.model.save_pretrained(str(path), safe_serialization=True)
+        self.data.tokenizer.save_pretrained(str(path))
+
+    def base_info(self) -> dict:
+        marker = self.base_path / BASE_MARKER
+        return json.loads(marker.read_text()) if marker.exists() else {"pretrained": str(self.base_path)}
+

@@ -1,0 +1,111 @@
+"""Proxy language models: size presets, building from a transformers config, loading local checkpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, PreTrainedModel
+
+
+@dataclass(frozen=True)
+class ProxyPreset:
+    """A proxy model size with its training budget.
+
+    Args:
+        name: preset name.
+        hidden_size, num_layers, num_heads, intermediate_size: the Llama architecture.
+        seq_len: tokens per training sequence (and the evaluator's context length).
+        batch_size: sequences per optimizer step.
+        base_tokens: source-field tokens used to pretrain the base checkpoint.
+        base_lr: peak learning rate of base pretraining.
+        cpt_lr: peak learning rate of continual pre-training (one episode).
+        num_steps: re-weighting steps in one continual pre-training run (the env's episode length).
+        tokens_per_step: training tokens between two re-weightings.
+        pretrained: a local Hugging Face model directory used as the base model instead of pretraining
+            one from the config (for example SmolLM2-135M); its tokenizer is used for the data.
+        gguf_file: the GGUF file inside ``pretrained`` to load, if the weights come as GGUF.
+    """
+
+    name: str
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    seq_len: int
+    batch_size: int
+    base_tokens: int
+    base_lr: float
+    cpt_lr: float
+    num_steps: int
+    tokens_per_step: int
+    pretrained: str | None = None
+    gguf_file: str | None = None
+
+    @property
+    def cpt_tokens(self) -> int:
+        """The token budget of one continual pre-training run."""
+        return self.num_steps * self.tokens_per_step
+
+    def model_config(self, vocab_size: int, eos_token_id: int, pad_token_id: int) -> LlamaConfig:
+        return LlamaConfig(
+            vocab_size=vocab_size,
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            num_key_value_heads=self.num_heads,
+            max_position_embeddings=self.seq_len,
+            tie_word_embeddings=True,
+            bos_token_id=eos_token_id,
+            eos_token_id=eos_token_id,
+            pad_token_id=pad_token_id,
+        )
+
+
+PRESETS: dict[str, ProxyPreset] = {
+    # Tests: about 0.15M parameters (most of them the embedding); a step takes well under a second.
+    "micro": ProxyPreset("micro", hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, seq_len=128,
+                         batch_size=16, base_tokens=150_000, base_lr=3e-3, cpt_lr=2e-3, num_steps=4,
+                         tokens_per_step=2_048),
+    # The default: about 2.6M parameters; the CPU-sized proxy whose forgetting/transfer is documented
+    # in the README's environment card.
+    "small": ProxyPreset("small", hidden_size=192, num_layers=4, num_heads=4, intermediate_size=512, seq_len=256,
+                         batch_size=16, base_tokens=2_000_000, base_lr=2e-3, cpt_lr=1e-3, num_steps=8,
+                         tokens_per_step=32_768),
+    # The paper's proxy size (about 50M parameters), for GPUs; prepare more text per domain for it.
+    "paper-50m": ProxyPreset("paper-50m", hidden_size=640, num_layers=10, num_heads=10, intermediate_size=1728,
+                             seq_len=512, batch_size=32, base_tokens=200_000_000, base_lr=1e-3, cpt_lr=3e-4,
+                             num_steps=10, tokens_per_step=2_000_000),
+}
+
+
+def get_preset(preset: str | ProxyPreset, **overrides) -> ProxyPreset:
+    """A preset by name (or as given), with fields overridden by keyword."""
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise KeyError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)} or pass a ProxyPreset.")
+        preset = PRESETS[preset]
+    return replace(preset, **overrides) if overrides else preset
+
+
+def build_model(preset: ProxyPreset, tokenizer, seed: int) -> PreTrainedModel:
+    """A freshly initialised proxy built by ``AutoModelForCausalLM.from_config`` with a seeded init."""
+    config = preset.model_config(len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
+
+
+def load_model(path: str | Path, gguf_file: str | None = None) -> PreTrainedModel:
+    """A causal LM from a local directory (safetensors, or a GGUF file); never runs code from it."""
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    config = AutoConfig.from_pretrained(str(path), trust_remote_code=False, **kwargs)
+    return AutoModelForCausalLM.from_pretrained(
+        str(path), config=config, trust_remote_code=False, use_safetensors=gguf_file is None,
+        attn_implementation="sdpa", dtype=torch.float32, **kwargs,
+    )
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

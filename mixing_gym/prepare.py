@@ -1,0 +1,413 @@
+"""``mixing-gym prepare``: extract every domain's text, train a tokenizer, write token shards and eval sets.
+
+Layout of one prepared data directory (``<cache>/data/<space>-<fingerprint>/``)::
+
+    tokenizer/                   Hugging Face tokenizer (byte-level BPE trained here, or the model's own)
+    domains/<name>.train.bin     token ids of the train split, documents separated by EOS (numpy memmap)
+    domains/<name>.heldout.bin   token ids of the held-out split
+    tasks/<task>.jsonl           held-out evaluation sets read by the lm-eval tasks in ``mixing_gym/tasks``
+    manifest.json                sizes and sha256 of every file above; written last, so it marks completion
+    models/<preset>-<hash>/      base checkpoints (see :mod:`mixing_gym.engine`)
+
+The fingerprint covers the :class:`DataConfig` and the domain space, so changing either prepares a new
+directory rather than mixing incompatible files. Preparation holds a file lock, so concurrent processes
+wait for the first one and then reuse its result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+from tqdm.auto import tqdm
+
+from mixing_gym.common import (
+    CacheError,
+    atomic_write_bytes,
+    atomic_write_json,
+    fingerprint,
+    resolve_cache_dir,
+    sha256_file,
+    write_jsonl,
+)
+from mixing_gym.domains import DomainSpace, get_domain_space
+from mixing_gym.sources import CorpusSource, Problem, ProblemSource, load_humaneval
+
+MANIFEST_VERSION = 1
+EOS_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<|pad|>"
+CHOICES_PER_ITEM = 4
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How much text to prepare and how to split it.
+
+    Args:
+        vocab_size: size of the byte-level BPE vocabulary trained by ``prepare``.
+        max_train_chars: characters of train text kept per domain.
+        heldout_fraction: share of each corpus's documents held out (chosen by a hash of the text).
+        heldout_problems: held-out problems generated per problem domain.
+        eval_chars: characters of held-out text per domain scored for bits-per-byte.
+        eval_passage_chars: length of one scored passage.
+        mc_items: items per multiple-choice benchmark.
+        seed: seed of problem generation and benchmark construction.
+        tokenizer: a local Hugging Face tokenizer (or model) directory to use instead of training one.
+    """
+
+    vocab_size: int = 4096
+    max_train_chars: int = 2_000_000
+    heldout_fraction: float = 0.05
+    heldout_problems: int = 400
+    eval_chars: int = 6_000
+    eval_passage_chars: int = 1_000
+    mc_items: int = 48
+    seed: int = 0
+    tokenizer: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Splitting and benchmark construction
+
+
+def _stable_hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).digest(), "little")
+
+
+def split_documents(documents: list[str], heldout_fraction: float) -> tuple[list[str], list[str]]:
+    """Disjoint train/held-out split by a hash of each document; documents come back in hash order.
+
+    Hash order is a deterministic shuffle, so a cap on characters keeps a sample of the whole corpus
+    rather than its alphabetical head. At least one document is held out.
+    """
+    unique = sorted(set(documents), key=_stable_hash)
+    threshold = heldout_fraction * 2**64
+    heldout = [doc for doc in unique if _stable_hash(doc) * 1.0 < threshold] or unique[:1]
+    held = set(heldout)
+    return [doc for doc in unique if doc not in held], heldout
+
+
+def _take_chars(items: list, max_chars: int, text=lambda item: item) -> list:
+    """The leading items whose text adds up to about ``max_chars`` characters (the last one whole)."""
+    taken, total = [], 0
+    for item in items:
+        if total >= max_chars:
+            break
+        taken.append(item)
+        total += len(text(item))
+    return taken
+
+
+def _passages(text: str, passage_chars: int, max_chars: int) -> list[str]:
+    """Cut ``text`` into passages of about ``passage_chars`` characters, ending on whitespace."""
+    passages, start = [], 0
+    while start < len(text) and sum(map(len, passages)) < max_chars:
+        end = min(start + passage_chars, len(text))
+        if end < len(text):
+            space = text.rfind(" ", start + passage_chars // 2, end)
+            end = space if space > start else end
+        passage = text[start:end].strip()
+        if passage:
+            passages.append(passage)
+        start = end
+    return passages
+
+
+def continuation_items(documents: list[str], count: int, rng: np.random.Generator) -> list[dict]:
+    """Multiple-choice cloze items: a passage's context, its true continuation and three from elsewhere."""
+    snippets = [p for p in _passages("\n\n".join(documents), 320, 320 * (count + CHOICES_PER_ITEM) * 2)
+                if len(p) > 200]
+    if len(snippets) < CHOICES_PER_ITEM:
+        return []  # too little held-out text in this domain; the other domains of the field supply the items
+    items = []
+    for index, snippet in enumerate(snippets[:count]):
+        cut = snippet.rfind(" ", 0, 200)
+        context, gold = snippet[:cut], snippet[cut:cut + 60]
+        others = [s for j, s in enumerate(snippets) if j != index]
+        picks = rng.choice(len(others), size=CHOICES_PER_ITEM - 1, replace=False)
+        distractors = []
+        for pick in picks:
+            other = others[pick]
+            at = other.rfind(" ", 0, 200)
+            distractors.append(other[at:at + 60])
+        items.append(_mc_item(context, gold, distractors, rng))
+    return items
+
+
+def problem_items(problems: list[Problem], rng: np.random.Generator) -> list[dict]:
+    """Multiple-choice items: a problem, its answer and three answers of other problems of the domain."""
+    answers = sorted({p.answer for p in problems})
+    items = []
+    for problem in problems:
+        wrong = [a for a in answers if a != problem.answer]
+        if len(wrong) < CHOICES_PER_ITEM - 1:
+            continue
+        distractors = [wrong[i] for i in rng.choice(len(wrong), size=CHOICES_PER_ITEM - 1, replace=False)]
+        items.append(_mc_item(problem.context, problem.answer, distractors, rng))
+    return items
+
+
+def humaneval_items(count: int, rng: np.random.Generator) -> list[dict]:
+    """HumanEval as multiple choice: each prompt with its canonical solution and three other solutions."""
+    problems = load_humaneval()
+    solutions = [p["canonical_solution"] for p in problems]
+    items = []
+    for index in rng.permutation(len(problems))[:count]:
+        others = [s for j, s in enumerate(solutions) if j != index]
+        distractors = [others[i] for i in rng.choice(len(others), size=CHOICES_PER_ITEM - 1, replace=False)]
+        items.append(_mc_item(problems[index]["prompt"], solutions[index], distractors, rng))
+    return items
+
+
+def _mc_item(context: str, gold: str, distractors: list[str], rng: np.random.Generator) -> dict:
+    choices = [gold, *distractors]
+    order = rng.permutation(len(choices))
+    return {"context": context, "choices": [choices[i] for i in order], "gold": int(np.argmax(order == 0))}
+
+
+# --------------------------------------------------------------------------------------------
+# Tokenizer
+
+
+def train_tokenizer(texts_by_domain: dict[str, list[str]], vocab_size: int, chars_per_domain: int = 1_000_000):
+    """Train a byte-level BPE on an equal share of every domain's text and wrap it for transformers."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS_TOKEN, PAD_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    sample = [doc for docs in texts_by_domain.values() for doc in _take_chars(docs, chars_per_domain)]
+    tokenizer.train_from_iterator(sample, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token=EOS_TOKEN, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN
+    )
+
+
+def load_tokenizer(path: str | Path):
+    """A tokenizer from a local directory; never runs code from it."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    if tokenizer.eos_token is None:
+        raise ValueError(f"The tokenizer in {path} has no EOS token; documents could not be separated.")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _encode(tokenizer, documents: list[str], dtype: np.dtype) -> np.ndarray:
+    ids = tokenizer(documents, add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    return np.fromiter((t for doc in ids for t in (*doc, eos)), dtype=dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# The prepared directory
+
+
+class PreparedData:
+    """A complete prepared data directory; open it with :func:`prepare_data` or :meth:`open`.
+
+    Args:
+        path: the directory.
+        space: the domain space it was prepared for.
+        manifest: the parsed ``manifest.json``.
+    """
+
+    def __init__(self, path: Path, space: DomainSpace, manifest: dict):
+        self.path = path
+        self.space = space
+        self.manifest = manifest
+        self.dtype = np.dtype(manifest["dtype"])
+
+    def __repr__(self) -> str:
+        return f"PreparedData({str(self.path)!r}, space={self.space.name!r})"
+
+    @classmethod
+    def open(cls, path: Path, space: DomainSpace, verify: bool = True) -> "PreparedData":
+        """Open a prepared directory, checking that it is complete and (``verify``) uncorrupted."""
+        manifest_path = path / "manifest.json"
+        rebuild = f"Rebuild it with `mixing-gym prepare --space {space.name} --force` (or delete {path})."
+        if not manifest_path.exists():
+            raise CacheError(f"No prepared data at {path} (manifest.json missing). Run `mixing-gym prepare "
+                             f"--space {space.name}` or pass auto_prepare=True.")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as error:
+            raise CacheError(f"{manifest_path} is corrupt ({error}). {rebuild}") from error
+        if manifest.get("version") != MANIFEST_VERSION:
+            raise CacheError(f"{path} was prepared by another version of mixing-gym. {rebuild}")
+        for relative, expected in manifest["files"].items():
+            file = path / relative
+            if not file.exists():
+                raise CacheError(f"{file} is missing from the prepared data. {rebuild}")
+            if file.stat().st_size != expected["bytes"]:
+                raise CacheError(f"{file} has {file.stat().st_size} bytes, expected {expected['bytes']}: "
+                                 f"the file is partial or corrupt. {rebuild}")
+            if verify and sha256_file(file) != expected["sha256"]:
+                raise CacheError(f"{file} does not match its checksum: the file is corrupt. {rebuild}")
+        return cls(path, space, manifest)
+
+    @cached_property
+    def tokenizer(self):
+        return load_tokenizer(self.path / "tokenizer")
+
+    def train_tokens(self, domain: str) -> np.memmap:
+        return self._shard(domain, "train")
+
+    def heldout_tokens(self, domain: str) -> np.memmap:
+        return self._shard(domain, "heldout")
+
+    def _shard(self, domain: str, split: str) -> np.memmap:
+        self.space.index(domain)  # a clear KeyError for an unknown domain
+        return np.memmap(self.path / "domains" / f"{domain}.{split}.bin", dtype=self.dtype, mode="r")
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.path / "tasks"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.path / "models"
+
+    def domain_stats(self) -> dict[str, dict]:
+        return self.manifest["domains"]
+
+
+def data_dir_for(space: DomainSpace, config: DataConfig, cache_dir: str | Path | None = None) -> Path:
+    key = fingerprint({"data": asdict(config), "space": space.describe(), "version": MANIFEST_VERSION})
+    return resolve_cache_dir(cache_dir) / "data" / f"{space.name}-{key}"
+
+
+def prepare_data(
+    space: str | DomainSpace = "math",
+    config: DataConfig = DataConfig(),
+    cache_dir: str | Path | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> PreparedData:
+    """Prepare (or reuse) the data directory of ``space`` under ``config``; idempotent and process-safe."""
+    space = get_domain_space(space)
+    path = data_dir_for(space, config, cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if not force:
+            try:
+                return PreparedData.open(path, space)
+            except CacheError as error:
+                if path.exists():
+                    tqdm.write(f"mixing-gym: rebuilding the prepared data: {error}")
+        if path.exists():
+            shutil.rmtree(path)
+        _build(path, space, config, progress)
+        return PreparedData.open(path, space, verify=False)
+
+
+def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -> None:
+    rng = np.random.default_rng(config.seed)
+    train_text: dict[str, list[str]] = {}
+    heldout_text: dict[str, list[str]] = {}
+    tasks: dict[str, list[dict]] = {}
+    mc_pools: dict[str, list[str]] = {"source": [], "target": []}
+
+    for domain in tqdm(space.domains, desc="extracting domains", disable=not progress):
+        if isinstance(domain.source, ProblemSource):
+            train, heldout = _generate_problems(domain.source, config)
+            train_text[domain.name] = [p.text for p in train]
+            heldout_text[domain.name] = [p.text for p in heldout]
+            tasks[f"mc_{domain.name}"] = problem_items(heldout[: config.mc_items], rng)
+            eval_docs = [p.text for p in heldout[config.mc_items:]]
+        else:
+            train, heldout = split_documents(domain.source.documents(), config.heldout_fraction)
+            if not train:
+                raise ValueError(f"Domain {domain.name!r} has too little text to split into train and held-out.")
+            train_text[domain.name] = _take_chars(train, config.max_train_chars)
+            heldout_text[domain.name] = _take_chars(heldout, config.max_train_chars)
+            eval_docs = heldout
+            mc_pools[domain.field].append(domain.name)
+        tasks[f"bpb_{domain.name}"] = [
+            {"text": text} for text in _passages("\n\n".join(eval_docs), config.eval_passage_chars, config.eval_chars)
+        ]
+
+    for field_name, names in mc_pools.items():
+        if names:
+            per_domain = -(-config.mc_items // len(names))
+            tasks[f"{field_name}_continuation"] = [
+                item for name in names for item in continuation_items(heldout_text[name], per_domain, rng)
+            ][: config.mc_items]
+    if "humaneval" in space.benchmarks:
+        tasks["humaneval_mc"] = humaneval_items(config.mc_items, rng)
+
+    staging = path.with_name(path.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    (staging / "domains").mkdir(parents=True)
+    if config.tokenizer is None:
+        tokenizer = train_tokenizer(train_text, config.vocab_size)
+    else:
+        tokenizer = load_tokenizer(config.tokenizer)
+    tokenizer.save_pretrained(str(staging / "tokenizer"))
+    dtype = np.dtype(np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max + 1 else np.uint32)
+
+    domain_stats = {}
+    for domain in tqdm(space.domains, desc="tokenizing domains", disable=not progress):
+        stats = {"field": domain.field}
+        for split, texts in (("train", train_text[domain.name]), ("heldout", heldout_text[domain.name])):
+            tokens = _encode(tokenizer, texts, dtype)
+            atomic_write_bytes(staging / "domains" / f"{domain.name}.{split}.bin", tokens.tobytes())
+            stats[f"{split}_tokens"] = int(tokens.size)
+            stats[f"{split}_documents"] = len(texts)
+            stats[f"{split}_chars"] = sum(map(len, texts))
+        domain_stats[domain.name] = stats
+
+    for name, rows in tasks.items():
+        if not rows:
+            raise ValueError(f"The benchmark {name!r} came out empty; the domain has too little held-out text.")
+        write_jsonl(staging / "tasks" / f"{name}.jsonl", rows)
+
+    files = {
+        str(file.relative_to(staging)): {"bytes": file.stat().st_size, "sha256": sha256_file(file)}
+        for file in sorted(staging.rglob("*")) if file.is_file()
+    }
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "space": space.describe(),
+        "config": asdict(config),
+        "dtype": dtype.name,
+        "vocab_size": len(tokenizer),
+        "domains": domain_stats,
+        "tasks": {name: len(rows) for name, rows in tasks.items()},
+        "files": files,
+    }
+    staging.rename(path)
+    atomic_write_json(path / "manifest.json", manifest)
+
+
+def _generate_problems(source: ProblemSource, config: DataConfig) -> tuple[list[Problem], list[Problem]]:
+    """Train problems up to ``max_train_chars`` and held-out problems from another seed, none seen in train."""
+    train: list[Problem] = []
+    chunk = 0
+    while sum(len(p.text) for p in train) < config.max_train_chars:
+        train += source.problems(seed=config.seed * 10_000 + chunk, count=2_000)
+        chunk += 1
+    train = _take_chars(train, config.max_train_chars, text=lambda problem: problem.text)
+    seen = {p.context for p in train}
+    candidates = source.problems(seed=config.seed * 10_000 + 9_999, count=config.heldout_problems * 2)
+    heldout = [p for p in dict.fromkeys(candidates) if p.context not in seen][: config.heldout_problems]
+    if len(heldout) <= config.mc_items:
+        raise ValueError(f"Only {len(heldout)} unseen held-out problems; lower max_train_chars or mc_items.")
+    return train, heldout
+

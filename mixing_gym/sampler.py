@@ -1,0 +1,83 @@
+"""Turn a mixture (weights over K domains) and a token budget into packed training batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mixing_gym.prepare import PreparedData
+
+
+def allocate(weights: np.ndarray, total: int) -> np.ndarray:
+    """Integer counts summing to ``total`` proportional to ``weights`` (largest-remainder rounding)."""
+    exact = weights * total
+    counts = np.floor(exact).astype(np.int64)
+    remainder = total - counts.sum()
+    counts[np.argsort(-(exact - counts), kind="stable")[:remainder]] += 1
+    return counts
+
+
+@dataclass
+class MixtureBatches:
+    """The batches for one stretch of training.
+
+    Args:
+        batches: ``(batch_size, seq_len + 1)`` int64 tensors; each row is one window of one domain's text.
+        tokens_per_domain: training tokens drawn from each domain (inputs, not counting the shifted label).
+    """
+
+    batches: list[torch.Tensor]
+    tokens_per_domain: np.ndarray
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return iter(self.batches)
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.tokens_per_domain.sum())
+
+
+class MixtureSampler:
+    """Draws packed windows of ``seq_len + 1`` tokens from each domain's train shard.
+
+    Every window comes from one domain (documents inside it are packed, separated by EOS), so the
+    per-domain token counts equal the weights up to the rounding of ``tokens // seq_len`` windows.
+
+    Args:
+        data: the prepared data.
+        seq_len: tokens per training sequence.
+        batch_size: sequences per batch.
+    """
+
+    def __init__(self, data: PreparedData, seq_len: int, batch_size: int):
+        self.space = data.space
+        self.seq_len = seq_len
+        self.batch_size = batch_size
+        self.shards = [data.train_tokens(name) for name in self.space.names]
+        for name, shard in zip(self.space.names, self.shards):
+            if len(shard) <= seq_len + 1:
+                raise ValueError(f"Domain {name!r} has {len(shard)} train tokens, fewer than one sequence of "
+                                 f"{seq_len + 1}; prepare more text (max_train_chars) or shorten seq_len.")
+        self._offsets = np.arange(seq_len + 1)
+
+    def sample(self, weights: Sequence[float] | np.ndarray, num_tokens: int, rng: np.random.Generator) -> MixtureBatches:
+        """Batches holding ``num_tokens`` tokens (rounded down to whole sequences) mixed by ``weights``."""
+        weights = self.space.mixture(weights)
+        num_sequences = num_tokens // self.seq_len
+        if num_sequences < 1:
+            raise ValueError(f"A budget of {num_tokens} tokens is less than one sequence of {self.seq_len}.")
+        counts = allocate(weights, num_sequences)
+        domain_of_row = np.repeat(np.arange(len(counts)), counts)
+        rng.shuffle(domain_of_row)
+        rows = np.empty((num_sequences, self.seq_len + 1), dtype=np.int64)
+        for domain, count in enumerate(counts):
+            if count:
+                shard = self.shards[domain]
+                starts = rng.integers(0, len(shard) - self.seq_len - 1, size=count)
+                rows[domain_of_row == domain] = shard[starts[:, None] + self._offsets]
+        tensor = torch.from_numpy(rows)
+        batches = list(torch.split(tensor, self.batch_size))
+        return MixtureBatches(batches, counts * self.seq_len)
