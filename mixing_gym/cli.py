@@ -11,14 +11,14 @@ from pathlib import Path
 from mixing_gym.common import CacheError
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="math", help="domain space: math, code, or a YAML file (default: math)")
     parser.add_argument("--preset", default="small", help="proxy preset: micro, small, paper-50m (default: small)")
     parser.add_argument("--cache-dir", default=None, help="cache root (default: $MIXING_GYM_CACHE or ~/.cache/mixing_gym)")
     parser.add_argument("--max-train-chars", type=int, default=None, help="train characters kept per domain")
 
 
-def _data_config(args):
+def data_config_from_args(args):
     from mixing_gym.prepare import DataConfig
 
     return DataConfig(max_train_chars=args.max_train_chars) if args.max_train_chars else DataConfig()
@@ -37,7 +37,7 @@ def _parse_weights(text: str) -> dict[str, float]:
 def cmd_prepare(args) -> None:
     from mixing_gym.engine import prepare
 
-    data, base = prepare(args.space, args.preset, args.cache_dir, _data_config(args), force=args.force)
+    data, base = prepare(args.space, args.preset, args.cache_dir, data_config_from_args(args), force=args.force)
     print(f"data:            {data.path}")
     print(f"base checkpoint: {base}")
     print(json.dumps({name: {k: v for k, v in stats.items() if k.endswith("tokens")}
@@ -50,7 +50,7 @@ def cmd_train(args) -> None:
 
     space = get_domain_space(args.space)  # bad weights are reported before anything is prepared
     weights = space.mixture(_parse_weights(args.weights)) if args.weights else space.field_mixture(args.target_share)
-    run = ProxyRun(space, args.preset, args.cache_dir, _data_config(args), progress=True)
+    run = ProxyRun(space, args.preset, args.cache_dir, data_config_from_args(args), progress=True)
     tokens = args.tokens or run.preset.cpt_tokens
     run.reset(seed=args.seed, total_tokens=tokens)
     base_scores = run.evaluate()
@@ -74,7 +74,7 @@ def cmd_score(args) -> None:
     from mixing_gym.models import get_preset, load_model
 
     preset = get_preset(args.preset)
-    data, _ = open_prepared(args.space, preset, args.cache_dir, _data_config(args), auto_prepare=False)
+    data, _ = open_prepared(args.space, preset, args.cache_dir, data_config_from_args(args), auto_prepare=False)
     evaluator = Evaluator(data, max_length=preset.seq_len)
     print(json.dumps(evaluator.evaluate(load_model(args.checkpoint)), indent=1))
 
@@ -84,7 +84,7 @@ def cmd_tasks(args) -> None:
     from mixing_gym.evaluation import space_benchmarks
     from mixing_gym.tasks import TASKS_DIR
 
-    data, base = open_prepared(args.space, args.preset, args.cache_dir, _data_config(args), auto_prepare=False)
+    data, base = open_prepared(args.space, args.preset, args.cache_dir, data_config_from_args(args), auto_prepare=False)
     print(f"include path: {TASKS_DIR}\ndata dir:     {data.path}\n")
     for benchmark in space_benchmarks(data):
         print(f"{benchmark.task:34s} {benchmark.field:6s} {benchmark.metric}")
@@ -106,17 +106,18 @@ def cmd_info(args) -> None:
         print(f"preset {preset.name!r}: " + ", ".join(f"{k}={v}" for k, v in asdict(preset).items() if k != "name"))
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """The ``mixing-gym`` parser and its sub-command registry, for front ends that add commands (``agents.cli``)."""
     parser = argparse.ArgumentParser(prog="mixing-gym", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     prepare = commands.add_parser("prepare", help="prepare the domains' data, tokenizer, eval sets and base checkpoint")
-    _add_common(prepare)
+    add_common_arguments(prepare)
     prepare.add_argument("--force", action="store_true", help="rebuild even if a complete cache exists")
     prepare.set_defaults(func=cmd_prepare)
 
     train = commands.add_parser("train", help="continue training the base model on one mixture and score it")
-    _add_common(train)
+    add_common_arguments(train)
     group = train.add_mutually_exclusive_group()
     group.add_argument("--weights", help="mixture as name=weight pairs summing to 1")
     group.add_argument("--target-share", type=float, default=0.5, help="share of target-field tokens (uniform within fields)")
@@ -126,18 +127,21 @@ def main(argv: list[str] | None = None) -> int:
     train.set_defaults(func=cmd_train)
 
     score = commands.add_parser("score", help="score a saved checkpoint on the space's benchmarks")
-    _add_common(score)
+    add_common_arguments(score)
     score.add_argument("checkpoint", help="a model directory (save_pretrained)")
     score.set_defaults(func=cmd_score)
 
     tasks = commands.add_parser("tasks", help="list the lm-eval tasks and how to run them with lm_eval")
-    _add_common(tasks)
+    add_common_arguments(tasks)
     tasks.set_defaults(func=cmd_tasks)
 
     info = commands.add_parser("info", help="list the built-in domain spaces and presets")
     info.set_defaults(func=cmd_info)
+    return parser, commands
 
-    args = parser.parse_args(argv)
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; expected errors become a message and exit status 2."""
     try:
         args.func(args)
     except (CacheError, KeyError, ValueError) as error:
@@ -145,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mixing-gym: error: {message}", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, _ = build_parser()
+    return run_command(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ episode of ``DataMixing-v0`` does.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -109,7 +110,10 @@ def open_prepared(space: str | DomainSpace, preset: str | ProxyPreset, cache_dir
         data_config = replace(data_config, tokenizer=str(preset.pretrained))
     command = f"mixing-gym prepare --space {space.name} --preset {preset.name}" + (
         f" --cache-dir {cache_dir}" if cache_dir else "")
-    data = PreparedData.open(data_dir_for(space, data_config, cache_dir), space)
+    path = data_dir_for(space, data_config, cache_dir)
+    if not (path / "manifest.json").exists():
+        raise CacheError(f"No prepared data at {path}; run `{command}` (or pass auto_prepare=True).")
+    data = PreparedData.open(path, space)
     base = Path(preset.pretrained) if preset.pretrained else base_checkpoint_dir(data, preset)
     if preset.pretrained is None and not (base / BASE_MARKER).exists():
         raise CacheError(f"No base checkpoint for preset {preset.name!r} at {base}; run `{command}`.")
@@ -127,6 +131,7 @@ class ProxyRun:
         auto_prepare: prepare missing data and checkpoints on first use (else raise with the command).
         precision: ``"auto"`` (bf16 autocast where the hardware has it), ``"bf16"`` or ``"fp32"``.
         accuracy: score the multiple-choice benchmarks too (off: bits-per-byte only).
+        aggregate: which benchmarks make the field aggregates, ``"bpb"`` or ``"all"`` (see :mod:`.evaluation`).
         standard_tasks: extra lm-eval tasks by name.
         eval_batch_size: lm-eval batch size.
         device: torch device.
@@ -142,6 +147,7 @@ class ProxyRun:
         auto_prepare: bool = True,
         precision: str = "auto",
         accuracy: bool = True,
+        aggregate: str = "bpb",
         standard_tasks: tuple[StandardTask, ...] = (),
         eval_batch_size: int = 64,
         device: str = "cpu",
@@ -158,10 +164,15 @@ class ProxyRun:
         self.precision = resolve_precision(precision, self.device)
         self.sampler = MixtureSampler(self.data, self.preset.seq_len, self.preset.batch_size)
         self.evaluator = Evaluator(self.data, max_length=self.preset.seq_len, batch_size=eval_batch_size,
-                                   accuracy=accuracy, standard_tasks=standard_tasks, device=str(self.device))
+                                   accuracy=accuracy, aggregate=aggregate, standard_tasks=standard_tasks,
+                                   device=str(self.device))
+        #: The base model's scores: the reference of every later evaluation's field aggregates.
+        self.base_scores = self.evaluator.evaluate(self.model)
         self.trainer: ContinualTrainer | None = None
         self.rng = np.random.default_rng(0)
         self.tokens_trained = 0
+        #: Seconds spent in the last calls of sample, train and evaluate (kept apart from results).
+        self.timings = {"sample": 0.0, "train": 0.0, "score": 0.0}
 
     @property
     def num_parameters(self) -> int:
@@ -182,14 +193,20 @@ class ProxyRun:
         """Continue training on ``num_tokens`` tokens (default: one step's) drawn by ``weights``."""
         if self.trainer is None:
             raise RuntimeError("Call reset(seed) before train(): it starts the run's optimizer and schedule.")
+        start = time.perf_counter()
         batches = self.sampler.sample(weights, num_tokens or self.preset.tokens_per_step, self.rng)
+        self.timings["sample"] = time.perf_counter() - start
         report = self.trainer.train(batches)
+        self.timings["train"] = report.seconds
         self.tokens_trained += report.tokens
         return report
 
     def evaluate(self) -> dict[str, float]:
-        """Every benchmark's raw score plus the source-field and target-field aggregates."""
-        return self.evaluator.evaluate(self.model)
+        """Every benchmark's raw score plus the source-field and target-field improvements over the base."""
+        start = time.perf_counter()
+        scores = self.evaluator.evaluate(self.model, reference=self.base_scores)
+        self.timings["score"] = time.perf_counter() - start
+        return scores
 
     def save(self, path: str | Path) -> None:
         """Save the current model (safetensors) and tokenizer, loadable by lm-eval's ``hf`` model."""

@@ -1,0 +1,311 @@
+"""``DataMixing-v0``: one episode is one continual pre-training run of a real proxy language model."""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from mixing_gym.domains import DomainSpace
+from mixing_gym.engine import ProxyRun
+from mixing_gym.evaluation import OBJECTIVES, SOURCE_SCORE, TARGET_SCORE, StandardTask
+from mixing_gym.models import ProxyPreset, get_preset
+from mixing_gym.prepare import DataConfig
+
+ScoreObjective = Callable[[float, float], float]
+ACTION_MODES = ("logits", "weights")
+RELATIVE_BOUNDS = (-1.0, 10.0)
+
+
+class DataMixingEnv(gym.Env):
+    """Learning to re-weight pre-training domains during continual pre-training (CPT).
+
+    ## Description
+
+    The environment of the Data Mixing Agent (Yang et al., 2025, arXiv 2507.15640). A proxy language
+    model pretrained on the *source field* (general text) continues pre-training on a mixture of
+    source-field and *target-field* domains (math, or code). At each step the agent chooses the
+    mixture; the environment trains the proxy on ``tokens_per_step`` tokens drawn by those weights,
+    scores it through lm-eval on held-out benchmarks of both fields, and rewards the change of an
+    objective that balances target gains against source forgetting. Everything is real: text from
+    installed sources, a ``transformers`` Llama proxy, an AdamW run whose schedule spans the episode.
+
+    ## Action Space
+
+    ``Box(-1, 1, (K,), float32)`` with K the number of domains (``env.unwrapped.num_domains``):
+    logits mapped to the simplex by ``softmax(action / temperature)``; the default temperature 0.25
+    lets a weight range over a factor e^8 ~ 3000. With ``action_mode="weights"`` the action is
+    ``Box(0, 1, (K,))`` and is normalised by its sum (all-zero is an error).
+
+    ## Observation Space
+
+    A float32 ``Box`` of size K + B + 3 (B benchmarks), named by ``env.unwrapped.observation_names``:
+
+    | index           | name                 | meaning                                            | range      |
+    |-----------------|----------------------|----------------------------------------------------|------------|
+    | 0 .. K-1        | ``weight/<domain>``  | the mixture trained on in the last step            | [0, 1]     |
+    | K .. K+B-1      | ``score/<task>``     | each benchmark's improvement over the base model   | [-1, 10]   |
+    | K+B             | ``score/source``     | source-field aggregate improvement (``s``)         | [-1, 10]   |
+    | K+B+1           | ``score/target``     | target-field aggregate improvement (``t``)         | [-1, 10]   |
+    | K+B+2           | ``progress``         | share of the CPT token budget spent                | [0, 1]     |
+
+    A benchmark's improvement is its relative change over the base model, positive when better:
+    ``(base - bpb) / base`` for bits-per-byte, ``(acc - base) / base`` for accuracy (clipped to
+    [-1, 10]). A field's aggregate is the mean improvement of its language-modelling benchmarks
+    (``aggregate="bpb"``, default) or of all its benchmarks (``aggregate="all"``).
+
+    ## Rewards
+
+    With ``s`` and ``t`` the source and target aggregates after the step, the reward is the
+    change of an objective ``J(s, t)`` since the previous step (J = 0 at reset), so the return of an
+    episode is J at its end. ``reward`` selects J:
+
+    - ``"balanced"`` (default): ``(s + t) / 2``: target gains count as much as forgetting;
+    - ``"target"``: ``t``; ``"source"``: ``s``;
+    - ``"weighted"``: ``c * t + (1 - c) * s`` with ``c = reward_coef``;
+    - ``"min"``: ``min(s, t)``;
+    - a callable ``J(s, t) -> float``.
+
+    ## Starting State
+
+    ``reset(seed=...)`` restores the cached base checkpoint, starts a fresh AdamW optimizer and a
+    warmup + cosine schedule spanning ``num_steps * tokens_per_step`` tokens, and seeds torch and the
+    sampler from ``np_random``. The first observation holds the base model's pretraining mixture
+    (uniform over the source field), relative scores of 0 and progress 0.
+
+    ## Episode End
+
+    Terminates after ``num_steps`` steps, when the CPT token budget is spent; there is no truncation
+    (wrap it in ``TimeLimit`` for shorter episodes). Stepping after the end raises ``RuntimeError``.
+
+    ## Arguments
+
+    ```python
+    gym.make("DataMixing-v0", preset="small", target_field="math", num_steps=None, tokens_per_step=None,
+             reward="balanced", reward_coef=0.5, action_mode="logits", temperature=0.25,
+             benchmarks="all", aggregate="bpb", standard_tasks=(), model=None, space=None, cache_dir=None,
+             data_config=None, auto_prepare=True, torch_threads=None, precision="auto", device="cpu",
+             render_mode=None)
+    ```
+
+    - ``preset``: proxy size ``"micro"`` (tests), ``"small"`` (default, CPU), ``"paper-50m"`` (GPU).
+    - ``target_field``: ``"math"`` or ``"code"`` (the built-in domain spaces).
+    - ``num_steps``, ``tokens_per_step``: re-weighting steps and tokens between them (preset defaults).
+    - ``reward``, ``reward_coef``: see Rewards.
+    - ``action_mode``, ``temperature``: see Action Space.
+    - ``benchmarks``: ``"all"`` (bits-per-byte and multiple-choice accuracy) or ``"bpb"`` (faster).
+    - ``aggregate``: which benchmarks make the source and target aggregates: ``"bpb"`` (default,
+      held-out language modelling, which resolves mixture effects at proxy scale) or ``"all"``.
+    - ``standard_tasks``: extra lm-eval tasks by name (:class:`mixing_gym.evaluation.StandardTask`).
+    - ``model``: a local Hugging Face model directory used as the proxy instead of the preset's.
+    - ``space``: a custom domain space (``DomainSpace``, config dict or YAML), overriding ``target_field``.
+    - ``cache_dir``, ``data_config``, ``auto_prepare``: where and how data is prepared; with
+      ``auto_prepare=False`` a missing cache raises an error naming the ``mixing-gym prepare`` command.
+    - ``torch_threads``: torch threads of this env; default 1 in a worker process, else torch's default.
+    - ``precision``, ``device``: training precision (``"auto"``, ``"bf16"``, ``"fp32"``) and device.
+    - ``render_mode``: ``"ansi"`` (a text table) or ``"rgb_array"`` (a matplotlib picture).
+
+    ## Version History
+
+    - v0: initial version.
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 2}
+
+    def __init__(
+        self,
+        preset: str | ProxyPreset = "small",
+        target_field: str = "math",
+        num_steps: int | None = None,
+        tokens_per_step: int | None = None,
+        reward: str | ScoreObjective = "balanced",
+        reward_coef: float = 0.5,
+        action_mode: str = "logits",
+        temperature: float = 0.25,
+        benchmarks: str = "all",
+        aggregate: str = "bpb",
+        standard_tasks: Sequence[StandardTask] = (),
+        model: str | Path | None = None,
+        space: DomainSpace | dict | str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        data_config: DataConfig | None = None,
+        auto_prepare: bool = True,
+        torch_threads: int | None = None,
+        precision: str = "auto",
+        device: str = "cpu",
+        render_mode: str | None = None,
+    ):
+        if action_mode not in ACTION_MODES:
+            raise ValueError(f"Unknown action_mode {action_mode!r}; use one of {ACTION_MODES}.")
+        if not callable(reward) and reward not in OBJECTIVES:
+            raise ValueError(f"Unknown reward {reward!r}; use one of {sorted(OBJECTIVES)} or a callable J(s, t).")
+        if benchmarks not in ("all", "bpb"):
+            raise ValueError(f"Unknown benchmarks {benchmarks!r}; use 'all' or 'bpb'.")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}.")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"Unknown render_mode {render_mode!r}; use one of {self.metadata['render_modes']}.")
+        if torch_threads is None and multiprocessing.current_process().name != "MainProcess":
+            torch_threads = 1  # vectorised workers share the cores; one thread each avoids oversubscription
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+
+        overrides = {k: v for k, v in (("num_steps", num_steps), ("tokens_per_step", tokens_per_step),
+                                       ("pretrained", str(model) if model else None)) if v is not None}
+        self.run = ProxyRun(space if space is not None else target_field, get_preset(preset, **overrides),
+                            cache_dir, data_config, auto_prepare, precision, accuracy=benchmarks == "all",
+                            aggregate=aggregate, standard_tasks=tuple(standard_tasks), device=device)
+        self.space = self.run.space
+        self.num_steps = self.run.preset.num_steps
+        self.reward_name = reward if isinstance(reward, str) else getattr(reward, "__name__", "custom")
+        self._objective = (lambda s, t: OBJECTIVES[reward](s, t, reward_coef)) if isinstance(reward, str) else reward
+        self.action_mode = action_mode
+        self.temperature = temperature
+        self.render_mode = render_mode
+
+        self.domain_names = self.space.names
+        self.domain_fields = self.space.fields
+        self.num_domains = len(self.space)
+        self.benchmark_names = self.run.evaluator.names
+        self.observation_names = ([f"weight/{n}" for n in self.domain_names]
+                                  + [f"score/{n}" for n in self.benchmark_names]
+                                  + ["score/source", "score/target", "progress"])
+        k, b = self.num_domains, len(self.benchmark_names)
+        low = np.concatenate([np.zeros(k), np.full(b + 2, RELATIVE_BOUNDS[0]), [0.0]]).astype(np.float32)
+        high = np.concatenate([np.ones(k), np.full(b + 2, RELATIVE_BOUNDS[1]), [1.0]]).astype(np.float32)
+        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        action_low = -1.0 if action_mode == "logits" else 0.0
+        self.action_space = spaces.Box(action_low, 1.0, (k,), dtype=np.float32)
+
+        self.base_scores = self.run.base_scores
+        self.initial_weights = self.space.field_mixture(0.0)
+        #: Wall-clock seconds of the last step by phase; kept out of ``info`` so seeded runs compare equal.
+        self.last_step_timings: dict[str, float] = {}
+        self._history: list[dict[str, Any]] = []
+        self._step_index: int | None = None
+        self._objective_value = 0.0
+
+    # ------------------------------------------------------------------------------------------
+
+    def action_to_weights(self, action: np.ndarray) -> np.ndarray:
+        """Validate an action and map it to mixture weights (see Action Space)."""
+        array = np.asarray(action)
+        if array.shape != self.action_space.shape:
+            raise ValueError(f"Action has shape {array.shape}; this env has {self.num_domains} domains, so pass "
+                             f"an array of shape {self.action_space.shape} (see env.unwrapped.domain_names).")
+        if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+            raise ValueError(f"Action has dtype {array.dtype}; pass real numbers (float32).")
+        array = array.astype(np.float64)
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"Action {array.tolist()} contains NaN or infinite values; pass finite numbers.")
+        if self.action_mode == "logits":
+            logits = np.clip(array, -1.0, 1.0) / self.temperature
+            exp = np.exp(logits - logits.max())
+            return exp / exp.sum()
+        if np.any(array < 0):
+            raise ValueError(f"Weights {array.tolist()} are negative; in action_mode='weights' pass values >= 0.")
+        if array.sum() <= 0:
+            raise ValueError("All weights are zero; in action_mode='weights' give at least one domain a weight > 0.")
+        return array / array.sum()
+
+    def _observation(self, weights: np.ndarray, scores: dict[str, float]) -> np.ndarray:
+        improvements = self.run.evaluator.improvements(scores, self.base_scores)
+        relative = [*(improvements[name] for name in self.benchmark_names), scores[SOURCE_SCORE], scores[TARGET_SCORE]]
+        progress = (self._step_index or 0) / self.num_steps
+        values = np.concatenate([weights, np.clip(relative, *RELATIVE_BOUNDS), [progress]])
+        return values.astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.run.reset(seed=int(self.np_random.integers(2**31 - 1)))
+        self._step_index = 0
+        self._objective_value = 0.0
+        self._history = [{"weights": self.initial_weights, "scores": self.base_scores, "reward": 0.0}]
+        info = {"scores": dict(self.base_scores), "mixture": self.initial_weights.copy()}
+        return self._observation(self.initial_weights, self.base_scores), info
+
+    def step(self, action):
+        if self._step_index is None:
+            raise RuntimeError("Call reset() before step(): it restores the base model and starts the run.")
+        if self._step_index >= self.num_steps:
+            raise RuntimeError(f"The episode ended after {self.num_steps} steps (the CPT budget is spent); "
+                               "call reset() to start a new one.")
+        weights = self.action_to_weights(action)
+        report = self.run.train(weights)
+        scores = self.run.evaluate()
+        self._step_index += 1
+
+        source, target = scores[SOURCE_SCORE], scores[TARGET_SCORE]
+        objective = float(self._objective(source, target))
+        reward = objective - self._objective_value
+        self._objective_value = objective
+        self._history.append({"weights": weights, "scores": scores, "reward": reward})
+
+        timings = dict(self.run.timings)
+        self.last_step_timings = {**timings, "total": sum(timings.values())}
+        info = {
+            "mixture": weights,
+            "tokens_per_domain": report.tokens_per_domain.copy(),
+            "scores": scores,
+            SOURCE_SCORE: source,
+            TARGET_SCORE: target,
+            "objective": objective,
+            "train_loss": report.loss,
+            "tokens_trained": self.run.tokens_trained,
+        }
+        terminated = self._step_index >= self.num_steps
+        return self._observation(weights, scores), float(reward), bool(terminated), False, info
+
+    # ------------------------------------------------------------------------------------------
+
+    def render(self):
+        if self.render_mode == "ansi":
+            return self._render_text()
+        if self.render_mode == "rgb_array":
+            return self._render_picture()
+        return None
+
+    def _render_text(self) -> str:
+        latest = self._history[-1] if self._history else {"weights": self.initial_weights, "scores": self.base_scores}
+        lines = [f"DataMixing-v0  step {self._step_index or 0}/{self.num_steps}  reward={self.reward_name}",
+                 f"{'domain':24s} {'field':7s} {'weight':>7s}"]
+        lines += [f"{n:24s} {f:7s} {w:7.3f}" for n, f, w in zip(self.domain_names, self.domain_fields, latest["weights"])]
+        lines.append(f"{'benchmark':34s} {'score':>8s} {'base':>8s}")
+        for name in [*self.benchmark_names, SOURCE_SCORE, TARGET_SCORE]:
+            lines.append(f"{name:34s} {latest['scores'][name]:8.4f} {self.base_scores[name]:8.4f}")
+        return "\n".join(lines)
+
+    def _render_picture(self) -> np.ndarray:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(8, 3.5), dpi=80)
+        canvas = FigureCanvasAgg(figure)
+        weights_axis, scores_axis = figure.subplots(1, 2)
+        steps = np.arange(len(self._history))
+        weights = np.array([h["weights"] for h in self._history]).T
+        weights_axis.stackplot(steps, weights, labels=self.domain_names, step="post")
+        weights_axis.set(title="mixture", xlabel="step", ylabel="weight", ylim=(0, 1))
+        weights_axis.legend(fontsize=5, loc="upper left", ncol=2)
+        for key, label in ((SOURCE_SCORE, "source"), (TARGET_SCORE, "target")):
+            scores_axis.plot(steps, [h["scores"][key] for h in self._history], marker="o", label=label)
+        scores_axis.axhline(0.0, color="grey", lw=0.5)
+        scores_axis.set(title="improvement over the base model", xlabel="step")
+        scores_axis.legend(fontsize=7)
+        figure.tight_layout()
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+    def close(self):
+        run = getattr(self, "run", None)
+        if run is not None:
+            del self.run
+            del run
+            gc.collect()
