@@ -35,18 +35,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=["micro", "small"])
     parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--benchmarks", default="all", choices=("all", "bpb"), help="the env's benchmark set")
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args()
 
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
-    print(f"`python benchmarks/step_time.py --presets {' '.join(args.presets)} --steps {args.steps}`"
+    print(f"`python benchmarks/step_time.py --presets {' '.join(args.presets)} --steps {args.steps} "
+          f"--benchmarks {args.benchmarks}`"
           f" ({torch.get_num_threads()} torch threads)\n")
     print(f"matmul peak 2048x2048: fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s\n")
     print("| preset | params | precision | train tokens/s | model GFLOP/s | / bf16 peak | sample s | train s "
           "| score s | overhead s | step s | score+overhead share |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for preset in args.presets:
-        env = gym.make("DataMixing-v0", preset=preset, cache_dir=args.cache_dir)
+        env = gym.make("DataMixing-v0", preset=preset, benchmarks=args.benchmarks, cache_dir=args.cache_dir)
         unwrapped = env.unwrapped
         env.reset(seed=0)
         env.step(env.action_space.sample())  # warm-up: first-call allocations and lazy imports

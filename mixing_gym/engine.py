@@ -29,8 +29,13 @@ BASE_MARKER = "base.json"
 BASE_SEED = 1234
 
 
+#: Preset fields that only shape episodes; changing them must not re-pretrain the base checkpoint.
+CPT_ONLY_FIELDS = ("name", "cpt_lr", "num_steps", "tokens_per_step")
+
+
 def base_checkpoint_dir(data: PreparedData, preset: ProxyPreset) -> Path:
-    return data.models_dir / f"{preset.name}-{fingerprint(asdict(preset))}"
+    identity = {k: v for k, v in asdict(preset).items() if k not in CPT_ONLY_FIELDS}
+    return data.models_dir / f"{preset.name}-{fingerprint(identity)}"
 
 
 def build_base_checkpoint(data: PreparedData, preset: ProxyPreset, progress: bool = True,
@@ -75,6 +80,14 @@ def build_base_checkpoint(data: PreparedData, preset: ProxyPreset, progress: boo
         return path
 
 
+def _data_config_for(preset: ProxyPreset, data_config: DataConfig | None) -> DataConfig:
+    """A pretrained proxy brings its own tokenizer, so the data is tokenised with it."""
+    data_config = data_config or DataConfig()
+    if preset.pretrained is not None:
+        data_config = replace(data_config, tokenizer=str(preset.pretrained))
+    return data_config
+
+
 def prepare(
     space: str | DomainSpace = "math",
     preset: str | ProxyPreset = "small",
@@ -89,10 +102,7 @@ def prepare(
     the model itself is the base checkpoint.
     """
     preset = get_preset(preset)
-    data_config = data_config or DataConfig()
-    if preset.pretrained is not None:
-        data_config = replace(data_config, tokenizer=str(preset.pretrained))
-    data = prepare_data(space, data_config, cache_dir, force=force, progress=progress)
+    data = prepare_data(space, _data_config_for(preset, data_config), cache_dir, force=force, progress=progress)
     if preset.pretrained is not None:
         return data, Path(preset.pretrained)
     return data, build_base_checkpoint(data, preset, progress)
@@ -105,9 +115,7 @@ def open_prepared(space: str | DomainSpace, preset: str | ProxyPreset, cache_dir
     if auto_prepare:
         return prepare(space, preset, cache_dir, data_config, progress=progress)
     space, preset = get_domain_space(space), get_preset(preset)
-    data_config = data_config or DataConfig()
-    if preset.pretrained is not None:
-        data_config = replace(data_config, tokenizer=str(preset.pretrained))
+    data_config = _data_config_for(preset, data_config)
     command = f"mixing-gym prepare --space {space.name} --preset {preset.name}" + (
         f" --cache-dir {cache_dir}" if cache_dir else "")
     path = data_dir_for(space, data_config, cache_dir)

@@ -174,3 +174,18 @@ def test_cli_train_and_errors(prepared, cache_dir, capsys):
     assert "Unknown domain 'nowhere'" in capsys.readouterr().err
     assert cli.main(["score", "/nonexistent", "--space", "code", *args]) == 2
     assert "mixing-gym prepare --space code" in capsys.readouterr().err
+
+
+def test_code_space_scores_humaneval(cache_dir):
+    from mixing_gym.evaluation import Evaluator
+    from mixing_gym.prepare import prepare_data
+
+    data = prepare_data("code", TINY_DATA, cache_dir, progress=False)
+    assert set(data.space.target_names) == {"stdlib_code", "stdlib_tests"}
+    model = build_model(MICRO, data.tokenizer, seed=0)
+    evaluator = Evaluator(data, max_length=MICRO.seq_len)
+    fields = {b.task: b.field for b in evaluator.benchmarks}
+    assert fields["mg_humaneval_mc"] == "target" and fields["mg_bpb_stdlib_code"] == "target"
+    scores = evaluator.evaluate(model)
+    assert 0.0 <= scores["mg_humaneval_mc"] <= 1.0
+    assert scores[SOURCE_SCORE] == scores[TARGET_SCORE] == 0.0  # a model is its own reference

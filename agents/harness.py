@@ -1,0 +1,176 @@
+"""Compare agents on the same seeds: cached episodes, a table with confidence intervals, and plots.
+
+``evaluate_agents`` plays one episode per (agent, seed), each from ``env.reset(seed=seed)``, and writes
+to ``output_dir``:
+
+- ``episodes/<agent>__seed<seed>.json``: every finished episode (per-step mixtures and scores), written
+  atomically; an interrupted comparison resumes from them and runs only what is missing. Episodes are
+  keyed by agent name and seed (and checked against the env arguments): give an agent whose settings
+  changed a new name;
+- ``episodes.csv``: one row per episode; ``results.csv`` and ``results.md``: per agent, the mean and the
+  95% confidence interval (Student's t) of the final source and target scores (the env's field
+  aggregates: improvement over the base model), the balanced score (their mean, whatever the env's
+  reward), the episode return and the mean target share;
+- ``mixtures.png``, ``scores.png``, ``frontier.png`` (see :mod:`agents.plots`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+from scipy import stats
+from tqdm.auto import tqdm
+
+import mixing_gym  # noqa: F401  (registers DataMixing-v0)
+from agents.base import Agent, EnvInfo, run_episode
+from agents.plots import plot_frontier, plot_mixtures, plot_scores
+from mixing_gym.common import atomic_write_json, fingerprint
+
+#: Episode summaries compared in the table: (record key, column label).
+METRICS = (
+    ("source", "source"),
+    ("target", "target"),
+    ("balanced", "balanced"),
+    ("return", "return"),
+    ("target_share", "target share"),
+)
+#: Final values of an episode record copied to ``episodes.csv``.
+EPISODE_KEYS = ("source", "target", "balanced", "return", "objective")
+#: Env arguments that change where or how fast an episode runs, not its outcome: not part of the cache key.
+RUN_ONLY_ARGUMENTS = ("cache_dir", "auto_prepare", "torch_threads", "render_mode")
+AGENT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass
+class Comparison:
+    """What :func:`evaluate_agents` produced.
+
+    Args:
+        summary: one row per agent: episodes, and mean and 95% CI half-width of every metric.
+        episodes: one row per (agent, seed) with its final metrics.
+        records: the full episode records by (agent, seed).
+        new_episodes: episodes played by this call (the others came from the cache).
+        output_dir: where the files were written.
+    """
+
+    summary: pd.DataFrame
+    episodes: pd.DataFrame
+    records: dict[tuple[str, int], dict[str, Any]]
+    new_episodes: int
+    output_dir: Path
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its ``confidence`` interval (Student's t); NaN width for one value."""
+    array = np.asarray(values, dtype=float)
+    if array.size < 2:
+        return float(array.mean()), float("nan")
+    half = stats.t.ppf(0.5 + confidence / 2, array.size - 1) * array.std(ddof=1) / np.sqrt(array.size)
+    return float(array.mean()), float(half)
+
+
+def _cache_key(env_kwargs: Mapping[str, Any]) -> str:
+    # A callable (a custom reward) is named, not printed: its repr holds a memory address.
+    return fingerprint({k: f"{v.__module__}.{v.__qualname__}" if callable(v) else v
+                        for k, v in env_kwargs.items() if k not in RUN_ONLY_ARGUMENTS})
+
+
+def _load_cached(path: Path, key: str) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    if record["env"] != key:
+        raise ValueError(f"{path} was played on another env configuration; write this comparison to a new "
+                         "output directory (or delete the old episodes).")
+    return record
+
+
+def _summaries(records: dict[tuple[str, int], dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = []
+    for (agent, seed), record in records.items():
+        target = np.asarray(record["domain_fields"]) == "target"
+        share = float(np.mean([np.asarray(step["mixture"])[target].sum() for step in record["steps"]]))
+        rows.append({"agent": agent, "seed": seed, **{k: record[k] for k in EPISODE_KEYS}, "target_share": share})
+    episodes = pd.DataFrame(rows)
+    summary = []
+    for agent, group in episodes.groupby("agent", sort=False):
+        row: dict[str, Any] = {"agent": agent, "episodes": len(group)}
+        for key, _ in METRICS:
+            row[f"{key}_mean"], row[f"{key}_ci95"] = mean_ci(group[key])
+        summary.append(row)
+    return pd.DataFrame(summary), episodes
+
+
+def _markdown(summary: pd.DataFrame) -> str:
+    def cell(key: str, mean: float, half: float) -> str:
+        sign = "" if key == "target_share" else "+"  # shares are not changes
+        return f"{mean:{sign}.4f}" + ("" if np.isnan(half) else f" ± {half:.4f}")
+
+    lines = ["| agent | episodes | " + " | ".join(label for _, label in METRICS) + " |",
+             "| --- | ---: |" + " ---: |" * len(METRICS)]
+    for row in summary.to_dict("records"):
+        cells = [cell(key, row[f"{key}_mean"], row[f"{key}_ci95"]) for key, _ in METRICS]
+        lines.append(f"| {row['agent']} | {row['episodes']} | " + " | ".join(cells) + " |")
+    return ("Mean ± 95% confidence interval (Student's t) over seeds. Source and target: final field "
+            "aggregates (improvement over the base model); balanced: their mean; return: of the env's reward; "
+            "target share: of the tokens, mean over steps.\n\n"
+            + "\n".join(lines) + "\n")
+
+
+def evaluate_agents(
+    agents: Mapping[str, Agent],
+    seeds: int | Sequence[int],
+    env_kwargs: Mapping[str, Any],
+    output_dir: str | Path,
+    progress: bool = True,
+) -> Comparison:
+    """Play every agent on the same seeds (one episode each), cache the episodes, write the table and plots.
+
+    Args:
+        agents: the agents by name (names become file names: letters, digits, ``_.-``).
+        seeds: the episode seeds, or a count ``N`` for seeds ``0 .. N-1``.
+        env_kwargs: keyword arguments of ``gym.make("DataMixing-v0", ...)``; one env serves every episode.
+        output_dir: where the episodes, ``results.csv``, ``results.md`` and the plots go.
+        progress: show a progress bar over the episodes.
+    """
+    if not agents:
+        raise ValueError("No agents to evaluate.")
+    bad = [name for name in agents if not AGENT_NAME.match(name)]
+    if bad:
+        raise ValueError(f"Agent names {bad} cannot name files; use letters, digits, '_', '.' and '-'.")
+    output_dir = Path(output_dir)
+    seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    key = _cache_key(env_kwargs)
+    paths = {(name, seed): output_dir / "episodes" / f"{name}__seed{seed}.json" for name in agents for seed in seeds}
+    records = {pair: record for pair, path in paths.items() if (record := _load_cached(path, key)) is not None}
+    pending = [pair for pair in paths if pair not in records]
+    if pending:
+        env = gym.make("DataMixing-v0", **env_kwargs)
+        env_info = EnvInfo.from_env(env)
+        try:
+            with tqdm(total=len(paths), initial=len(records), desc="episodes", unit="ep", disable=not progress) as bar:
+                for name, seed in pending:
+                    bar.set_postfix(agent=name, seed=seed)
+                    record = {"agent": name, "env": key, **run_episode(agents[name], env, seed, env_info)}
+                    atomic_write_json(paths[name, seed], record)
+                    records[name, seed] = record
+                    bar.update()
+        finally:
+            env.close()
+    records = {pair: records[pair] for pair in paths}  # agents, then seeds, in the order given
+    summary, episodes = _summaries(records)
+    summary.to_csv(output_dir / "results.csv", index=False)
+    episodes.to_csv(output_dir / "episodes.csv", index=False)
+    (output_dir / "results.md").write_text(_markdown(summary))
+    plot_mixtures(records, output_dir / "mixtures.png")
+    plot_scores(records, output_dir / "scores.png")
+    plot_frontier(summary, output_dir / "frontier.png")
+    return Comparison(summary, episodes, records, len(pending), output_dir)

@@ -1,0 +1,43 @@
+"""Agents by name, for the command line and the harness: ``AGENTS[name](**kwargs) -> Agent``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from agents.base import Agent
+from agents.baselines import (
+    DoReMi,
+    FixedRatio,
+    LinearSchedule,
+    OnlineDataMixing,
+    RandomAgent,
+    RegMix,
+    SourceOnly,
+    TargetOnly,
+    Uniform,
+)
+
+
+def load_ppo(path: str | Path) -> Agent:
+    """A PPO policy saved by :func:`agents.ppo.train_ppo` (Stable-Baselines3 is imported only when needed)."""
+    from agents.ppo import PPOAgent
+
+    return PPOAgent.load(path)
+
+
+AGENTS: dict[str, Callable[..., Agent]] = {
+    "random": RandomAgent,
+    "uniform": Uniform,
+    "source_only": SourceOnly,
+    "target_only": TargetOnly,
+    "fixed_ratio": FixedRatio,
+    "linear_schedule": LinearSchedule,
+    "regmix": RegMix,
+    "odm": OnlineDataMixing,
+    "doremi": DoReMi,
+    "ppo": load_ppo,
+}
+
+#: Agents that need learning or a saved model before they act.
+NEEDS_TRAINING = ("regmix", "ppo")
