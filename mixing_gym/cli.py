@@ -53,7 +53,6 @@ def cmd_train(args) -> None:
     run = ProxyRun(space, args.preset, args.cache_dir, data_config_from_args(args), progress=True)
     tokens = args.tokens or run.preset.cpt_tokens
     run.reset(seed=args.seed, total_tokens=tokens)
-    base_scores = run.evaluate()
     report = run.train(weights, tokens)
     scores = run.evaluate()
     if args.save:
@@ -63,7 +62,7 @@ def cmd_train(args) -> None:
         "tokens_per_domain": dict(zip(run.space.names, report.tokens_per_domain.tolist())),
         "train_loss": report.loss,
         "tokens_per_second": round(report.tokens_per_second),
-        "base_scores": base_scores,
+        "base_scores": run.base_scores,
         "scores": scores,
     }, indent=1))
 
@@ -74,9 +73,10 @@ def cmd_score(args) -> None:
     from mixing_gym.models import get_preset, load_model
 
     preset = get_preset(args.preset)
-    data, _ = open_prepared(args.space, preset, args.cache_dir, data_config_from_args(args), auto_prepare=False)
+    data, base = open_prepared(args.space, preset, args.cache_dir, data_config_from_args(args), auto_prepare=False)
     evaluator = Evaluator(data, max_length=preset.seq_len)
-    print(json.dumps(evaluator.evaluate(load_model(args.checkpoint)), indent=1))
+    reference = evaluator.evaluate(load_model(base))  # the field aggregates are improvements over the base model
+    print(json.dumps(evaluator.evaluate(load_model(args.checkpoint), reference=reference), indent=1))
 
 
 def cmd_tasks(args) -> None:

@@ -7,7 +7,6 @@ episode of ``DataMixing-v0`` does.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -220,8 +219,3 @@ class ProxyRun:
         """Save the current model (safetensors) and tokenizer, loadable by lm-eval's ``hf`` model."""
         self.model.save_pretrained(str(path), safe_serialization=True)
         self.data.tokenizer.save_pretrained(str(path))
-
-    def base_info(self) -> dict:
-        marker = self.base_path / BASE_MARKER
-        return json.loads(marker.read_text()) if marker.exists() else {"pretrained": str(self.base_path)}
-

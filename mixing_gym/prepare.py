@@ -153,9 +153,13 @@ def problem_items(problems: list[Problem], rng: np.random.Generator) -> list[dic
     return items
 
 
-def humaneval_items(count: int, rng: np.random.Generator) -> list[dict]:
-    """HumanEval as multiple choice: each prompt with its canonical solution and three other solutions."""
-    problems = load_humaneval()
+def humaneval_items(count: int, rng: np.random.Generator, max_solution_chars: int = 160) -> list[dict]:
+    """HumanEval as multiple choice: each prompt with its canonical solution and three other solutions.
+
+    Only problems whose solution has at most ``max_solution_chars`` characters (89 of 164) are used:
+    lm-eval needs every choice to fit the proxy's context, which is 128 tokens for ``micro``.
+    """
+    problems = [p for p in load_humaneval() if len(p["canonical_solution"]) <= max_solution_chars]
     solutions = [p["canonical_solution"] for p in problems]
     items = []
     for index in rng.permutation(len(problems))[:count]:
