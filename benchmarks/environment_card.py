@@ -83,7 +83,7 @@ def main() -> int:
     for name in mixtures:
         cells = " | ".join("{:.4f} ± {:.4f}".format(*stat(name, key)) for key in keys)
         print(f"| {name} | {cells} |")
-    print(f"\nseed noise (pooled std): " + ", ".join(f"{k} {v:.5f}" for k, v in noise.items()))
+    print("\nseed noise (pooled std): " + ", ".join(f"{k} {v:.5f}" for k, v in noise.items()))
 
     src, tgt = SOURCE_SCORE, TARGET_SCORE
     names = list(mixtures)

@@ -37,7 +37,7 @@ from mixing_gym.common import (
     write_jsonl,
 )
 from mixing_gym.domains import DomainSpace, get_domain_space
-from mixing_gym.sources import CorpusSource, Problem, ProblemSource, load_humaneval
+from mixing_gym.sources import Problem, ProblemSource, load_humaneval
 
 MANIFEST_VERSION = 1
 EOS_TOKEN = "<|endoftext|>"
