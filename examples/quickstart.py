@@ -27,12 +27,13 @@ def main() -> None:
     observation, info = env.reset(seed=args.seed)
     env.action_space.seed(args.seed)
     print(f"{env.unwrapped.num_domains} domains: {env.unwrapped.domain_names}")
-    episode_return, terminated = 0.0, False
+    episode_return, terminated, step = 0.0, False, 0
     while not terminated:
         action = env.action_space.sample()  # replace with your agent
         observation, reward, terminated, truncated, info = env.step(action)
         episode_return += reward
-        print(f"step {len(env.unwrapped._history) - 1}: reward {reward:+.4f}  "
+        step += 1
+        print(f"step {step}: reward {reward:+.4f}  "
               f"source {info['source_score']:+.3%}  target {info['target_score']:+.3%}")
     print(env.render())
     print(f"return {episode_return:+.4f}")
