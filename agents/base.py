@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.common import weights_to_action
+from mixing_gym.domains import field_mixture
 from mixing_gym.evaluation import SOURCE_SCORE, TARGET_SCORE, balanced_objective
 
 
@@ -60,12 +61,8 @@ class EnvInfo:
         return spaces.Box(low, 1.0, (self.num_domains,), dtype=np.float32)
 
     def field_mixture(self, target_share: float) -> np.ndarray:
-        """Uniform within each field, ``target_share`` of the tokens on the target field (as
-        ``DomainSpace.field_mixture``, from the fields alone)."""
-        if not 0.0 <= target_share <= 1.0:
-            raise ValueError(f"target_share must be within [0, 1], got {target_share}.")
-        mask = self.target_mask
-        return np.where(mask, target_share / mask.sum(), (1.0 - target_share) / (~mask).sum())
+        """Uniform within each field, ``target_share`` of the tokens on the target field."""
+        return field_mixture(self.target_mask, target_share)
 
     def step_index(self, observation: np.ndarray) -> int:
         """Steps taken so far in the episode, read from the observation's ``progress`` entry."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mixing_gym.engine import prepare
-from mixing_gym.models import get_preset
+from mixing_gym.envs.data_mixing import env_preset
 
 if TYPE_CHECKING:
     from agents.base import EnvInfo
@@ -56,12 +56,9 @@ def prepare_for_env(env_kwargs: Mapping[str, Any], progress: bool = True) -> Non
     """Prepare the data and base checkpoint that ``gym.make("DataMixing-v0", **env_kwargs)`` will use.
 
     Call it once in the main process before starting subprocess workers, so that they find a complete
-    cache instead of queueing on its lock. The preset is overridden as the env overrides it (the base
-    checkpoint's cache key covers the whole preset).
+    cache instead of queueing on its lock.
     """
-    overrides = {key: env_kwargs[key] for key in ("num_steps", "tokens_per_step") if env_kwargs.get(key) is not None}
-    if env_kwargs.get("model"):
-        overrides["pretrained"] = str(env_kwargs["model"])
+    preset = env_preset(env_kwargs.get("preset", "small"), env_kwargs.get("num_steps"),
+                        env_kwargs.get("tokens_per_step"), env_kwargs.get("model"))
     space = env_kwargs.get("space") or env_kwargs.get("target_field", "math")
-    preset = get_preset(env_kwargs.get("preset", "small"), **overrides)
     prepare(space, preset, env_kwargs.get("cache_dir"), env_kwargs.get("data_config"), progress=progress)

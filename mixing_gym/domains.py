@@ -66,6 +66,13 @@ class Domain:
             raise TypeError(f"Domain {self.name!r}: source must be a CorpusSource or ProblemSource.")
 
 
+def field_mixture(target_mask: np.ndarray, target_share: float) -> np.ndarray:
+    """Weights uniform within each field, ``target_share`` of them on the domains where ``target_mask``."""
+    if not 0.0 <= target_share <= 1.0:
+        raise ValueError(f"target_share must be within [0, 1], got {target_share}.")
+    return np.where(target_mask, target_share / target_mask.sum(), (1.0 - target_share) / (~target_mask).sum())
+
+
 class DomainSpace:
     """The K domains a mixture is defined over, in a fixed order.
 
@@ -159,10 +166,7 @@ class DomainSpace:
 
     def field_mixture(self, target_share: float) -> np.ndarray:
         """Uniform within each field, ``target_share`` of the tokens in the target field."""
-        if not 0.0 <= target_share <= 1.0:
-            raise ValueError(f"target_share must be within [0, 1], got {target_share}.")
-        mask = self.target_mask
-        return np.where(mask, target_share / mask.sum(), (1.0 - target_share) / (~mask).sum())
+        return field_mixture(self.target_mask, target_share)
 
     def subspace(self, field: str) -> list[Domain]:
         return [d for d in self.domains if d.field == field]

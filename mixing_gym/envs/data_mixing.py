@@ -24,6 +24,14 @@ ACTION_MODES = ("logits", "weights")
 RELATIVE_BOUNDS = (-1.0, 10.0)
 
 
+def env_preset(preset: str | ProxyPreset = "small", num_steps: int | None = None,
+               tokens_per_step: int | None = None, model: str | Path | None = None) -> ProxyPreset:
+    """The proxy preset an env made with these arguments runs: ``preset`` with the env's overrides."""
+    overrides = {k: v for k, v in (("num_steps", num_steps), ("tokens_per_step", tokens_per_step),
+                                   ("pretrained", str(model) if model else None)) if v is not None}
+    return get_preset(preset, **overrides)
+
+
 class DataMixingEnv(gym.Env):
     """Learning to re-weight pre-training domains during continual pre-training (CPT).
 
@@ -158,9 +166,8 @@ class DataMixingEnv(gym.Env):
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
 
-        overrides = {k: v for k, v in (("num_steps", num_steps), ("tokens_per_step", tokens_per_step),
-                                       ("pretrained", str(model) if model else None)) if v is not None}
-        self.run = ProxyRun(space if space is not None else target_field, get_preset(preset, **overrides),
+        self.run = ProxyRun(space if space is not None else target_field,
+                            env_preset(preset, num_steps, tokens_per_step, model),
                             cache_dir, data_config, auto_prepare, precision, accuracy=benchmarks == "all",
                             aggregate=aggregate, standard_tasks=tuple(standard_tasks), device=device)
         self.space = self.run.space
