@@ -23,6 +23,7 @@ from agents.base import SB3Agent
 from agents.common import prepare_for_env
 
 ENV_ID = "mixing_gym:DataMixing-v0"
+SURROGATE_ENV_ID = "mixing_gym:DataMixingSurrogate-v0"
 FINAL_MODEL = "ppo_final.zip"
 
 #: Defaults for steps that cost seconds: undiscounted returns (an episode's return is the final
@@ -54,6 +55,7 @@ def train_ppo(
     ppo_kwargs: dict[str, Any] | None = None,
     progress_bar: bool | None = None,
     verbose: int = 1,
+    env_id: str = ENV_ID,
 ) -> PPO:
     """Train (or resume training) PPO on ``DataMixing-v0``; saves checkpoints, logs and the final model.
 
@@ -70,20 +72,26 @@ def train_ppo(
         ppo_kwargs: overrides of :data:`PPO_DEFAULTS` and of ``n_steps`` / ``batch_size``.
         progress_bar: SB3's progress bar; default on when ``verbose`` and ``tqdm`` and ``rich`` are installed.
         verbose: 1 prints SB3's training tables, 0 keeps quiet (the CSV log is written either way).
+        env_id: the env to train on: ``DataMixing-v0`` (default) or the surrogate
+            (:data:`SURROGATE_ENV_ID`, with ``env_kwargs={"surrogate": path}``), whose steps cost
+            microseconds, so its envs run in the main process.
     """
     log_dir = Path(log_dir)
-    env_kwargs = {**(env_kwargs or {}), "preset": preset}
+    surrogate = env_id == SURROGATE_ENV_ID
+    env_kwargs = {**(env_kwargs or {})} if surrogate else {**(env_kwargs or {}), "preset": preset}
     threads = torch.get_num_threads()
-    prepare_for_env(env_kwargs, progress=verbose > 0)  # once, here, before any worker starts
+    if not surrogate:
+        prepare_for_env(env_kwargs, progress=verbose > 0)  # once, here, before any worker starts
+    subprocesses = n_envs > 1 and not surrogate
     done = 0
     if resume_from is not None:
         data, _, _ = load_from_zip_file(resume_from, load_data=True)
         done = int(data["num_timesteps"])
     # A resumed run starts its envs from other seeds than the run it continues already saw.
-    env = make_vec_env(ENV_ID, n_envs=n_envs, seed=seed + done, env_kwargs=env_kwargs,
-                       monitor_dir=str(log_dir / "monitor"), vec_env_cls=SubprocVecEnv if n_envs > 1 else DummyVecEnv,
-                       vec_env_kwargs={"start_method": "forkserver"} if n_envs > 1 else None)
-    if n_envs > 1:  # the policy is a small MLP: one thread trains it as fast, more would spin against the workers
+    env = make_vec_env(env_id, n_envs=n_envs, seed=seed + done, env_kwargs=env_kwargs,
+                       monitor_dir=str(log_dir / "monitor"), vec_env_cls=SubprocVecEnv if subprocesses else DummyVecEnv,
+                       vec_env_kwargs={"start_method": "forkserver"} if subprocesses else None)
+    if subprocesses:  # the policy is a small MLP: one thread trains it as fast, more would spin against the workers
         torch.set_num_threads(1)
     try:
         if resume_from is not None:

@@ -43,6 +43,8 @@ MANIFEST_VERSION = 1
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
 CHOICES_PER_ITEM = 4
+#: DataConfig fields that decide the tokenizer and the training shards (and so the base checkpoints).
+TRAIN_DATA_FIELDS = ("vocab_size", "max_train_chars", "heldout_fraction", "seed", "tokenizer")
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ class DataConfig:
         heldout_fraction: share of each corpus's documents held out (chosen by a hash of the text).
         heldout_problems: held-out problems generated per problem domain.
         eval_chars: characters of held-out text per domain scored for bits-per-byte.
-        eval_passage_chars: length of one scored passage.
+        eval_passage_tokens: the most tokens in one scored passage; below every preset's context, so
+            lm-eval scores each passage in one window with no padding.
         mc_items: items per multiple-choice benchmark.
         seed: seed of problem generation and benchmark construction.
         tokenizer: a local Hugging Face tokenizer (or model) directory to use instead of training one.
@@ -65,8 +68,8 @@ class DataConfig:
     max_train_chars: int = 2_000_000
     heldout_fraction: float = 0.05
     heldout_problems: int = 400
-    eval_chars: int = 6_000
-    eval_passage_chars: int = 1_000
+    eval_chars: int = 4_000
+    eval_passage_tokens: int = 120
     mc_items: int = 48
     seed: int = 0
     tokenizer: str | None = None
@@ -116,6 +119,29 @@ def _passages(text: str, passage_chars: int, max_chars: int) -> list[str]:
         if passage:
             passages.append(passage)
         start = end
+    return passages
+
+
+def token_passages(text: str, tokenizer, max_tokens: int, max_chars: int) -> list[str]:
+    """Cut ``text`` into passages of at most ``max_tokens`` tokens, about ``max_chars`` characters in all.
+
+    Each passage ends on the last whitespace before its token limit, so re-tokenising it alone gives
+    no more tokens than the limit (a margin of a few tokens below the context absorbs edge effects).
+    """
+    offsets = tokenizer(text[: max_chars * 2], add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    passages, first, total = [], 0, 0
+    while first < len(offsets) and total < max_chars:
+        last = min(first + max_tokens, len(offsets)) - 1
+        start, end = offsets[first][0], offsets[last][1]
+        if last < len(offsets) - 1:
+            space = text.rfind(" ", start + (end - start) // 2, end)
+            end = space if space > start else end
+        passage = text[start:end].strip()
+        if passage:
+            passages.append(passage)
+            total += len(passage)
+        while first < len(offsets) and offsets[first][0] < end:
+            first += 1
     return passages
 
 
@@ -285,7 +311,12 @@ class PreparedData:
 
     @property
     def models_dir(self) -> Path:
-        return self.path / "models"
+        """Where base checkpoints trained on this data live: keyed by the training text and tokenizer only,
+        so changing the benchmarks (eval sizes, passages, items) reuses them."""
+        config = self.manifest["config"]
+        identity = {key: config[key] for key in TRAIN_DATA_FIELDS}
+        key = fingerprint({"data": identity, "space": self.space.describe(), "version": MANIFEST_VERSION})
+        return self.path.parent.parent / "models" / f"{self.space.name}-{key}"
 
     def domain_stats(self) -> dict[str, dict]:
         return self.manifest["domains"]
@@ -326,6 +357,7 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
     heldout_text: dict[str, list[str]] = {}
     tasks: dict[str, list[dict]] = {}
     mc_pools: dict[str, list[str]] = {"source": [], "target": []}
+    eval_text: dict[str, str] = {}
 
     for domain in tqdm(space.domains, desc="extracting domains", disable=not progress):
         if isinstance(domain.source, ProblemSource):
@@ -342,9 +374,7 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
             heldout_text[domain.name] = _take_chars(heldout, config.max_train_chars)
             eval_docs = heldout
             mc_pools[domain.field].append(domain.name)
-        tasks[f"bpb_{domain.name}"] = [
-            {"text": text} for text in _passages("\n\n".join(eval_docs), config.eval_passage_chars, config.eval_chars)
-        ]
+        eval_text[domain.name] = "\n\n".join(eval_docs)
 
     for field_name, names in mc_pools.items():
         if names:
@@ -364,6 +394,9 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
     else:
         tokenizer = load_tokenizer(config.tokenizer)
     tokenizer.save_pretrained(str(staging / "tokenizer"))
+    for name, text in eval_text.items():
+        tasks[f"bpb_{name}"] = [{"text": passage} for passage in
+                                token_passages(text, tokenizer, config.eval_passage_tokens, config.eval_chars)]
     dtype = np.dtype(np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max + 1 else np.uint32)
 
     domain_stats = {}

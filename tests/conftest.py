@@ -18,8 +18,7 @@ from mixing_gym.engine import ProxyRun, prepare
 from mixing_gym.models import get_preset
 from mixing_gym.prepare import DataConfig
 
-TINY_DATA = DataConfig(vocab_size=512, max_train_chars=40_000, heldout_problems=40, eval_chars=1_500,
-                       eval_passage_chars=500, mc_items=8)
+TINY_DATA = DataConfig(vocab_size=512, max_train_chars=40_000, heldout_problems=40, eval_chars=1_500, mc_items=8)
 MICRO = get_preset("micro", base_tokens=40_000)
 
 

@@ -99,8 +99,8 @@ class DataMixingEnv(gym.Env):
     gym.make("DataMixing-v0", preset="small", target_field="math", num_steps=None, tokens_per_step=None,
              reward="balanced", reward_coef=0.5, action_mode="logits", temperature=0.25,
              benchmarks="bpb", aggregate="bpb", standard_tasks=(), model=None, space=None, cache_dir=None,
-             data_config=None, auto_prepare=True, torch_threads=None, precision="auto", device="cpu",
-             render_mode=None)
+             data_config=None, auto_prepare=True, torch_threads=None, precision="auto", compile=False,
+             device="cpu", render_mode=None)
     ```
 
     - ``preset``: proxy size ``"micro"`` (tests), ``"small"`` (default, CPU), ``"paper-50m"`` (GPU).
@@ -118,7 +118,10 @@ class DataMixingEnv(gym.Env):
     - ``cache_dir``, ``data_config``, ``auto_prepare``: where and how data is prepared; with
       ``auto_prepare=False`` a missing cache raises an error naming the ``mixing-gym prepare`` command.
     - ``torch_threads``: torch threads of this env; default 1 in a worker process, else torch's default.
-    - ``precision``, ``device``: training precision (``"auto"``, ``"bf16"``, ``"fp32"``) and device.
+    - ``precision``, ``device``: training and scoring precision (``"auto"``: bf16 where the hardware computes
+      it natively, ``"bf16"``, ``"fp32"``) and device.
+    - ``compile``: train through ``torch.compile`` (about 1.3x faster training on CPU after a one-time
+      compilation of 20-40 s per process; pays off from the second episode).
     - ``render_mode``: ``"ansi"`` (a text table) or ``"rgb_array"`` (a matplotlib picture).
 
     ## Version History
@@ -148,6 +151,7 @@ class DataMixingEnv(gym.Env):
         auto_prepare: bool = True,
         torch_threads: int | None = None,
         precision: str = "auto",
+        compile: bool = False,
         device: str = "cpu",
         render_mode: str | None = None,
     ):
@@ -169,7 +173,8 @@ class DataMixingEnv(gym.Env):
         self.run = ProxyRun(space if space is not None else target_field,
                             env_preset(preset, num_steps, tokens_per_step, model),
                             cache_dir, data_config, auto_prepare, precision, accuracy=benchmarks == "all",
-                            aggregate=aggregate, standard_tasks=tuple(standard_tasks), device=device)
+                            aggregate=aggregate, standard_tasks=tuple(standard_tasks), compile=compile,
+                            device=device)
         self.space = self.run.space
         self.num_steps = self.run.preset.num_steps
         self.reward_name = reward if isinstance(reward, str) else getattr(reward, "__name__", "custom")

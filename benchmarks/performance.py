@@ -1,0 +1,210 @@
+"""How close proxy training and scoring come to the machine's limit, and what one env step costs.
+
+Prints, measured in this run (the machine is shared and absolute figures swing by half between runs,
+so read the ratios, which are measured side by side):
+
+1. the matmul peak in fp32 and bf16, at 2048x2048 and at the shapes of each preset's largest products;
+2. training tokens/s and model FLOP/s (6 x parameters x tokens) of each preset through mixing-gym's
+   trainer (bf16 autocast, foreach AdamW; eager and ``torch.compile``), the ratio to the bf16 2048x2048
+   peak (MFU), and the same model on the same batches trained by a plain ``transformers.Trainer`` loop
+   written the way a user would (its defaults: fp32), with the speed-up over it;
+3. scoring tokens/s through lm-eval, and DataMixing-v0 steps of ``--step-preset`` split into sampling,
+   training, scoring and overhead, with the peak memory of the process that ran them (one worker).
+
+    python benchmarks/performance.py --presets micro small paper-50m --train-steps 8 --env-steps 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+TRAINER_STEPS_SKIPPED = 2  # first optimizer steps: allocations, lazy imports, compilation
+
+
+def matmul_flops(m: int, k: int, n: int, dtype: torch.dtype, seconds: float = 1.0) -> float:
+    """FLOP/s of repeated ``(m x k) @ (k x n)`` products."""
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+    a @ b
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+    return 2 * m * k * n * count / (time.perf_counter() - start)
+
+
+def preset_shapes(preset) -> dict[str, tuple[int, int, int]]:
+    """The largest products of one training step: the MLP projection and the output layer."""
+    rows = preset.batch_size * preset.seq_len
+    return {f"{preset.name} mlp": (rows, preset.hidden_size, preset.intermediate_size),
+            f"{preset.name} lm head": (rows, preset.hidden_size, 4096)}
+
+
+@dataclass
+class TrainSpeed:
+    tokens_per_second: float
+    final_loss: float
+
+
+def time_mixing_gym(model, batches: list[torch.Tensor], precision: str, compile: bool) -> TrainSpeed:
+    """Tokens/s of :class:`mixing_gym.trainer.ContinualTrainer` over ``batches`` (the first ones untimed)."""
+    from mixing_gym.sampler import MixtureBatches
+    from mixing_gym.trainer import ContinualTrainer
+
+    forward_model = torch.compile(model) if compile else model
+    tokens_per_batch = batches[0].shape[0] * (batches[0].shape[1] - 1)
+    trainer = ContinualTrainer(forward_model, tokens_per_batch * len(batches), tokens_per_batch, 1e-3,
+                               precision=precision)
+    warmup, timed = batches[:TRAINER_STEPS_SKIPPED], batches[TRAINER_STEPS_SKIPPED:]
+    first = trainer.train(MixtureBatches(warmup, np.array([tokens_per_batch * len(warmup)])))
+    report = trainer.train(MixtureBatches(timed, np.array([tokens_per_batch * len(timed)])))
+    mean_loss = (first.loss * len(warmup) + report.loss * len(timed)) / len(batches)
+    return TrainSpeed(report.tokens_per_second, mean_loss)
+
+
+def time_hf_trainer(model, batches: list[torch.Tensor]) -> TrainSpeed:
+    """Tokens/s of a plain ``transformers.Trainer`` on the same batches, with its default settings."""
+    from datasets import Dataset
+    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, default_data_collator
+
+    rows = torch.cat(batches)
+    dataset = Dataset.from_dict({"input_ids": rows.tolist(), "labels": rows.tolist()})
+    step_ends: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            step_ends.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory() as output_dir:
+        args = TrainingArguments(output_dir=output_dir, per_device_train_batch_size=batches[0].shape[0],
+                                 max_steps=len(batches), learning_rate=1e-3, logging_strategy="no",
+                                 save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True, seed=0)
+        trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=default_data_collator,
+                          callbacks=[Clock()])
+        trainer.remove_callback(PrinterCallback)  # it prints the final metrics dict, which the table replaces
+        output = trainer.train()
+    tokens = batches[0].shape[0] * (batches[0].shape[1] - 1) * (len(step_ends) - TRAINER_STEPS_SKIPPED)
+    seconds = step_ends[-1] - step_ends[TRAINER_STEPS_SKIPPED - 1]
+    return TrainSpeed(tokens / seconds, output.training_loss)
+
+
+def training_table(preset_names: list[str], steps: int, bf16_peak: float, cache_dir: str | None) -> None:
+    from mixing_gym.models import build_model, count_parameters, get_preset
+    from mixing_gym.prepare import DataConfig, prepare_data
+    from mixing_gym.sampler import MixtureSampler
+    from mixing_gym.trainer import resolve_precision
+
+    data = prepare_data("math", DataConfig(), cache_dir)
+    precision = resolve_precision("auto", torch.device("cpu"))
+    print(f"\n## Training speed ({precision} autocast where native; MFU = model FLOP/s / bf16 2048x2048 peak)\n")
+    print("| preset | params | loop | tokens/s | model GFLOP/s | MFU | x plain Trainer | mean train loss |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in preset_names:
+        preset = get_preset(name)
+        sampler = MixtureSampler(data, preset.seq_len, preset.batch_size)
+        tokens = (steps + TRAINER_STEPS_SKIPPED) * preset.batch_size * preset.seq_len
+        batches = list(sampler.sample(data.space.field_mixture(0.5), tokens, np.random.default_rng(0)))
+        runs = {}
+        for loop in ("transformers.Trainer (fp32)", f"mixing-gym {precision}", f"mixing-gym {precision} compiled"):
+            model = build_model(preset, data.tokenizer, seed=0)
+            if loop.startswith("transformers"):
+                runs[loop] = time_hf_trainer(model, batches)
+            else:
+                runs[loop] = time_mixing_gym(model, batches, precision, compile=loop.endswith("compiled"))
+        parameters = count_parameters(model)
+        plain = runs["transformers.Trainer (fp32)"].tokens_per_second
+        for loop, speed in runs.items():
+            flops = 6 * parameters * speed.tokens_per_second
+            print(f"| {name} | {parameters / 1e6:.2f}M | {loop} | {speed.tokens_per_second:,.0f} | {flops / 1e9:.0f} "
+                  f"| {flops / bf16_peak:.0%} | {speed.tokens_per_second / plain:.2f}x | {speed.final_loss:.3f} |",
+                  flush=True)
+
+
+def measure_steps(preset: str, steps: int, compile: bool, cache_dir: str | None, queue) -> None:
+    """Run in a fresh process: env steps split by phase, scoring tokens/s, and the process's peak memory."""
+    import gymnasium as gym
+
+    import mixing_gym  # noqa: F401  (registers DataMixing-v0)
+
+    env = gym.make("DataMixing-v0", preset=preset, cache_dir=cache_dir, compile=compile, torch_threads=1)
+    unwrapped = env.unwrapped
+    tokenizer = unwrapped.run.data.tokenizer
+    scored_tokens = sum(len(tokenizer(row["text"], add_special_tokens=False)["input_ids"]) + 1
+                        for task in unwrapped.run.evaluator.task_dict.values() for row in task.dataset["test"])
+    env.reset(seed=0)
+    env.step(env.action_space.sample())  # warm-up (and compilation)
+    phases: dict[str, list[float]] = {"sample": [], "train": [], "score": [], "overhead": [], "step": []}
+    for _ in range(steps):
+        start = time.perf_counter()
+        _, _, terminated, _, _ = env.step(env.action_space.sample())
+        total = time.perf_counter() - start
+        timings = unwrapped.last_step_timings
+        for phase in ("sample", "train", "score"):
+            phases[phase].append(timings[phase])
+        phases["overhead"].append(total - timings["total"])
+        phases["step"].append(total)
+        if terminated:
+            env.reset()
+    result = {phase: float(np.mean(values)) for phase, values in phases.items()}
+    result["scored_tokens"] = scored_tokens
+    result["train_tokens"] = unwrapped.run.preset.tokens_per_step
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    env.close()
+    queue.put(result)
+
+
+def step_table(preset: str, steps: int, cache_dir: str | None) -> None:
+    print(f"\n## A DataMixing-v0 step ({preset}, one torch thread, benchmarks='bpb'), one process per row\n")
+    print("| compile | sample s | train s | score s | overhead s | step s | score+overhead | train tokens/s "
+          "| scoring tokens/s | peak memory |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    context = multiprocessing.get_context("spawn")
+    for compile in (False, True):
+        queue = context.Queue()
+        worker = context.Process(target=measure_steps, args=(preset, steps, compile, cache_dir, queue))
+        worker.start()
+        r = queue.get()
+        worker.join()
+        share = (r["score"] + r["overhead"]) / r["step"]
+        print(f"| {compile} | {r['sample']:.3f} | {r['train']:.2f} | {r['score']:.2f} | {r['overhead']:.3f} "
+              f"| {r['step']:.2f} | {share:.0%} | {r['train_tokens'] / r['train']:,.0f} "
+              f"| {r['scored_tokens'] / r['score']:,.0f} | {r['peak_rss_mb']:,.0f} MB |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["micro", "small", "paper-50m"])
+    parser.add_argument("--train-steps", type=int, default=8, help="timed optimizer steps per training loop")
+    parser.add_argument("--env-steps", type=int, default=4, help="timed env steps")
+    parser.add_argument("--step-preset", default="small")
+    parser.add_argument("--cache-dir", default=None)
+    args = parser.parse_args()
+    from mixing_gym.models import get_preset
+
+    print(f"`python benchmarks/performance.py {' '.join(sys.argv[1:])}` ({torch.get_num_threads()} torch threads)\n")
+    print("## Matmul peak (GFLOP/s)\n")
+    print("| shape (m x k x n) | fp32 | bf16 |")
+    print("|---|---|---|")
+    shapes = {"2048x2048": (2048, 2048, 2048)}
+    for name in args.presets:
+        shapes.update(preset_shapes(get_preset(name)))
+    peaks = {}
+    for label, (m, k, n) in shapes.items():
+        peaks[label] = {dtype: matmul_flops(m, k, n, dtype) for dtype in (torch.float32, torch.bfloat16)}
+        print(f"| {label} ({m}x{k}x{n}) | {peaks[label][torch.float32] / 1e9:.0f} "
+              f"| {peaks[label][torch.bfloat16] / 1e9:.0f} |", flush=True)
+    training_table(args.presets, args.train_steps, peaks["2048x2048"][torch.bfloat16], args.cache_dir)
+    if args.env_steps:
+        step_table(args.step_preset, args.env_steps, args.cache_dir)
+
+
+if __name__ == "__main__":
+    main()
