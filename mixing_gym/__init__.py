@@ -1,8 +1,9 @@
 """mixing-gym: learning to mix pre-training data as a Gymnasium environment.
 
-Importing the package registers ``DataMixing-v0`` (Gymnasium 1.x loads no entry-point plugins), so
-``gym.make("DataMixing-v0")`` works after ``import mixing_gym`` and ``gym.make("mixing_gym:DataMixing-v0")``
-works anywhere, subprocess workers included. The heavy modules load only when an env is made.
+Importing the package registers ``DataMixing-v0`` and ``DataMixingSurrogate-v0`` (Gymnasium 1.x loads no
+entry-point plugins), so ``gym.make("DataMixing-v0")`` works after ``import mixing_gym`` and
+``gym.make("mixing_gym:DataMixing-v0")`` works anywhere, subprocess workers included. The heavy modules
+load only when an env is made.
 """
 
 import gymnasium as gym
@@ -11,3 +12,6 @@ __version__ = "0.1.0"
 
 if "DataMixing-v0" not in gym.registry:
     gym.register(id="DataMixing-v0", entry_point="mixing_gym.envs.data_mixing:DataMixingEnv")
+if "DataMixingSurrogate-v0" not in gym.registry:
+    gym.register(id="DataMixingSurrogate-v0", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateEnv",
+                 vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateVectorEnv")

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from gymnasium import spaces
 
 from mixing_gym.domains import DomainSpace
 from mixing_gym.engine import ProxyRun
-from mixing_gym.evaluation import OBJECTIVES, SOURCE_SCORE, TARGET_SCORE, StandardTask
+from mixing_gym.envs.mdp import (
+    RELATIVE_BOUNDS,
+    ScoreObjective,
+    action_space,
+    action_to_weights,
+    check_action_mode,
+    observation_names,
+    observation_space,
+    reward_name,
+    score_objective,
+)
+from mixing_gym.evaluation import SOURCE_SCORE, TARGET_SCORE, StandardTask
 from mixing_gym.models import ProxyPreset, get_preset
 from mixing_gym.prepare import DataConfig
-
-ScoreObjective = Callable[[float, float], float]
-ACTION_MODES = ("logits", "weights")
-RELATIVE_BOUNDS = (-1.0, 10.0)
 
 
 def env_preset(preset: str | ProxyPreset = "small", num_steps: int | None = None,
@@ -155,14 +161,10 @@ class DataMixingEnv(gym.Env):
         device: str = "cpu",
         render_mode: str | None = None,
     ):
-        if action_mode not in ACTION_MODES:
-            raise ValueError(f"Unknown action_mode {action_mode!r}; use one of {ACTION_MODES}.")
-        if not callable(reward) and reward not in OBJECTIVES:
-            raise ValueError(f"Unknown reward {reward!r}; use one of {sorted(OBJECTIVES)} or a callable J(s, t).")
+        check_action_mode(action_mode, temperature)
+        objective = score_objective(reward, reward_coef)
         if benchmarks not in ("all", "bpb"):
             raise ValueError(f"Unknown benchmarks {benchmarks!r}; use 'all' or 'bpb'.")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}.")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"Unknown render_mode {render_mode!r}; use one of {self.metadata['render_modes']}.")
         if torch_threads is None and multiprocessing.current_process().name != "MainProcess":
@@ -177,8 +179,8 @@ class DataMixingEnv(gym.Env):
                             device=device)
         self.space = self.run.space
         self.num_steps = self.run.preset.num_steps
-        self.reward_name = reward if isinstance(reward, str) else getattr(reward, "__name__", "custom")
-        self._objective = (lambda s, t: OBJECTIVES[reward](s, t, reward_coef)) if isinstance(reward, str) else reward
+        self.reward_name = reward_name(reward)
+        self._objective = objective
         self.action_mode = action_mode
         self.temperature = temperature
         self.render_mode = render_mode
@@ -187,15 +189,9 @@ class DataMixingEnv(gym.Env):
         self.domain_fields = self.space.fields
         self.num_domains = len(self.space)
         self.benchmark_names = self.run.evaluator.names
-        self.observation_names = ([f"weight/{n}" for n in self.domain_names]
-                                  + [f"score/{n}" for n in self.benchmark_names]
-                                  + ["score/source", "score/target", "progress"])
-        k, b = self.num_domains, len(self.benchmark_names)
-        low = np.concatenate([np.zeros(k), np.full(b + 2, RELATIVE_BOUNDS[0]), [0.0]]).astype(np.float32)
-        high = np.concatenate([np.ones(k), np.full(b + 2, RELATIVE_BOUNDS[1]), [1.0]]).astype(np.float32)
-        self.observation_space = spaces.Box(low, high, dtype=np.float32)
-        action_low = -1.0 if action_mode == "logits" else 0.0
-        self.action_space = spaces.Box(action_low, 1.0, (k,), dtype=np.float32)
+        self.observation_names = observation_names(self.domain_names, self.benchmark_names)
+        self.observation_space = observation_space(self.num_domains, len(self.benchmark_names))
+        self.action_space = action_space(self.num_domains, action_mode)
 
         self.base_scores = self.run.base_scores
         self.initial_weights = self.space.field_mixture(0.0)
@@ -209,24 +205,7 @@ class DataMixingEnv(gym.Env):
 
     def action_to_weights(self, action: np.ndarray) -> np.ndarray:
         """Validate an action and map it to mixture weights (see Action Space)."""
-        array = np.asarray(action)
-        if array.shape != self.action_space.shape:
-            raise ValueError(f"Action has shape {array.shape}; this env has {self.num_domains} domains, so pass "
-                             f"an array of shape {self.action_space.shape} (see env.unwrapped.domain_names).")
-        if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-            raise ValueError(f"Action has dtype {array.dtype}; pass real numbers (float32).")
-        array = array.astype(np.float64)
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"Action {array.tolist()} contains NaN or infinite values; pass finite numbers.")
-        if self.action_mode == "logits":
-            logits = np.clip(array, -1.0, 1.0) / self.temperature
-            exp = np.exp(logits - logits.max())
-            return exp / exp.sum()
-        if np.any(array < 0):
-            raise ValueError(f"Weights {array.tolist()} are negative; in action_mode='weights' pass values >= 0.")
-        if array.sum() <= 0:
-            raise ValueError("All weights are zero; in action_mode='weights' give at least one domain a weight > 0.")
-        return array / array.sum()
+        return action_to_weights(action, self.action_space.shape, self.action_mode, self.temperature)
 
     def _observation(self, weights: np.ndarray, scores: dict[str, float]) -> np.ndarray:
         improvements = self.run.evaluator.improvements(scores, self.base_scores)
