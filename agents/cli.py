@@ -28,8 +28,10 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _build_agents(names: list[str], env_kwargs: dict[str, Any], output: str | Path, seed: int,
-                  ppo_model: str | None = None, regmix_runs: int = 32) -> dict[str, Agent]:
-    """The named agents, RegMix trained (its proxy runs cached in ``output``) and PPO loaded from ``ppo_model``."""
+                  ppo_model: str | None = None, regmix_runs: int = 32,
+                  dma_model: str | None = None) -> dict[str, Agent]:
+    """The named agents, RegMix trained (its proxy runs cached in ``output``), PPO loaded from ``ppo_model`` and
+    the offline Data Mixing Agent from ``dma_model``."""
     import gymnasium as gym
 
     from agents.registry import AGENTS
@@ -43,6 +45,10 @@ def _build_agents(names: list[str], env_kwargs: dict[str, Any], output: str | Pa
             if not ppo_model:
                 raise ValueError("Agent 'ppo' needs --ppo-model PATH (a zip saved by examples/train_ppo.py).")
             agents[name] = AGENTS[name](ppo_model)
+        elif name == "dma":
+            if not dma_model:
+                raise ValueError("Agent 'dma' needs --dma-model DIR (saved by examples/train_offline_agent.py).")
+            agents[name] = AGENTS[name](dma_model)
         elif name == "regmix":
             env = gym.make("DataMixing-v0", **env_kwargs)
             try:
@@ -67,7 +73,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     env_kwargs = _env_kwargs(args)
     names = [name.strip() for name in args.agents.split(",") if name.strip()]
-    agents = _build_agents(names, env_kwargs, args.output, args.seed, args.ppo_model, args.regmix_runs)
+    agents = _build_agents(names, env_kwargs, args.output, args.seed, args.ppo_model, args.regmix_runs,
+                           args.dma_model)
     _report(evaluate_agents(agents, args.seeds, env_kwargs, args.output))
 
 
@@ -108,8 +115,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     evaluate = commands.add_parser("evaluate", help="compare agents on the same seeds: table and plots")
     _add_run_arguments(evaluate, seeds=3, output="runs/compare", threads=None)
     evaluate.add_argument("--agents", default=DEFAULT_AGENTS, help=f"comma-separated names (default: {DEFAULT_AGENTS}; "
-                                                                    "also random, regmix, ppo)")
+                                                                    "also random, regmix, ppo, dma)")
     evaluate.add_argument("--ppo-model", default=None, help="a PPO zip, for the agent 'ppo'")
+    evaluate.add_argument("--dma-model", default=None, help="a saved offline agent directory, for the agent 'dma'")
     evaluate.add_argument("--regmix-runs", type=int, default=32, help="RegMix proxy episodes (default: 32)")
     evaluate.set_defaults(func=cmd_evaluate)
 

@@ -26,6 +26,13 @@ def load_ppo(path: str | Path) -> Agent:
     return PPOAgent.load(path)
 
 
+def load_dma(path: str | Path) -> Agent:
+    """An offline Data Mixing Agent saved by :meth:`agents.offline.DataMixingAgent.save` (torchrl loads only when needed)."""
+    from agents.offline import DataMixingAgent
+
+    return DataMixingAgent.load(path)
+
+
 AGENTS: dict[str, Callable[..., Agent]] = {
     "random": RandomAgent,
     "uniform": Uniform,
@@ -37,7 +44,8 @@ AGENTS: dict[str, Callable[..., Agent]] = {
     "odm": OnlineDataMixing,
     "doremi": DoReMi,
     "ppo": load_ppo,
+    "dma": load_dma,
 }
 
 #: Agents that need learning or a saved model before they act.
-NEEDS_TRAINING = ("regmix", "ppo")
+NEEDS_TRAINING = ("regmix", "ppo", "dma")

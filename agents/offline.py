@@ -1,0 +1,501 @@
+"""The offline Data Mixing Agent (Yang et al., 2025, arXiv 2507.15640): behaviour cloning, then CQL.
+
+The agent learns from recorded trajectories (:class:`mixing_gym.trajectories.TrajectoryDataset`) without
+touching the env: a supervised warm start on the actions of the best episodes, then Conservative
+Q-Learning (torchrl's :class:`~torchrl.objectives.CQLLoss`) on every transition.
+
+Nothing in its networks depends on the number of domains K. Every domain is a *token*: its weight, its
+field, its own benchmark improvements, and the global context of the observation broadcast to it
+(:class:`DomainFeaturizer`). One encoder shared by all tokens, then self-attention across them without
+positional encoding, makes the networks permutation equivariant over domains; the actor reads one
+``(loc, scale)`` per token, the critic mean-pools the tokens (each also holding its action entry) into Q.
+So one trained agent acts on domain spaces of any size and composition.
+
+``train_offline_agent(dataset)`` returns a :class:`DataMixingAgent` and its training log;
+``agent.save(dir)`` writes ``agent.safetensors`` and ``agent.json``, ``DataMixingAgent.load(dir)`` reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+from torch import nn
+from torchrl.modules import ProbabilisticActor, TanhNormal, ValueOperator
+from torchrl.objectives import CQLLoss, SoftUpdate
+
+from agents.base import Agent, EnvInfo
+from agents.common import BPB_PREFIX, weights_to_action
+from mixing_gym.common import atomic_write_bytes, atomic_write_json, sha256_file
+from mixing_gym.trajectories import TrajectoryDataset
+
+#: Prefixes of the per-domain benchmarks a token reads (``mg_bpb_<domain>``, ``mg_mc_<domain>``); a
+#: domain without one gets 0 there and a presence flag of 0, so spaces with and without MC tasks work.
+SCORE_PREFIXES = (BPB_PREFIX, "mg_mc_")
+#: Observation entries every token receives as global context.
+GLOBAL_ENTRIES = ("score/source", "score/target", "progress")
+#: What each token holds, in order (the input features of the actor's encoder).
+TOKEN_FEATURES = ("weight", "log_relative_weight", "is_target",
+                  *(f"score/{p}<domain>" for p in SCORE_PREFIXES), *(f"has/{p}<domain>" for p in SCORE_PREFIXES),
+                  *GLOBAL_ENTRIES, "target_share")
+#: Floor of ``K * weight`` before its log: a domain off the mixture reads as 1/1000 of uniform.
+MIN_RELATIVE_WEIGHT = 1e-3
+#: Recorded actions are pulled this far inside [-1, 1]: the tanh-squashed policy puts zero density on
+#: the boundary, where ``weights_to_action`` places every largest and every floored logit.
+ACTION_MARGIN = 1e-3
+
+FORMAT = "mixing-gym/data-mixing-agent"
+WEIGHTS_FILE = "agent.safetensors"
+CONFIG_FILE = "agent.json"
+
+
+# ------------------------------------------------------------------------------------------------
+# Per-domain features
+
+
+class DomainFeaturizer:
+    """Turns observations of one domain space into per-domain tokens ``(..., K, len(TOKEN_FEATURES))``.
+
+    Entries are found by name, so any observation layout with the ``weight/<domain>``, ``score/source``,
+    ``score/target`` and ``progress`` entries works; ``score/mg_bpb_<domain>`` and ``score/mg_mc_<domain>``
+    are used where present.
+
+    Args:
+        domain_names: the K domains, in action order.
+        domain_fields: ``"source"`` or ``"target"`` per domain.
+        observation_names: the name of every observation entry (``EnvInfo.observation_names``).
+    """
+
+    def __init__(self, domain_names: Sequence[str], domain_fields: Sequence[str], observation_names: Sequence[str]):
+        if len(domain_names) == 0 or len(domain_names) != len(domain_fields):
+            raise ValueError(f"Expected one field per domain and at least one domain, got names {list(domain_names)} "
+                             f"and fields {list(domain_fields)}.")
+        index = {name: i for i, name in enumerate(observation_names)}
+        required = [f"weight/{name}" for name in domain_names] + list(GLOBAL_ENTRIES)
+        missing = [name for name in required if name not in index]
+        if missing:
+            raise ValueError(f"The observation lacks entries {missing}; the offline agent reads observations laid "
+                             "out by DataMixing-v0 (pass EnvInfo.from_env(env) or the dataset's observation_names).")
+        self.num_domains = len(domain_names)
+        self.observation_size = len(observation_names)
+        self._weight_index = np.array([index[f"weight/{name}"] for name in domain_names])
+        score_index = np.array([[index.get(f"score/{prefix}{name}", -1) for prefix in SCORE_PREFIXES]
+                                for name in domain_names])
+        self._score_present = score_index >= 0
+        self._score_index = np.maximum(score_index, 0)  # absent scores read entry 0, then are masked to 0
+        self._global_index = np.array([index[name] for name in GLOBAL_ENTRIES])
+        self._is_target = np.array([field == "target" for field in domain_fields], dtype=np.float32)
+
+    @classmethod
+    def from_env_info(cls, env_info: EnvInfo) -> DomainFeaturizer:
+        return cls(env_info.domain_names, env_info.domain_fields, env_info.observation_names)
+
+    def __call__(self, observations: np.ndarray) -> np.ndarray:
+        """Tokens ``(..., K, len(TOKEN_FEATURES))`` of observations ``(..., D)``."""
+        obs = np.asarray(observations, dtype=np.float32)
+        if obs.shape[-1] != self.observation_size:
+            raise ValueError(f"Observation has {obs.shape[-1]} entries, expected {self.observation_size}: it comes "
+                             "from another env than the EnvInfo the agent was reset with; call reset(env_info) "
+                             "with this env's EnvInfo.")
+        k = self.num_domains
+        weights = obs[..., self._weight_index]
+        log_relative = np.log(np.maximum(k * weights, MIN_RELATIVE_WEIGHT))
+        scores = np.where(self._score_present, obs[..., self._score_index], 0.0)
+        batch = weights.shape[:-1]
+        is_target = np.broadcast_to(self._is_target, (*batch, k))
+        present = np.broadcast_to(self._score_present.astype(np.float32), (*batch, k, len(SCORE_PREFIXES)))
+        target_share = (weights * self._is_target).sum(-1, keepdims=True)
+        context = np.concatenate([obs[..., self._global_index], target_share], -1)
+        tokens = np.concatenate([weights[..., None], log_relative[..., None], is_target[..., None], scores, present,
+                                 np.broadcast_to(context[..., None, :], (*batch, k, context.shape[-1]))], -1)
+        return tokens.astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+# Networks
+
+
+class DomainSetEncoder(nn.Module):
+    """A shared MLP per domain token, then self-attention across the tokens (no positional encoding).
+
+    Maps ``(..., K, in_features)`` to ``(..., K, hidden_size)`` for any K; permuting the domains permutes
+    the output the same way.
+
+    Args:
+        in_features: features per token.
+        hidden_size: token width.
+        num_heads: attention heads (must divide ``hidden_size``).
+        num_layers: Transformer encoder layers.
+    """
+
+    def __init__(self, in_features: int, hidden_size: int, num_heads: int, num_layers: int):
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ValueError(f"hidden_size {hidden_size} must be a multiple of num_heads {num_heads}.")
+        self.embed = nn.Sequential(nn.Linear(in_features, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size))
+        layer = nn.TransformerEncoderLayer(hidden_size, num_heads, dim_feedforward=2 * hidden_size, dropout=0.0,
+                                           batch_first=True, norm_first=True)
+        self.attention = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(hidden_size),
+                                               enable_nested_tensor=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        # The attention layers take one batch dimension; CQL feeds several (Q heads, sampled actions).
+        batch_shape, set_shape = tokens.shape[:-2], tokens.shape[-2:]
+        encoded = self.attention(self.embed(tokens.reshape(-1, *set_shape)))
+        return encoded.reshape(*batch_shape, *encoded.shape[-2:])
+
+
+class DomainActor(nn.Module):
+    """The policy network: per-domain ``(loc, scale)`` of a TanhNormal over the K logits in [-1, 1].
+
+    Args:
+        hidden_size: token width of the encoder.
+        num_heads: attention heads.
+        num_layers: attention layers.
+        min_scale: the smallest standard deviation before the tanh (keeps log-likelihoods finite).
+    """
+
+    def __init__(self, hidden_size: int = 32, num_heads: int = 4, num_layers: int = 2, min_scale: float = 1e-3):
+        super().__init__()
+        self.encoder = DomainSetEncoder(len(TOKEN_FEATURES), hidden_size, num_heads, num_layers)
+        self.head = nn.Linear(hidden_size, 2)
+        self.min_scale = min_scale
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.head(self.encoder(tokens))
+        return out[..., 0], nn.functional.softplus(out[..., 1]) + self.min_scale
+
+
+class DomainCritic(nn.Module):
+    """One Q head: tokens that also hold the domain's action entry -> attention -> mean over domains -> Q.
+
+    Each token gets its logit and the log of its resulting weight relative to uniform, ``log(K * w_k)``
+    with ``w = softmax(action / temperature)``: the mixture the env will train on.
+
+    Args:
+        temperature: the softmax temperature of the logits.
+        hidden_size: token width of the encoder.
+        num_heads: attention heads.
+        num_layers: attention layers.
+    """
+
+    def __init__(self, temperature: float, hidden_size: int = 32, num_heads: int = 4, num_layers: int = 2):
+        super().__init__()
+        self.temperature = temperature
+        self.encoder = DomainSetEncoder(len(TOKEN_FEATURES) + 2, hidden_size, num_heads, num_layers)
+        self.head = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, 1))
+
+    def forward(self, tokens: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        num_domains = action.shape[-1]
+        log_relative = torch.log_softmax(action / self.temperature, -1) + math.log(num_domains)
+        inputs = torch.cat([tokens, action.unsqueeze(-1), log_relative.unsqueeze(-1)], -1)
+        return self.head(self.encoder(inputs).mean(-2))
+
+
+# ------------------------------------------------------------------------------------------------
+# Training
+
+
+@dataclass
+class OfflineConfig:
+    """Architecture and training hyperparameters of the offline Data Mixing Agent.
+
+    Args:
+        hidden_size: token width of actor and critic.
+        num_heads: attention heads.
+        num_layers: attention layers.
+        batch_size: transitions per update.
+        bc_steps: behaviour-cloning updates of the warm start.
+        bc_top_fraction: the warm start imitates every step of the best episodes by return, this share of
+            them (at least one): a step's reward alone says little, since it depends on the mixtures before it.
+        bc_lr: learning rate of the warm start.
+        cql_steps: CQL updates after the warm start.
+        actor_lr: CQL actor learning rate.
+        critic_lr: CQL critic learning rate.
+        alpha_init: initial entropy coefficient (SAC's alpha, tuned towards the entropy target); below
+            torchrl's 1.0 so that the entropy bonus does not undo the warm start in a short run.
+        alpha_lr: entropy-coefficient learning rate.
+        gamma: discount. 1.0: an episode's return is the objective at its end, and episodes are short and
+            finite (the observation's ``progress`` tells the critic how many steps remain).
+        tau: Polyak rate of the target Q heads.
+        reward_scale: rewards are multiplied by it; objective changes are a few hundredths, small next to
+            the entropy and CQL terms of the loss.
+        cql_weight: weight of the conservative penalty (CQL's alpha, torchrl's ``min_q_weight``).
+        cql_num_random: sampled actions per state and source (uniform, current and next policy) in the
+            conservative penalty; each costs ``6 * batch_size`` critic passes over K tokens per update.
+        target_entropy_per_domain: the entropy target is this times K.
+    """
+
+    hidden_size: int = 32
+    num_heads: int = 4
+    num_layers: int = 2
+    batch_size: int = 32
+    bc_steps: int = 300
+    bc_top_fraction: float = 0.25
+    bc_lr: float = 1e-3
+    cql_steps: int = 1000
+    actor_lr: float = 1e-4
+    critic_lr: float = 3e-4
+    alpha_init: float = 0.1
+    alpha_lr: float = 1e-4
+    gamma: float = 1.0
+    tau: float = 0.005
+    reward_scale: float = 10.0
+    cql_weight: float = 1.0
+    cql_num_random: int = 5
+    target_entropy_per_domain: float = -1.0
+
+    def __post_init__(self) -> None:
+        positive = ("hidden_size", "num_heads", "num_layers", "batch_size", "bc_lr", "actor_lr", "critic_lr",
+                    "alpha_init", "alpha_lr", "reward_scale", "cql_num_random")
+        bad = {name: getattr(self, name) for name in positive if getattr(self, name) <= 0}
+        bad.update({name: getattr(self, name) for name in ("bc_steps", "cql_steps", "cql_weight")
+                    if getattr(self, name) < 0})
+        if not 0 < self.bc_top_fraction <= 1:
+            bad["bc_top_fraction"] = self.bc_top_fraction
+        if not 0 <= self.gamma <= 1:
+            bad["gamma"] = self.gamma
+        if not 0 < self.tau <= 1:
+            bad["tau"] = self.tau
+        if bad:
+            raise ValueError(f"Invalid OfflineConfig values {bad}: sizes, rates and scales must be positive, step "
+                             "counts and cql_weight non-negative, bc_top_fraction and tau in (0, 1], gamma in [0, 1].")
+
+
+def _dataset(dataset: TrajectoryDataset | str | Path) -> TrajectoryDataset:
+    if isinstance(dataset, TrajectoryDataset):
+        return dataset
+    # imported here: the storage functions are only needed for datasets on disk
+    from mixing_gym.trajectories import load_trajectories
+
+    return load_trajectories(dataset)
+
+
+def _policy_actions(dataset: TrajectoryDataset, actions: np.ndarray) -> np.ndarray:
+    """Recorded actions as logits at the dataset's temperature, strictly inside (-1, 1)."""
+    if dataset.action_mode == "weights":
+        logits_info = EnvInfo(dataset.domain_names, dataset.domain_fields, dataset.num_steps, "logits",
+                              dataset.temperature)
+        actions = np.stack([weights_to_action(row, logits_info) for row in actions])
+    elif dataset.action_mode != "logits":
+        raise ValueError(f"Unknown action_mode {dataset.action_mode!r} in the dataset; expected 'logits' or 'weights'.")
+    return np.clip(actions, -1 + ACTION_MARGIN, 1 - ACTION_MARGIN).astype(np.float32)
+
+
+def transitions(dataset: TrajectoryDataset, reward_scale: float = 1.0) -> TensorDict:
+    """Every step of the dataset in torchrl's layout: ``tokens``, ``action``, ``episode`` and
+    ``("next", "tokens" | "reward" | "done" | "terminated")``, with rewards times ``reward_scale``."""
+    if not dataset.episodes:
+        raise ValueError("The trajectory dataset has no episodes; collect some first.")
+    k = len(dataset.domain_names)
+    bad = [i for i, ep in enumerate(dataset.episodes)
+           if ep.actions.ndim != 2 or ep.actions.shape[1] != k or len(ep.observations) != len(ep.actions) + 1]
+    if bad:
+        raise ValueError(f"Episodes {bad} do not match the dataset's {k} domains (actions (T, {k}), observations "
+                         "(T + 1, D)); the dataset is inconsistent.")
+    featurize = DomainFeaturizer(dataset.domain_names, dataset.domain_fields, dataset.observation_names)
+    episodes = dataset.episodes
+    tokens = featurize(np.concatenate([ep.observations[:-1] for ep in episodes]))
+    next_tokens = featurize(np.concatenate([ep.observations[1:] for ep in episodes]))
+    actions = _policy_actions(dataset, np.concatenate([ep.actions for ep in episodes]))
+    rewards = np.concatenate([ep.rewards for ep in episodes]) * reward_scale
+    terminated = np.concatenate([ep.terminations for ep in episodes]).astype(bool)
+    done = terminated | np.concatenate([ep.truncations for ep in episodes]).astype(bool)
+    episode = np.concatenate([np.full(ep.num_steps, i) for i, ep in enumerate(episodes)])
+    return TensorDict({
+        "tokens": torch.from_numpy(tokens),
+        "action": torch.from_numpy(actions),
+        "episode": torch.from_numpy(episode),
+        "next": {
+            "tokens": torch.from_numpy(next_tokens),
+            "reward": torch.from_numpy(rewards.astype(np.float32)).unsqueeze(-1),
+            "done": torch.from_numpy(done).unsqueeze(-1),
+            "terminated": torch.from_numpy(terminated).unsqueeze(-1),
+        },
+    }, batch_size=[len(actions)])
+
+
+def best_episodes(dataset: TrajectoryDataset, top_fraction: float) -> np.ndarray:
+    """Indices of the ``top_fraction`` of episodes with the highest return (at least one; ties by order)."""
+    returns = np.array([float(np.sum(ep.rewards)) for ep in dataset.episodes])
+    count = max(1, math.ceil(top_fraction * len(returns)))
+    return np.sort(np.argsort(-returns, kind="stable")[:count])
+
+
+def behaviour_cloning_loss(actor: DomainActor, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Negative log-likelihood of ``actions`` under the actor's TanhNormal, per domain and transition."""
+    loc, scale = actor(tokens)
+    return -TanhNormal(loc, scale).log_prob(actions).mean() / actions.shape[-1]
+
+
+def _cql_modules(actor: DomainActor, critic: DomainCritic) -> tuple[ProbabilisticActor, ValueOperator]:
+    policy = ProbabilisticActor(TensorDictModule(actor, in_keys=["tokens"], out_keys=["loc", "scale"]),
+                                in_keys=["loc", "scale"], distribution_class=TanhNormal)
+    return policy, ValueOperator(critic, in_keys=["tokens", "action"])
+
+
+def train_offline_agent(
+    dataset: TrajectoryDataset | str | Path,
+    config: OfflineConfig | None = None,
+    seed: int = 0,
+    verbose: bool = False,
+) -> tuple[DataMixingAgent, pd.DataFrame]:
+    """Train the Data Mixing Agent on recorded trajectories: a behaviour-cloning warm start, then CQL.
+
+    Args:
+        dataset: a :class:`TrajectoryDataset`, or a path that ``load_trajectories`` reads.
+        config: hyperparameters (default :class:`OfflineConfig`).
+        seed: seeds the networks, the mini-batches and CQL's sampled actions; the same dataset and seed
+            give the same weights. The caller's torch random state is left as it was.
+        verbose: print the losses now and then.
+
+    Returns:
+        The agent, and the training log: one row per update with its ``phase`` (``"bc"`` or ``"cql"``),
+        ``step``, the losses and ``seconds`` since the start.
+    """
+    dataset, config = _dataset(dataset), config or OfflineConfig()
+    data = transitions(dataset, config.reward_scale)
+    best = torch.from_numpy(np.isin(data["episode"].numpy(), best_episodes(dataset, config.bc_top_fraction)))
+    log: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        actor = DomainActor(config.hidden_size, config.num_heads, config.num_layers)
+        critic = DomainCritic(dataset.temperature, config.hidden_size, config.num_heads, config.num_layers)
+
+        # Warm start: imitate the best episodes.
+        demonstrations = data[best]
+        bc_optimizer = torch.optim.Adam(actor.parameters(), lr=config.bc_lr)
+        for step in range(config.bc_steps):
+            batch = demonstrations[torch.randint(len(demonstrations), (config.batch_size,), generator=generator)]
+            loss = behaviour_cloning_loss(actor, batch["tokens"], batch["action"])
+            bc_optimizer.zero_grad()
+            loss.backward()
+            bc_optimizer.step()
+            log.append({"phase": "bc", "step": step, "loss_bc": loss.item(), "seconds": time.perf_counter() - start})
+            if verbose and (step + 1) % 100 == 0:
+                print(f"bc {step + 1}/{config.bc_steps}  loss {loss.item():.4f}", flush=True)
+
+        # Conservative Q-learning on every transition.
+        policy, qvalue = _cql_modules(actor, critic)
+        # deactivate_vmap: torch has no vmap rule for CPU attention; a loop over the two Q heads is faster.
+        loss_module = CQLLoss(policy, qvalue, loss_function="l2", alpha_init=config.alpha_init,
+                              min_q_weight=config.cql_weight,
+                              num_random=config.cql_num_random, deactivate_vmap=True,
+                              target_entropy=config.target_entropy_per_domain * len(dataset.domain_names))
+        loss_module.make_value_estimator(gamma=config.gamma)
+        target_updater = SoftUpdate(loss_module, tau=config.tau)
+        actor_optimizer = torch.optim.Adam(loss_module.actor_network_params.values(True, True), lr=config.actor_lr)
+        critic_optimizer = torch.optim.Adam(loss_module.qvalue_network_params.values(True, True), lr=config.critic_lr)
+        alpha_optimizer = torch.optim.Adam([loss_module.log_alpha], lr=config.alpha_lr)
+        for step in range(config.cql_steps):
+            batch = data[torch.randint(len(data), (config.batch_size,), generator=generator)]
+            losses = loss_module(batch)
+            # The three losses touch disjoint parameters (CQLLoss detaches the others), so one backward serves all.
+            total = losses["loss_actor"] + losses["loss_qvalue"] + losses["loss_cql"] + losses["loss_alpha"]
+            for optimizer in (actor_optimizer, critic_optimizer, alpha_optimizer):
+                optimizer.zero_grad()
+            total.backward()
+            for optimizer in (actor_optimizer, critic_optimizer, alpha_optimizer):
+                optimizer.step()
+            target_updater.step()
+            row = {key: losses[key].item() for key in ("loss_actor", "loss_qvalue", "loss_cql", "loss_alpha",
+                                                       "alpha", "entropy")}
+            log.append({"phase": "cql", "step": step, **row, "seconds": time.perf_counter() - start})
+            if verbose and (step + 1) % 100 == 0:
+                print(f"cql {step + 1}/{config.cql_steps}  " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()),
+                      flush=True)
+    trained_on = {"env_id": dataset.env_id, "env_kwargs": dataset.env_kwargs, "domain_names": list(dataset.domain_names),
+                  "episodes": len(dataset.episodes), "seed": seed}
+    trained_on = json.loads(json.dumps(trained_on, default=str))  # saved as JSON: a preset object becomes its repr
+    return DataMixingAgent(actor, config, dataset.temperature, trained_on), pd.DataFrame(log)
+
+
+# ------------------------------------------------------------------------------------------------
+# The agent
+
+
+class DataMixingAgent(Agent):
+    """The trained offline agent: acts on any domain space with the mean action of its policy.
+
+    Its actions are logits at ``temperature`` (the training data's); on an env with another
+    temperature or in ``action_mode="weights"`` they are mapped to the same mixture.
+
+    Args:
+        actor: the trained :class:`DomainActor`.
+        config: the :class:`OfflineConfig` it was trained with (its architecture is rebuilt from it).
+        temperature: the softmax temperature its logits mean.
+        trained_on: where it came from (env, domains, episodes, seed); saved with it, informational.
+    """
+
+    def __init__(self, actor: DomainActor, config: OfflineConfig, temperature: float,
+                 trained_on: dict[str, Any] | None = None):
+        self.actor = actor.eval()
+        self.config = config
+        self.temperature = float(temperature)
+        self.trained_on = trained_on or {}
+        self._featurize: DomainFeaturizer | None = None
+
+    def reset(self, env_info: EnvInfo) -> None:
+        self._featurize = DomainFeaturizer.from_env_info(env_info)
+        super().reset(env_info)
+
+    def act(self, observation: np.ndarray, info: dict) -> np.ndarray:
+        env_info = self._info()
+        tokens = torch.from_numpy(self._featurize(observation))
+        with torch.no_grad():
+            loc, _ = self.actor(tokens)
+        logits = torch.tanh(loc).numpy()  # the TanhNormal's deterministic action (low=-1, high=1)
+        if env_info.action_mode == "logits" and math.isclose(env_info.temperature, self.temperature):
+            return logits.astype(np.float32)
+        weights = np.exp((logits - logits.max()) / self.temperature)
+        return weights_to_action(weights / weights.sum(), env_info)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``agent.safetensors`` (the actor's weights) and ``agent.json`` (config) into directory ``path``."""
+        path = Path(path)
+        weights = {name: tensor.detach().contiguous() for name, tensor in self.actor.state_dict().items()}
+        atomic_write_bytes(path / WEIGHTS_FILE, save_safetensors(weights, metadata={"format": FORMAT}))
+        atomic_write_json(path / CONFIG_FILE, {
+            "format": FORMAT, "config": asdict(self.config), "temperature": self.temperature,
+            "token_features": list(TOKEN_FEATURES), "trained_on": self.trained_on,
+            "weights_sha256": sha256_file(path / WEIGHTS_FILE)})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> DataMixingAgent:
+        """Read an agent written by :meth:`save`; anything else raises a ``ValueError`` that says what it is not."""
+        path = Path(path)
+        config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
+        if not (config_path.is_file() and weights_path.is_file()):
+            raise ValueError(f"{path} is not a saved Data Mixing Agent: expected a directory with {CONFIG_FILE} and "
+                             f"{WEIGHTS_FILE}, written by DataMixingAgent.save (examples/train_offline_agent.py).")
+        try:
+            meta = json.loads(config_path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{config_path} is not valid JSON ({error}); save the agent again.") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ValueError(f"{config_path} does not describe a Data Mixing Agent (format {FORMAT!r} expected).")
+        if meta.get("token_features") != list(TOKEN_FEATURES):
+            raise ValueError(f"The agent in {path} reads token features {meta.get('token_features')}, this version "
+                             f"computes {list(TOKEN_FEATURES)}; retrain it with this version.")
+        if sha256_file(weights_path) != meta.get("weights_sha256"):
+            raise ValueError(f"{weights_path} does not match the checksum in {config_path} (corrupt or replaced); "
+                             "save the agent again.")
+        config = OfflineConfig(**meta["config"])
+        actor = DomainActor(config.hidden_size, config.num_heads, config.num_layers)
+        actor.load_state_dict(load_safetensors(weights_path.read_bytes()))
+        return cls(actor, config, meta["temperature"], meta.get("trained_on"))

@@ -1,0 +1,81 @@
+"""Train the offline Data Mixing Agent on recorded trajectories, save it, and compare it with baselines.
+
+    python examples/train_offline_agent.py --dataset runs/trajectories --out runs/dma
+    python examples/train_offline_agent.py --dataset runs/trajectories --out runs/dma --eval-space code
+
+The agent learns from the dataset alone (behaviour cloning on its best episodes, then Conservative
+Q-Learning), is saved to ``<out>/agent`` (``agent.safetensors`` + ``agent.json``), loaded back, and
+played on the real ``DataMixing-v0`` with the dataset's env arguments (or on another domain space with
+``--eval-space``: the same agent acts on any space) next to baselines, on the same seeds.
+Writes ``<out>/training_log.csv`` and the comparison (``results.md``, plots) to ``<out>/evaluation``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from agents.harness import evaluate_agents
+from agents.offline import (
+    WEIGHTS_FILE,
+    DataMixingAgent,
+    OfflineConfig,
+    train_offline_agent,
+)
+from agents.registry import AGENTS, NEEDS_TRAINING
+from mixing_gym.common import sha256_file
+from mixing_gym.trajectories import load_trajectories
+
+
+def main() -> None:
+    defaults = OfflineConfig()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, help="recorded trajectories (what load_trajectories reads)")
+    parser.add_argument("--out", default="runs/dma", help="agent, training log and comparison (default: runs/dma)")
+    parser.add_argument("--bc-steps", type=int, default=defaults.bc_steps, help="behaviour-cloning updates")
+    parser.add_argument("--cql-steps", type=int, default=defaults.cql_steps, help="CQL updates")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--seeds", type=int, default=3, help="evaluation episodes per agent (seeds 0..N-1)")
+    parser.add_argument("--baselines", default="uniform,fixed_ratio", help="comma-separated baseline agents")
+    parser.add_argument("--eval-space", default=None, help="evaluate on this domain space instead of the dataset's")
+    parser.add_argument("--cache-dir", default=None, help="cache root (default: $MIXING_GYM_CACHE or ~/.cache/...)")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch threads of training and the env (default: 1, for shared CPUs)")
+    args = parser.parse_args()
+
+    baselines = [name for name in args.baselines.split(",") if name]
+    unusable = [name for name in baselines if name not in AGENTS or name in NEEDS_TRAINING]
+    if unusable:
+        raise SystemExit(f"Baselines {unusable} are unknown or need training; choose from "
+                         f"{sorted(set(AGENTS) - set(NEEDS_TRAINING))}.")
+    torch.set_num_threads(args.torch_threads)  # the agent's networks are small: one thread trains them as fast
+    out = Path(args.out)
+
+    dataset = load_trajectories(args.dataset)
+    print(f"{len(dataset.episodes)} episodes of {dataset.num_steps} steps on {len(dataset.domain_names)} domains")
+    config = OfflineConfig(bc_steps=args.bc_steps, cql_steps=args.cql_steps)
+    start = time.perf_counter()
+    agent, log = train_offline_agent(dataset, config, seed=args.seed, verbose=True)
+    print(f"trained in {time.perf_counter() - start:.1f} s ({config.bc_steps} BC + {config.cql_steps} CQL updates)")
+    out.mkdir(parents=True, exist_ok=True)
+    log.to_csv(out / "training_log.csv", index=False)
+    agent_dir = agent.save(out / "agent")
+
+    env_kwargs = {**dataset.env_kwargs, "torch_threads": args.torch_threads}
+    if args.eval_space:
+        env_kwargs["space"] = args.eval_space
+    if args.cache_dir:
+        env_kwargs["cache_dir"] = args.cache_dir
+    # Cached episodes are keyed by agent name: name the agent by its weights so a retrained one plays again.
+    name = f"dma-{sha256_file(agent_dir / WEIGHTS_FILE)[:8]}"
+    agents = {name: DataMixingAgent.load(agent_dir), **{b: AGENTS[b]() for b in baselines}}
+    comparison = evaluate_agents(agents, args.seeds, env_kwargs, out / "evaluation")
+    print((comparison.output_dir / "results.md").read_text())
+    print(f"agent: {agent_dir}; results and plots: {comparison.output_dir}")
+
+
+if __name__ == "__main__":
+    main()

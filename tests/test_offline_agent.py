@@ -1,0 +1,239 @@
+"""The offline Data Mixing Agent, trained on trajectories recorded from a real micro env (3-step episodes)."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from conftest import MICRO, TINY_DATA
+from safetensors import safe_open
+
+import mixing_gym  # noqa: F401  (registers the env)
+from agents import AGENTS, EnvInfo, run_episode, weights_to_action
+from agents.offline import (
+    CONFIG_FILE,
+    TOKEN_FEATURES,
+    WEIGHTS_FILE,
+    DataMixingAgent,
+    DomainFeaturizer,
+    OfflineConfig,
+    behaviour_cloning_loss,
+    best_episodes,
+    train_offline_agent,
+    transitions,
+)
+from agents.registry import NEEDS_TRAINING
+from mixing_gym.domains import get_domain_space
+from mixing_gym.envs.mdp import observation_names, observation_space
+from mixing_gym.trajectories import Trajectory, TrajectoryDataset
+
+NUM_EPISODES = 6
+#: A few updates of a small network: enough to see the losses move, cheap on two shared cores.
+FAST = OfflineConfig(hidden_size=16, num_heads=2, num_layers=1, batch_size=8, bc_steps=20, cql_steps=10,
+                     cql_num_random=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One torch thread for the envs and the networks here; the process's setting is restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def env(prepared, cache_dir):
+    environment = gym.make("DataMixing-v0", preset=MICRO, cache_dir=cache_dir, data_config=TINY_DATA,
+                           benchmarks="bpb", num_steps=3, torch_threads=1)
+    yield environment
+    environment.close()
+
+
+@pytest.fixture(scope="module")
+def dataset(env) -> TrajectoryDataset:
+    """Episodes of random Dirichlet mixtures, recorded as the trajectory contract describes them."""
+    info = EnvInfo.from_env(env)
+    rng = np.random.default_rng(0)
+    episodes = []
+    for seed in range(NUM_EPISODES):
+        observation, _ = env.reset(seed=seed)
+        observations, actions, rewards, terminations, truncations = [observation], [], [], [], []
+        done = False
+        while not done:
+            action = weights_to_action(rng.dirichlet(np.full(info.num_domains, 0.3)), info)
+            observation, reward, terminated, truncated, _ = env.step(action)
+            observations.append(observation)
+            actions.append(action)
+            rewards.append(reward)
+            terminations.append(terminated)
+            truncations.append(truncated)
+            done = terminated or truncated
+        episodes.append(Trajectory(np.array(observations), np.array(actions), np.array(rewards),
+                                   np.array(terminations), np.array(truncations), seed, "dirichlet(alpha=0.3)"))
+    return TrajectoryDataset("DataMixing-v0", {"preset": "micro", "num_steps": 3}, info.domain_names,
+                             info.domain_fields, info.benchmark_names, info.observation_names,
+                             dict(info.base_scores), info.num_steps, info.action_mode, info.temperature, episodes)
+
+
+@pytest.fixture(scope="module")
+def trained(dataset):
+    return train_offline_agent(dataset, FAST, seed=0)
+
+
+def _env_info(space: str | dict, benchmarks: list[str] | None = None, action_mode: str = "logits") -> EnvInfo:
+    """The EnvInfo of a domain space without building its env: acting needs only names and layout."""
+    domains = get_domain_space(space)
+    benchmarks = benchmarks if benchmarks is not None else [f"mg_bpb_{name}" for name in domains.names]
+    return EnvInfo(tuple(domains.names), tuple(domains.fields), 4, action_mode,
+                   observation_names=tuple(observation_names(domains.names, benchmarks)),
+                   benchmark_names=tuple(benchmarks))
+
+
+def _observation(env_info: EnvInfo, seed: int) -> np.ndarray:
+    space = observation_space(env_info.num_domains, len(env_info.benchmark_names))
+    space.seed(seed)
+    observation = space.sample()
+    k = env_info.num_domains
+    observation[:k] /= observation[:k].sum()
+    observation[k:-1] = np.clip(observation[k:-1], -1.0, 1.0)  # improvements of a plausible size
+    return observation
+
+
+#: Math space with multiple-choice tasks for some domains (K = 3), and the code space (K = 8).
+TINY_SPACE = {"name": "tiny", "target_field": "math", "domains": [
+    {"name": "news", "field": "source"}, {"name": "licenses", "field": "source"},
+    {"name": "math_fractions", "field": "target"}]}
+OTHER_SPACES = [
+    _env_info(TINY_SPACE, ["mg_bpb_news", "mg_bpb_licenses", "mg_bpb_math_fractions", "mg_mc_math_fractions",
+                           "mg_source_continuation"]),
+    _env_info("code", [*(f"mg_bpb_{n}" for n in get_domain_space("code").names), "mg_humaneval_mc"]),
+]
+
+
+def test_transitions_follow_torchrl_layout(dataset):
+    data = transitions(dataset, reward_scale=10.0)
+    k, steps = len(dataset.domain_names), NUM_EPISODES * 3
+    assert data.batch_size == (steps,)
+    assert data["tokens"].shape == data["next", "tokens"].shape == (steps, k, len(TOKEN_FEATURES))
+    assert data["action"].abs().max() < 1  # strictly inside the TanhNormal's support
+    rewards = np.concatenate([ep.rewards for ep in dataset.episodes])
+    np.testing.assert_allclose(data["next", "reward"].squeeze(-1).numpy(), rewards * 10.0, rtol=1e-5)
+    assert data["next", "done"].squeeze(-1).tolist() == [False, False, True] * NUM_EPISODES
+    # a transition's next tokens are the following transition's tokens within an episode
+    torch.testing.assert_close(data["next", "tokens"][0], data["tokens"][1])
+    returns = [float(ep.rewards.sum()) for ep in dataset.episodes]
+    assert best_episodes(dataset, 0.25).tolist() == sorted(np.argsort(returns)[::-1][:2].tolist())
+
+
+def test_trains_a_few_iterations(trained):
+    agent, log = trained
+    assert (log["phase"] == "bc").sum() == FAST.bc_steps and (log["phase"] == "cql").sum() == FAST.cql_steps
+    cql = log[log["phase"] == "cql"]
+    losses = ["loss_actor", "loss_qvalue", "loss_cql", "loss_alpha"]
+    assert np.isfinite(cql[losses].to_numpy()).all() and np.isfinite(log["loss_bc"].dropna()).all()
+    for loss in ["loss_bc", "loss_qvalue", "loss_cql"]:
+        assert log[loss].dropna().nunique() > 1, f"{loss} never changed"
+    assert log["seconds"].is_monotonic_increasing
+    assert agent.trained_on["episodes"] == NUM_EPISODES and agent.temperature == 0.25
+
+
+def test_behaviour_cloning_moves_the_actor_to_the_best_actions(dataset):
+    data = transitions(dataset)
+    best = torch.from_numpy(np.isin(data["episode"].numpy(), best_episodes(dataset, 0.25)))
+    demonstrations = data[best]
+
+    def bc_loss(bc_steps: int) -> float:
+        agent, _ = train_offline_agent(dataset, OfflineConfig(**{**FAST.__dict__, "bc_steps": bc_steps,
+                                                                 "cql_steps": 0}), seed=0)
+        with torch.no_grad():
+            return behaviour_cloning_loss(agent.actor, demonstrations["tokens"], demonstrations["action"]).item()
+
+    before, after = bc_loss(0), bc_loss(60)
+    assert after < before / 2, (before, after)
+
+
+def test_same_seed_same_weights(dataset):
+    config = OfflineConfig(**{**FAST.__dict__, "bc_steps": 3, "cql_steps": 3})
+    weights = [train_offline_agent(dataset, config, seed=seed)[0].actor.state_dict() for seed in (0, 0, 1)]
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+    assert not all(torch.equal(weights[0][name], weights[2][name]) for name in weights[0])
+
+
+def test_acts_on_the_real_env_and_on_spaces_of_other_sizes(trained, env):
+    agent, _ = trained
+    record = run_episode(agent, env, seed=100)
+    assert len(record["steps"]) == 3 and np.isfinite(record["balanced"])
+    sizes = set()
+    for env_info in OTHER_SPACES:
+        agent.reset(env_info)
+        action = agent.act(_observation(env_info, seed=0), {})
+        assert action.shape == (env_info.num_domains,) and env_info.action_space.contains(action)
+        sizes.add(env_info.num_domains)
+    assert len(sizes) == 2 and env.unwrapped.num_domains not in sizes
+
+    weights_info = _env_info("code", action_mode="weights")
+    agent.reset(weights_info)
+    weights = agent.act(_observation(weights_info, seed=0), {})
+    assert np.all(weights >= 0) and np.isclose(weights.sum(), 1.0)
+
+
+def test_actions_follow_the_domains_when_they_are_permuted(trained):
+    agent, _ = trained
+    env_info = OTHER_SPACES[1]
+    observation = _observation(env_info, seed=1)
+    order = np.random.default_rng(0).permutation(env_info.num_domains)
+    k = env_info.num_domains
+    permuted_info = _env_info({"name": "permuted", "target_field": "code", "domains": [
+        {"name": env_info.domain_names[i], "field": env_info.domain_fields[i]} for i in order]},
+        [f"mg_bpb_{env_info.domain_names[i]}" for i in order] + ["mg_humaneval_mc"])
+    permuted = np.concatenate([observation[order], observation[k:][np.r_[order, k:len(observation) - k]]])
+    agent.reset(env_info)
+    action = agent.act(observation, {})
+    agent.reset(permuted_info)
+    np.testing.assert_allclose(agent.act(permuted, {}), action[order], atol=1e-5)
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    agent, _ = trained
+    path = agent.save(tmp_path / "dma")
+    with safe_open(path / WEIGHTS_FILE, framework="pt") as weights:
+        assert set(weights.keys()) == set(agent.actor.state_dict())
+    loaded = AGENTS["dma"](path)
+    assert isinstance(loaded, DataMixingAgent) and "dma" in NEEDS_TRAINING
+    assert loaded.config == agent.config and loaded.trained_on == agent.trained_on
+    for env_info in OTHER_SPACES:
+        observation = _observation(env_info, seed=2)
+        agent.reset(env_info)
+        loaded.reset(env_info)
+        np.testing.assert_array_equal(loaded.act(observation, {}), agent.act(observation, {}))
+
+
+def test_loading_something_else_is_a_clear_error(trained, tmp_path):
+    agent, _ = trained
+    with pytest.raises(ValueError, match="not a saved Data Mixing Agent"):
+        DataMixingAgent.load(tmp_path)
+    path = agent.save(tmp_path / "dma")
+    meta = json.loads((path / CONFIG_FILE).read_text())
+    (path / CONFIG_FILE).write_text(json.dumps({**meta, "format": "sb3-ppo"}))
+    with pytest.raises(ValueError, match="does not describe a Data Mixing Agent"):
+        DataMixingAgent.load(path)
+    (path / CONFIG_FILE).write_text(json.dumps(meta))
+    (path / WEIGHTS_FILE).write_bytes((path / WEIGHTS_FILE).read_bytes()[:-8])
+    with pytest.raises(ValueError, match="checksum"):
+        DataMixingAgent.load(path)
+
+
+def test_bad_input_is_a_clear_error(dataset):
+    with pytest.raises(ValueError, match="lacks entries"):
+        DomainFeaturizer(["news"], ["source"], ["weight/wikipedia", "progress"])
+    with pytest.raises(ValueError, match="bc_top_fraction"):
+        OfflineConfig(bc_top_fraction=0.0)
+    with pytest.raises(ValueError, match="no episodes"):
+        train_offline_agent(TrajectoryDataset(**{**dataset.__dict__, "episodes": []}), FAST)
+    featurize = DomainFeaturizer(dataset.domain_names, dataset.domain_fields, dataset.observation_names)
+    with pytest.raises(ValueError, match="entries, expected"):
+        featurize(np.zeros(3, dtype=np.float32))
