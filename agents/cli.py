@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 DEFAULT_AGENTS = "uniform,source_only,target_only,fixed_ratio,linear_schedule,odm,doremi"
 DEMO_AGENTS = "target_only,fixed_ratio,odm,doremi"
 DEMO_HELP = """run baselines and a short PPO run on the default env (small proxy, math space) and compare them.
-Takes about 12 minutes on 2 shared CPU cores once `small` is prepared (PPO trains 16 steps in 2
-workers, about 4 minutes; then 5 evaluation episodes of 8 steps, about 90 s each), plus 5-8 minutes on
+Takes about 9 minutes on 2 shared CPU cores once `small` is prepared (PPO trains 16 steps in 2
+workers, about 3 minutes; then 5 evaluation episodes of 8 steps, about 70 s each), plus 5-8 minutes on
 the first run to prepare the data and pretrain the base checkpoint."""
 
 
@@ -122,7 +122,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     evaluate.set_defaults(func=cmd_evaluate)
 
     demo = commands.add_parser("demo", help="baselines and a short PPO run on the default env, compared "
-                                            "(about 12 min on 2 cores once prepared)",
+                                            "(about 9 min on 2 cores once prepared)",
                                description=DEMO_HELP)
     _add_run_arguments(demo, seeds=1, output="runs/demo", threads=1)
     demo.add_argument("--ppo-timesteps", type=int, default=16, help="PPO training steps (default: 16, two episodes)")

@@ -30,7 +30,7 @@ def main() -> None:
     episode_return, terminated, step = 0.0, False, 0
     while not terminated:
         action = env.action_space.sample()  # replace with your agent
-        observation, reward, terminated, truncated, info = env.step(action)
+        _observation, reward, terminated, _truncated, info = env.step(action)
         episode_return += reward
         step += 1
         print(f"step {step}: reward {reward:+.4f}  "

@@ -175,7 +175,7 @@ class DomainSpace:
     # Construction
 
     @classmethod
-    def from_config(cls, config: Mapping | str | Path) -> "DomainSpace":
+    def from_config(cls, config: Mapping | str | Path) -> DomainSpace:
         """Build a space from a dict or a YAML file.
 
         Each domain entry names a built-in source (``{name: wikipedia, field: source}``) or declares a

@@ -267,7 +267,7 @@ class PreparedData:
         return f"PreparedData({str(self.path)!r}, space={self.space.name!r})"
 
     @classmethod
-    def open(cls, path: Path, space: DomainSpace, verify: bool = True) -> "PreparedData":
+    def open(cls, path: Path, space: DomainSpace, verify: bool = True) -> PreparedData:
         """Open a prepared directory, checking that it is complete and (``verify``) uncorrupted."""
         manifest_path = path / "manifest.json"
         rebuild = f"Rebuild it with `mixing-gym prepare --space {space.name} --force` (or delete {path})."

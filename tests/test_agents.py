@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import MICRO, TINY_DATA
 from matplotlib.image import imread
 
 import mixing_gym  # noqa: F401  (registers the env)
@@ -18,7 +19,6 @@ from agents.baselines import DoReMi, OnlineDataMixing, RegMix
 from agents.harness import evaluate_agents
 from agents.ppo import FINAL_MODEL, PPOAgent, train_ppo
 from agents.regression import MixtureRegressor
-from conftest import MICRO, TINY_DATA
 
 #: A second domain space with another K and another split of the fields.
 TINY_SPACE = {"name": "tiny", "target_field": "math", "domains": [
@@ -136,7 +136,7 @@ def test_function_agent_and_regmix_play_valid_actions(env, regmix):
 
 
 def test_regmix_table_is_cached_and_resumed(env, regmix):
-    agent, table = regmix
+    _agent, table = regmix
     first = pd.read_csv(table)
     assert len(first) == 4 and list(first.columns) == [*env.unwrapped.domain_names, "objective"]
     again = RegMix().learn(env, num_runs=5, seed=0, table_path=table)  # plays only the fifth run

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from conftest import MICRO, TINY_DATA
+
 from mixing_gym import cli
 from mixing_gym.engine import ProxyRun
 from mixing_gym.evaluation import SOURCE_SCORE, TARGET_SCORE
@@ -61,7 +61,7 @@ def test_presets():
 
 
 def test_preset_sizes(prepared):
-    data, _ = prepared
+    _data, _ = prepared
     sizes = {name: count_parameters(build_model(get_preset(name), _vocab(4096), seed=0)) for name in ("micro", "small")}
     assert sizes["micro"] < 200_000
     assert 2_000_000 <= sizes["small"] <= 10_000_000

@@ -10,9 +10,9 @@ import weakref
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import MICRO, TINY_DATA
 
 import mixing_gym  # noqa: F401  (registers the env)
-from conftest import MICRO, TINY_DATA
 from mixing_gym.common import CacheError
 
 
@@ -32,7 +32,7 @@ def _episode(env, seed, actions):
     observation, info = env.reset(seed=seed)
     trace = [(observation, 0.0, info)]
     for action in actions:
-        observation, reward, terminated, truncated, info = env.step(action)
+        observation, reward, _terminated, _truncated, info = env.step(action)
         trace.append((observation, reward, info))
     return trace
 
@@ -178,7 +178,7 @@ def test_async_vector_env_and_sb3_subproc_vec_env(env_kwargs):
     vector.close()
     vec = SubprocVecEnv([make, make], start_method="forkserver")
     vec.reset()
-    observations, rewards, dones, infos = vec.step(np.stack([vec.action_space.sample() for _ in range(2)]))
+    observations, rewards, _dones, _infos = vec.step(np.stack([vec.action_space.sample() for _ in range(2)]))
     assert observations.shape[0] == 2 and np.all(np.isfinite(rewards))
     assert vec.get_attr("num_domains") == [vec.action_space.shape[0]] * 2
     vec.close()

@@ -11,12 +11,11 @@ import copy
 import numpy as np
 import pytest
 import torch
+from conftest import MICRO
 
 from mixing_gym.models import build_model
 from mixing_gym.sampler import MixtureBatches, MixtureSampler
 from mixing_gym.trainer import ContinualTrainer, next_token_loss
-
-from conftest import MICRO
 
 #: bf16 keeps 8 bits of mantissa: logits and the loss move by about 1e-2 relative; measured gaps are ~2e-3.
 BF16_LOSS_TOLERANCE = 0.02
