@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -13,6 +13,9 @@ from gymnasium import spaces
 from agents.common import weights_to_action
 from mixing_gym.domains import field_mixture
 from mixing_gym.evaluation import SOURCE_SCORE, TARGET_SCORE, balanced_objective
+
+if TYPE_CHECKING:
+    from mixing_gym.trajectories import TrajectoryDataset
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,13 @@ class EnvInfo:
         return cls(tuple(env.domain_names), tuple(env.domain_fields), int(env.num_steps), env.action_mode,
                    float(env.temperature), tuple(env.observation_names), tuple(env.benchmark_names),
                    dict(env.base_scores))
+
+    @classmethod
+    def from_dataset(cls, dataset: TrajectoryDataset) -> EnvInfo:
+        """The facts of the env a :class:`~mixing_gym.trajectories.TrajectoryDataset` was recorded on."""
+        return cls(tuple(dataset.domain_names), tuple(dataset.domain_fields), int(dataset.num_steps),
+                   dataset.action_mode, float(dataset.temperature), tuple(dataset.observation_names),
+                   tuple(dataset.benchmark_names), dict(dataset.base_scores))
 
     @property
     def num_domains(self) -> int:

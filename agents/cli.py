@@ -21,6 +21,11 @@ workers, about 3 minutes; then 5 evaluation episodes of 8 steps, about 70 s each
 the first run to prepare the data and pretrain the base checkpoint."""
 
 
+COLLECT_HELP = """record episodes of random mixture policies (Dirichlet draws, field splits, perturbed baselines) in
+worker processes into a Minari dataset; each finished episode is committed atomically, so a killed
+collection keeps what it wrote and `--resume` continues it. --seed seeds the collection."""
+
+
 def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"preset": args.preset, "space": args.space, "cache_dir": args.cache_dir,
             "data_config": base_cli.data_config_from_args(args), "benchmarks": args.benchmarks, "reward": args.reward,
@@ -95,17 +100,34 @@ def cmd_demo(args: argparse.Namespace) -> None:
     _report(evaluate_agents(agents, args.seeds, env_kwargs, output))
 
 
-def _add_run_arguments(parser: argparse.ArgumentParser, seeds: int, output: str, threads: int | None) -> None:
+def cmd_collect(args: argparse.Namespace) -> None:
+    from agents.collect import collect
+
+    env_kwargs = _env_kwargs(args)
+    if args.num_steps is not None:
+        env_kwargs["num_steps"] = args.num_steps
+    summary = collect(env_kwargs, args.episodes, args.workers, args.output, args.seed, args.resume)
+    print(f"{summary.path} holds {summary.episodes} episodes; this run played {summary.new_episodes} in "
+          f"{summary.seconds:.0f} s with {summary.workers} workers ({summary.episodes_per_hour:.0f} per hour).")
+    print("Read it with mixing_gym.trajectories.load_trajectories (or to_hf_dataset, minari_dataset), or "
+          f"minari.MinariDataset('{summary.path / 'data'}').")
+
+
+def _add_env_arguments(parser: argparse.ArgumentParser, threads: int | None) -> None:
     base_cli.add_common_arguments(parser)
-    parser.add_argument("--seeds", type=int, default=seeds, help=f"episodes per agent, seeds 0..N-1 (default: {seeds})")
-    parser.add_argument("--output", default=output, help=f"results folder; finished episodes there are reused "
-                                                          f"(default: {output})")
     parser.add_argument("--benchmarks", default="bpb", choices=("bpb", "all"),
                         help="bpb: language modelling only (fast, default); all: multiple-choice accuracy too")
     parser.add_argument("--reward", default="balanced", help="the env's reward (default: balanced)")
     parser.add_argument("--torch-threads", type=int, default=threads,
                         help=f"torch threads of the env (default: {threads or 'torch default'}; 1 is safest on "
                              "shared cores, where threads spin-waiting on each other slow a step many times)")
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser, seeds: int, output: str, threads: int | None) -> None:
+    _add_env_arguments(parser, threads)
+    parser.add_argument("--seeds", type=int, default=seeds, help=f"episodes per agent, seeds 0..N-1 (default: {seeds})")
+    parser.add_argument("--output", default=output, help=f"results folder; finished episodes there are reused "
+                                                          f"(default: {output})")
     parser.add_argument("--seed", type=int, default=0, help="seed of RegMix's proxy runs and of PPO")
 
 
@@ -127,6 +149,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     _add_run_arguments(demo, seeds=1, output="runs/demo", threads=1)
     demo.add_argument("--ppo-timesteps", type=int, default=16, help="PPO training steps (default: 16, two episodes)")
     demo.set_defaults(func=cmd_demo)
+    collect = commands.add_parser("collect", help="record trajectories of random mixture policies (offline RL data)",
+                                  description=COLLECT_HELP)
+    _add_env_arguments(collect, threads=1)
+    collect.add_argument("--output", default="runs/trajectories", help="the dataset folder (default: runs/trajectories)")
+    collect.add_argument("--seed", type=int, default=0, help="the collection's seed: episode i depends on (seed, i)")
+    collect.add_argument("--episodes", type=int, required=True, help="episodes the dataset should hold")
+    collect.add_argument("--workers", type=int, default=1, help="worker processes, one env and torch thread each")
+    collect.add_argument("--resume", action="store_true", help="continue the dataset at --output to --episodes")
+    collect.add_argument("--num-steps", type=int, default=None, help="re-weighting steps per episode (preset default)")
+    collect.set_defaults(func=cmd_collect)
     return parser, commands
 
 

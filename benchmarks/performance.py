@@ -23,11 +23,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 TRAINER_STEPS_SKIPPED = 2  # first optimizer steps: allocations, lazy imports, compilation
+SMALL_BATCH_TOKENS = 16 * 256
 
 
 def matmul_flops(m: int, k: int, n: int, dtype: torch.dtype, seconds: float = 1.0) -> float:
@@ -57,9 +59,9 @@ class TrainSpeed:
 def time_mixing_gym(model, batches: list[torch.Tensor], precision: str, compile: bool) -> TrainSpeed:
     """Tokens/s of :class:`mixing_gym.trainer.ContinualTrainer` over ``batches`` (the first ones untimed)."""
     from mixing_gym.sampler import MixtureBatches
-    from mixing_gym.trainer import ContinualTrainer
+    from mixing_gym.trainer import ContinualTrainer, compile_for_training
 
-    forward_model = torch.compile(model) if compile else model
+    forward_model = compile_for_training(model) if compile else model
     tokens_per_batch = batches[0].shape[0] * (batches[0].shape[1] - 1)
     trainer = ContinualTrainer(forward_model, tokens_per_batch * len(batches), tokens_per_batch, 1e-3,
                                precision=precision)
@@ -110,7 +112,9 @@ def training_table(preset_names: list[str], steps: int, bf16_peak: float, cache_
     for name in preset_names:
         preset = get_preset(name)
         sampler = MixtureSampler(data, preset.seq_len, preset.batch_size)
-        tokens = (steps + TRAINER_STEPS_SKIPPED) * preset.batch_size * preset.seq_len
+        # the same number of timed tokens for every preset (at least 3 optimizer steps)
+        timed_steps = max(3, round(steps * SMALL_BATCH_TOKENS / (preset.batch_size * preset.seq_len)))
+        tokens = (timed_steps + TRAINER_STEPS_SKIPPED) * preset.batch_size * preset.seq_len
         batches = list(sampler.sample(data.space.field_mixture(0.5), tokens, np.random.default_rng(0)))
         runs = {}
         for loop in ("transformers.Trainer (fp32)", f"mixing-gym {precision}", f"mixing-gym {precision} compiled"):
@@ -126,6 +130,15 @@ def training_table(preset_names: list[str], steps: int, bf16_peak: float, cache_
             print(f"| {name} | {parameters / 1e6:.2f}M | {loop} | {speed.tokens_per_second:,.0f} | {flops / 1e9:.0f} "
                   f"| {flops / bf16_peak:.0%} | {speed.tokens_per_second / plain:.2f}x | {speed.final_loss:.3f} |",
                   flush=True)
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory (``VmHWM``; unlike ``ru_maxrss`` it does not carry over the
+    parent's peak into a spawned child)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure_steps(preset: str, steps: int, compile: bool, cache_dir: str | None, queue) -> None:
@@ -156,7 +169,7 @@ def measure_steps(preset: str, steps: int, compile: bool, cache_dir: str | None,
     result = {phase: float(np.mean(values)) for phase, values in phases.items()}
     result["scored_tokens"] = scored_tokens
     result["train_tokens"] = unwrapped.run.preset.tokens_per_step
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_memory_mb()
     env.close()
     queue.put(result)
 
@@ -182,7 +195,9 @@ def step_table(preset: str, steps: int, cache_dir: str | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=["micro", "small", "paper-50m"])
-    parser.add_argument("--train-steps", type=int, default=8, help="timed optimizer steps per training loop")
+    parser.add_argument("--train-steps", type=int, default=8,
+                        help="timed optimizer steps per loop at small's batch (16 x 256 tokens); other presets "
+                             "train the same number of tokens, in at least 3 steps")
     parser.add_argument("--env-steps", type=int, default=4, help="timed env steps")
     parser.add_argument("--step-preset", default="small")
     parser.add_argument("--cache-dir", default=None)

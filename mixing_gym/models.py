@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -81,8 +82,11 @@ PRESETS: dict[str, ProxyPreset] = {
 }
 
 
-def get_preset(preset: str | ProxyPreset, **overrides) -> ProxyPreset:
-    """A preset by name (or as given), with fields overridden by keyword."""
+def get_preset(preset: str | ProxyPreset | Mapping, **overrides) -> ProxyPreset:
+    """A preset by name, as given, or from its fields as a dict (as recorded in datasets), with fields
+    overridden by keyword."""
+    if isinstance(preset, Mapping):
+        preset = ProxyPreset(**preset)
     if isinstance(preset, str):
         if preset not in PRESETS:
             raise KeyError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)} or pass a ProxyPreset.")

@@ -135,6 +135,14 @@ class ContinualTrainer:
         )
 
 
+def compile_for_training(model: PreTrainedModel) -> torch.nn.Module:
+    """``torch.compile(model)`` with plain attention, which Inductor fuses (matmul, mask, softmax, matmul)
+    better than it runs the CPU SDPA kernel: 1.3x the tokens/s of compiled SDPA on ``small``
+    (``benchmarks/performance.py``). The compiled module shares the model's parameters."""
+    model.set_attn_implementation("eager")
+    return torch.compile(model)
+
+
 def next_token_loss(model: PreTrainedModel, batch: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of predicting ``batch[:, 1:]`` from ``batch[:, :-1]``."""
     logits = model(input_ids=batch[:, :-1]).logits

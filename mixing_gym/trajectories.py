@@ -2,18 +2,63 @@
 
 A :class:`TrajectoryDataset` holds finished ``DataMixing-v0`` episodes together with what is needed to
 read them without the env: the env arguments, the domain space (names and fields), the benchmarks, the
-observation layout and the base model's scores.
+observation layout and the base model's scores. Consumers (the surrogate env, the offline agent) use
+these dataclasses; the functions below store them.
 
-CONTRACT (filled in by the collection work): the dataclasses below are the in-memory form every
-consumer uses (surrogate env, offline agent); storage functions read and write them.
+On disk a dataset is a `Minari <https://minari.farama.org>`_ dataset in Minari's ``arrow`` format::
+
+    PATH/
+      data/                     Minari's data folder: minari.MinariDataset(PATH / "data")
+        metadata.json           Minari's dataset metadata, plus "mixing_gym": env id and arguments,
+                                domains, benchmarks, observation names, base scores, collection settings
+        <id>/part-0.arrow       one episode (Arrow IPC file): observations, actions, rewards, terminations,
+                                truncations; Hugging Face ``datasets`` loads it (``to_hf_dataset``)
+        <id>/metadata.json      the episode's seed, policy and collection index
+
+Collect into ``$MINARI_DATASETS_PATH/<namespace>/<name>-v<N>`` and ``minari.load_dataset`` finds it
+by id. Appending is crash-safe (see :class:`TrajectoryWriter`): a process killed at any moment leaves
+a readable dataset holding every episode committed before.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import re
+import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from filelock import FileLock, Timeout
+
+from mixing_gym.common import atomic_write_json
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    import datasets
+    import gymnasium as gym
+    import minari
+
+#: Minari's data folder inside a dataset folder (the layout ``minari.load_dataset`` expects).
+DATA_DIR = "data"
+#: Key of mixing-gym's block in Minari's ``metadata.json``.
+METADATA_KEY = "mixing_gym"
+#: Version of that block; bumped when its meaning changes.
+FORMAT_VERSION = 1
+#: Scratch folder where an episode is written before it is moved into place (hidden from Minari).
+STAGING_DIR = ".staging"
+MINARI_FORMAT = "arrow"
+DEFAULT_NAMESPACE = "mixing-gym"
+VERSIONED_NAME = re.compile(r"^[-_\w]+-v\d+$")
+
+
+class TrajectoryDatasetError(ValueError):
+    """A trajectory dataset is missing, corrupt or not what the caller expects; the message names the fix."""
 
 
 @dataclass
@@ -77,3 +122,406 @@ class TrajectoryDataset:
     action_mode: str = "logits"
     temperature: float = 0.25
     episodes: list[Trajectory] = field(default_factory=list)
+
+    @classmethod
+    def from_env(cls, env: gym.Env, env_kwargs: Mapping[str, Any]) -> TrajectoryDataset:
+        """An empty dataset of ``env`` (a ``DataMixing-v0`` made with ``env_kwargs``)."""
+        unwrapped = env.unwrapped
+        return cls(env.spec.id if env.spec is not None else "DataMixing-v0", env_kwargs_to_json(env_kwargs),
+                   tuple(unwrapped.domain_names), tuple(unwrapped.domain_fields), tuple(unwrapped.benchmark_names),
+                   tuple(unwrapped.observation_names), {k: float(v) for k, v in unwrapped.base_scores.items()},
+                   int(unwrapped.num_steps), unwrapped.action_mode, float(unwrapped.temperature))
+
+    @property
+    def total_steps(self) -> int:
+        return sum(episode.num_steps for episode in self.episodes)
+
+    def make_kwargs(self) -> dict[str, Any]:
+        """``gym.make(dataset.env_id, **dataset.make_kwargs())`` rebuilds the env the episodes ran on."""
+        return env_kwargs_from_json(self.env_kwargs)
+
+    def header_differences(self, other: TrajectoryDataset) -> list[str]:
+        """How ``other``'s env layout (ids, names, steps, action mapping, base scores) differs from this one's."""
+        differences = [f"{name}: {getattr(self, name)!r} here, {getattr(other, name)!r} there"
+                       for name in ("env_id", "domain_names", "domain_fields", "benchmark_names", "observation_names",
+                                    "num_steps", "action_mode", "temperature")
+                       if as_json(getattr(self, name)) != as_json(getattr(other, name))]
+        names = sorted(self.base_scores)
+        if names != sorted(other.base_scores) or not np.allclose(
+                [self.base_scores[n] for n in names], [other.base_scores[n] for n in names], rtol=1e-6, atol=0.0):
+            differences.append(f"base_scores: {self.base_scores} here, {other.base_scores} there (the base "
+                               "checkpoint or the benchmarks changed)")
+        return differences
+
+    def _metadata(self) -> dict[str, Any]:
+        return {"format": FORMAT_VERSION, "env_id": self.env_id, "env_kwargs": as_json(self.env_kwargs),
+                "domain_names": list(self.domain_names), "domain_fields": list(self.domain_fields),
+                "benchmark_names": list(self.benchmark_names), "observation_names": list(self.observation_names),
+                "base_scores": {k: float(v) for k, v in self.base_scores.items()}, "num_steps": int(self.num_steps),
+                "action_mode": self.action_mode, "temperature": float(self.temperature)}
+
+    @classmethod
+    def _from_metadata(cls, block: Mapping[str, Any]) -> TrajectoryDataset:
+        return cls(block["env_id"], dict(block["env_kwargs"]), tuple(block["domain_names"]),
+                   tuple(block["domain_fields"]), tuple(block["benchmark_names"]), tuple(block["observation_names"]),
+                   {k: float(v) for k, v in block["base_scores"].items()}, int(block["num_steps"]),
+                   block["action_mode"], float(block["temperature"]))
+
+
+# --------------------------------------------------------------------------------------------
+# Env arguments as JSON
+
+
+def env_kwargs_to_json(env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``gym.make`` keyword arguments as plain JSON values, to be recorded with the episodes.
+
+    Dataclasses (a ``ProxyPreset``, a ``DataConfig``, ``StandardTask`` s) become dicts and paths become
+    strings; :func:`env_kwargs_from_json` rebuilds the objects. Anything else that JSON cannot hold (a
+    callable reward, a ``DomainSpace`` object) is an error naming the argument.
+    """
+    def convert(name: str, value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return dataclasses.asdict(value)
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if isinstance(value, Mapping):
+            return {key: convert(f"{name}.{key}", item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [convert(name, item) for item in value]
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"env_kwargs[{name!r}] = {value!r} cannot be recorded with the trajectories; pass a "
+                             "plain value (a name, a config dict, a path) rather than an object or a callable.") from None
+        return value
+
+    return {name: convert(name, value) for name, value in env_kwargs.items()}
+
+
+def env_kwargs_from_json(env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``gym.make("DataMixing-v0", ...)`` arguments recorded by :func:`env_kwargs_to_json`, objects rebuilt."""
+    # imported here: reading a dataset needs neither torch nor transformers, which these modules load
+    from mixing_gym.evaluation import StandardTask
+    from mixing_gym.models import ProxyPreset
+    from mixing_gym.prepare import DataConfig
+
+    rebuilt = dict(env_kwargs)
+    for name, cls in (("preset", ProxyPreset), ("data_config", DataConfig)):
+        if isinstance(rebuilt.get(name), Mapping):
+            rebuilt[name] = cls(**rebuilt[name])
+    if rebuilt.get("standard_tasks"):
+        rebuilt["standard_tasks"] = tuple(StandardTask(**task) if isinstance(task, Mapping) else task
+                                          for task in rebuilt["standard_tasks"])
+    return rebuilt
+
+
+def as_json(value: Any) -> Any:
+    """``value`` as JSON reads it back (tuples become lists), so that recorded and new values compare equal."""
+    return json.loads(json.dumps(value))
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def _data_dir(path: str | os.PathLike) -> Path:
+    """Minari's data folder of a dataset given by its folder or by the data folder itself."""
+    path = Path(path).absolute()  # Minari's size count fails on relative folders
+    return path if (path / "metadata.json").exists() and not (path / DATA_DIR).is_dir() else path / DATA_DIR
+
+
+def _read_json(path: Path, dataset: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, json.JSONDecodeError) as error:
+        raise TrajectoryDatasetError(f"The trajectory dataset {dataset} is corrupt: cannot read {path} ({error}). "
+                                     "Collect it again into a new folder.") from None
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The whole ``metadata.json`` of the dataset at ``path`` (Minari's keys and ``"mixing_gym"``)."""
+    data = _data_dir(path)
+    if not (data / "metadata.json").exists():
+        raise TrajectoryDatasetError(f"No trajectory dataset at {path} (no {data / 'metadata.json'}); collect one with "
+                                     f"`mixing-gym collect --output {path}` or pass the folder it was written to.")
+    metadata = _read_json(data / "metadata.json", Path(path))
+    block = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    if not isinstance(block, dict):
+        raise TrajectoryDatasetError(f"{path} is a Minari dataset but not a mixing-gym trajectory dataset (its "
+                                     f"metadata has no {METADATA_KEY!r} entry); collect one with `mixing-gym collect`.")
+    if not isinstance(metadata.get("total_episodes"), int):
+        raise TrajectoryDatasetError(f"The trajectory dataset {path} is corrupt: its metadata has no episode count. "
+                                     "Collect it again into a new folder.")
+    if block.get("format") != FORMAT_VERSION:
+        raise TrajectoryDatasetError(f"{path} has trajectory format {block.get('format')!r}; this mixing-gym reads "
+                                     f"format {FORMAT_VERSION}. Collect the trajectories again with this version.")
+    return metadata
+
+
+def _episode_order(metadatas: list[dict[str, Any]]) -> list[int]:
+    """Storage positions sorted by collection index, so that the order does not depend on which worker finished first."""
+    if all("index" in meta for meta in metadatas):
+        return sorted(range(len(metadatas)), key=lambda i: metadatas[i]["index"])
+    return list(range(len(metadatas)))
+
+
+def _committed(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The dataset metadata and the metadata of each committed episode, read from one ``total_episodes``."""
+    metadata = read_metadata(path)
+    data = _data_dir(path)
+    episodes = [_read_json(data / str(i) / "metadata.json", Path(path)) for i in range(int(metadata["total_episodes"]))]
+    return metadata, episodes
+
+
+def episode_metadata(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Each committed episode's metadata (``id``, ``seed``, ``total_steps``, ``policy``, ``index``, ...), in storage order."""
+    return _committed(path)[1]
+
+
+def load_trajectories(path: str | os.PathLike) -> TrajectoryDataset:
+    """The dataset at ``path`` (its folder, or its Minari data folder) with every committed episode.
+
+    Episodes come in the order of their collection index (``episode_metadata(path)[i]["index"]``), so a
+    collection run in parallel, or interrupted and resumed, loads the same as a sequential one.
+    """
+    from minari.dataset.minari_storage import MinariStorage
+
+    metadata, metas = _committed(path)
+    try:
+        dataset = TrajectoryDataset._from_metadata(metadata[METADATA_KEY])
+    except (KeyError, TypeError, ValueError) as error:
+        raise TrajectoryDatasetError(f"The trajectory dataset {path} is corrupt: its metadata lacks or mangles "
+                                     f"{error}. Collect it again into a new folder.") from None
+    if not metas:
+        return dataset
+    try:
+        stored = list(MinariStorage.read(_data_dir(path)).get_episodes(range(len(metas))))
+    except (OSError, ValueError, KeyError) as error:  # pyarrow's errors for missing or truncated files
+        raise TrajectoryDatasetError(f"The trajectory dataset {path} is corrupt: cannot read its episodes "
+                                     f"({type(error).__name__}: {error}). Collect it again into a new folder.") from None
+    for position in _episode_order(metas):
+        episode, meta = stored[position], metas[position]
+        dataset.episodes.append(Trajectory(
+            np.asarray(episode["observations"], dtype=np.float32), np.asarray(episode["actions"], dtype=np.float32),
+            np.asarray(episode["rewards"], dtype=np.float64), np.asarray(episode["terminations"], dtype=bool),
+            np.asarray(episode["truncations"], dtype=bool), int(meta["seed"]), str(meta.get("policy", ""))))
+    return dataset
+
+
+def minari_dataset(path: str | os.PathLike) -> minari.MinariDataset:
+    """The dataset at ``path`` as a ``minari.MinariDataset`` (episodes in storage order)."""
+    import minari
+
+    read_metadata(path)  # a clear error for a missing or foreign dataset
+    return minari.MinariDataset(_data_dir(path))
+
+
+def to_hf_dataset(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> datasets.Dataset:
+    """The committed episodes as a Hugging Face ``datasets.Dataset`` read from their arrow files.
+
+    One row per observation, in storage order: ``observations``, the ``actions`` taken from it, the
+    ``rewards``, ``terminations`` and ``truncations`` that followed, plus ``episode_id`` (Minari's id)
+    and ``step``. The last row of an episode holds its final observation, with the zero action and
+    reward Minari pads it with. ``cache_dir`` is passed to ``datasets.load_dataset``.
+    """
+    import datasets
+
+    _, metas = _committed(path)
+    if not metas:
+        raise TrajectoryDatasetError(f"The trajectory dataset {path} has no episodes yet; collect some first.")
+    data = _data_dir(path)
+    files = [data / str(i) / "part-0.arrow" for i in range(len(metas))]  # the one file Minari writes per episode
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise TrajectoryDatasetError(f"The trajectory dataset {path} is corrupt: {missing} are missing. Collect it "
+                                     "again into a new folder.")
+    table = datasets.load_dataset("arrow", data_files=[str(f) for f in files], split="train",
+                                  cache_dir=None if cache_dir is None else str(cache_dir))
+    lengths = [int(meta["total_steps"]) + 1 for meta in metas]
+    table = table.add_column("episode_id", np.repeat(np.arange(len(lengths)), lengths).tolist())
+    return table.add_column("step", np.concatenate([np.arange(n) for n in lengths]).tolist())
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def _default_dataset_id(path: Path) -> str:
+    """``<parent>/<name>`` when the folder is named like a Minari dataset (``name-v0``), else ``mixing-gym/<name>-v0``."""
+    path = path.resolve()
+    if VERSIONED_NAME.match(path.name) and re.match(r"^[-_\w]+$", path.parent.name):
+        return f"{path.parent.name}/{path.name}"
+    return f"{DEFAULT_NAMESPACE}/{re.sub(r'[^-_A-Za-z0-9]+', '_', path.name) or 'trajectories'}-v0"
+
+
+def _fsync_tree(folder: Path) -> None:
+    for file in folder.iterdir():
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+class TrajectoryWriter:
+    """Appends finished episodes to the dataset at ``path``, each in one atomic commit; the only writer of it.
+
+    An episode is written with Minari's arrow storage into ``data/.staging``, moved into place as
+    ``data/<id>/`` by one ``os.rename``, and committed by atomically replacing ``data/metadata.json``
+    with ``total_episodes`` raised by one. Readers (Minari's and :func:`load_trajectories`) read
+    episodes ``0 .. total_episodes - 1`` only, so a process killed at any moment leaves a readable
+    dataset holding every committed episode. Opening a writer discards what a killed writer left
+    uncommitted (the staging folder and episode folders past ``total_episodes``). A lock file keeps a
+    second writer out.
+
+    Args:
+        path: the dataset folder (created on :meth:`create`).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path).absolute()  # Minari's size count fails on relative folders
+        self.data = self.path / DATA_DIR
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(str(self.path / ".writer.lock"))
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise TrajectoryDatasetError(f"Another process is writing to {self.path}; wait for it to finish or "
+                                         "write to another folder.") from None
+        self.metadata: dict[str, Any] | None = None
+        self.header: TrajectoryDataset | None = None
+        try:
+            if (self.data / "metadata.json").exists():
+                self.metadata = read_metadata(self.path)
+                self.header = TrajectoryDataset._from_metadata(self.metadata[METADATA_KEY])
+            self._discard_uncommitted()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._lock.release()
+
+    @property
+    def num_episodes(self) -> int:
+        return int(self.metadata["total_episodes"]) if self.metadata else 0
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The ``extra`` metadata given to :meth:`create` (collection settings)."""
+        return dict(self.metadata[METADATA_KEY].get("extra", {})) if self.metadata else {}
+
+    def _discard_uncommitted(self) -> None:
+        if not self.data.is_dir():
+            return
+        shutil.rmtree(self.data / STAGING_DIR, ignore_errors=True)
+        for child in self.data.iterdir():
+            if child.is_dir() and child.name.isdigit() and int(child.name) >= self.num_episodes:
+                shutil.rmtree(child)
+
+    def _spaces(self) -> tuple[gym.spaces.Box, gym.spaces.Box]:
+        from mixing_gym.envs.mdp import action_space, observation_space
+
+        header = self.header
+        return (observation_space(len(header.domain_names), len(header.benchmark_names)),
+                action_space(len(header.domain_names), header.action_mode))
+
+    def _new_staging(self):
+        from minari.dataset.minari_storage import MinariStorage
+
+        shutil.rmtree(self.data / STAGING_DIR, ignore_errors=True)
+        observation_space, action_space = self._spaces()
+        return MinariStorage.new(self.data / STAGING_DIR, observation_space, action_space, data_format=MINARI_FORMAT)
+
+    def create(self, header: TrajectoryDataset, dataset_id: str | None = None,
+               extra: Mapping[str, Any] | None = None) -> None:
+        """Create the dataset (its episodes are not written: :meth:`append` them).
+
+        Args:
+            header: the env configuration (``header.episodes`` is ignored).
+            dataset_id: Minari's id (default: from the folder's name, see :func:`_default_dataset_id`).
+            extra: JSON settings recorded in the metadata (``writer.extra`` reads them back).
+        """
+        import gymnasium as gym
+        import minari
+
+        if self.metadata is not None:
+            raise TrajectoryDatasetError(f"A trajectory dataset already exists at {self.path}; append to it or "
+                                         "write to another folder.")
+        self.header = dataclasses.replace(header, episodes=[])
+        self.data.mkdir(exist_ok=True)
+        staging = self._new_staging()
+        metadata = json.loads((staging.data_path / "metadata.json").read_text())
+        env_spec = dataclasses.replace(gym.spec(header.env_id), kwargs=as_json(header.env_kwargs))
+        metadata.update({
+            "dataset_id": dataset_id or _default_dataset_id(self.path),
+            "minari_version": minari.__version__,
+            "env_spec": env_spec.to_json(),
+            "algorithm_name": "mixing-gym trajectories",
+            "description": "Data mixing trajectories of mixing-gym: per step, a proxy language model trains on the "
+                           "mixture an action sets and is scored on source- and target-field benchmarks.",
+            "dataset_size": 0.0,
+            METADATA_KEY: {**self.header._metadata(), "extra": as_json(dict(extra or {}))},
+        })
+        atomic_write_json(self.data / "metadata.json", metadata)  # the commit: the dataset now exists
+        shutil.rmtree(staging.data_path)
+        self.metadata = metadata
+
+    def append(self, trajectory: Trajectory, metadata: Mapping[str, Any] | None = None) -> int:
+        """Commit one finished episode; returns its Minari id.
+
+        Args:
+            trajectory: the episode, with the header's observation and action sizes.
+            metadata: JSON values stored with the episode (for example its collection ``index``).
+        """
+        from minari.data_collector.episode_buffer import EpisodeBuffer
+
+        if self.metadata is None or self.header is None:
+            raise TrajectoryDatasetError(f"No trajectory dataset at {self.path} yet; call create(header) first.")
+        self._check(trajectory)
+        episode_id = self.num_episodes
+        staging = self._new_staging()
+        staging.update_episodes([EpisodeBuffer(
+            id=episode_id, seed=int(trajectory.seed), observations=np.asarray(trajectory.observations, np.float32),
+            actions=np.asarray(trajectory.actions, np.float32), rewards=np.asarray(trajectory.rewards, np.float64),
+            terminations=np.asarray(trajectory.terminations, bool), truncations=np.asarray(trajectory.truncations, bool),
+        )])
+        staging.update_episode_metadata([{"policy": trajectory.policy, **as_json(dict(metadata or {}))}], [episode_id])
+        staged = staging.data_path / str(episode_id)
+        _fsync_tree(staged)
+        destination = self.data / str(episode_id)
+        shutil.rmtree(destination, ignore_errors=True)  # only an uncommitted leftover can be there
+        os.rename(staged, destination)
+        committed = {**self.metadata, "total_episodes": episode_id + 1,
+                     "total_steps": int(self.metadata["total_steps"]) + trajectory.num_steps}
+        committed["dataset_size"] = float(self.metadata.get("dataset_size", 0.0)) + sum(
+            f.stat().st_size for f in destination.iterdir()) / 1e6  # MB, as Minari counts
+        atomic_write_json(self.data / "metadata.json", committed)  # the commit
+        self.metadata = committed
+        shutil.rmtree(staging.data_path)
+        return episode_id
+
+    def _check(self, trajectory: Trajectory) -> None:
+        steps = trajectory.num_steps
+        expected = {"observations": (steps + 1, len(self.header.observation_names)),
+                    "actions": (steps, len(self.header.domain_names)),
+                    "rewards": (steps,), "terminations": (steps,), "truncations": (steps,)}
+        wrong = {name: np.shape(getattr(trajectory, name)) for name, shape in expected.items()
+                 if np.shape(getattr(trajectory, name)) != shape}
+        if wrong or steps == 0:
+            raise TrajectoryDatasetError(f"The episode does not fit the dataset at {self.path}: expected shapes "
+                                         f"{expected} with T >= 1 steps, got {wrong or 'T = 0'}.")
+
+
+def save_trajectories(dataset: TrajectoryDataset, path: str | os.PathLike, dataset_id: str | None = None,
+                      extra: Mapping[str, Any] | None = None) -> Path:
+    """Write ``dataset`` as a new dataset folder at ``path`` (an existing dataset there is an error)."""
+    with TrajectoryWriter(path) as writer:
+        writer.create(dataset, dataset_id, extra)
+        for episode in dataset.episodes:
+            writer.append(episode)
+    return Path(path)

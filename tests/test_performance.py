@@ -15,7 +15,7 @@ from conftest import MICRO
 
 from mixing_gym.models import build_model
 from mixing_gym.sampler import MixtureBatches, MixtureSampler
-from mixing_gym.trainer import ContinualTrainer, next_token_loss
+from mixing_gym.trainer import ContinualTrainer, compile_for_training, next_token_loss
 
 #: bf16 keeps 8 bits of mantissa: logits and the loss move by about 1e-2 relative; measured gaps are ~2e-3.
 BF16_LOSS_TOLERANCE = 0.02
@@ -45,7 +45,7 @@ def test_trainer_loss_is_the_models_own_loss(model, batches):
 
 def test_bf16_and_compiled_losses_match_fp32_on_a_fixed_batch(model, batches):
     batch = batches[0]
-    compiled = torch.compile(copy.deepcopy(model))
+    compiled = compile_for_training(copy.deepcopy(model))
     with torch.no_grad():
         fp32 = next_token_loss(model, batch).item()
         with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -126,8 +126,8 @@ class DataMixingEnv(gym.Env):
     - ``torch_threads``: torch threads of this env; default 1 in a worker process, else torch's default.
     - ``precision``, ``device``: training and scoring precision (``"auto"``: bf16 where the hardware computes
       it natively, ``"bf16"``, ``"fp32"``) and device.
-    - ``compile``: train through ``torch.compile`` (about 1.3x faster training on CPU after a one-time
-      compilation of 20-40 s per process; pays off from the second episode).
+    - ``compile``: train through ``torch.compile`` with plain attention (about 1.2-1.5x faster training
+      on CPU with two threads, after a one-time compilation of 20-40 s per process).
     - ``render_mode``: ``"ansi"`` (a text table) or ``"rgb_array"`` (a matplotlib picture).
 
     ## Version History

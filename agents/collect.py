@@ -1,0 +1,347 @@
+"""Collect data mixing trajectories: random mixture sequences played on ``DataMixing-v0`` in parallel workers.
+
+As in the Data Mixing Agent paper, the offline agent and the surrogate env learn from episodes whose
+mixtures are generated at random, so that the data covers good and bad regions of the mixture space:
+
+- :class:`DirichletWalk`: Dirichlet draws of varied concentration (peaked to flat), over all domains or
+  with a uniform target-field share, held, drifting or jumping from step to step;
+- :class:`PerturbedBaseline`: the mixture a baseline (:mod:`agents.baselines`) chooses in the episode,
+  mixed with a Dirichlet draw.
+
+Episode ``i`` of a collection with seed ``s`` draws its policy and its env seed from
+``SeedSequence([s, i])``: a collection interrupted and resumed, or run with another number of workers,
+records the same episodes. Worker processes (forkserver, one torch thread each) play the episodes; the
+parent is the only writer and commits each finished episode at once (:class:`TrajectoryWriter`), so a
+kill loses only the episodes in flight, and ``resume=True`` plays only the missing ones.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from tqdm.auto import tqdm
+
+import mixing_gym  # noqa: F401  (registers DataMixing-v0)
+from agents.base import Agent, EnvInfo, MixtureAgent
+from agents.common import prepare_for_env
+from agents.harness import RUN_ONLY_ARGUMENTS
+from agents.registry import AGENTS
+from mixing_gym.common import fingerprint
+from mixing_gym.envs.data_mixing import env_preset
+from mixing_gym.trajectories import (
+    Trajectory,
+    TrajectoryDataset,
+    TrajectoryDatasetError,
+    TrajectoryWriter,
+    as_json,
+    env_kwargs_to_json,
+    episode_metadata,
+)
+
+ENV_ID = "DataMixing-v0"
+#: Baselines whose mixtures are perturbed: those that act without learning first.
+PERTURBABLE_BASELINES = ("uniform", "source_only", "target_only", "fixed_ratio", "linear_schedule", "odm", "doremi")
+
+
+@dataclass(frozen=True)
+class MixturePlan:
+    """How the mixtures of a collection are generated (recorded with the dataset; fixed for a resume).
+
+    Args:
+        concentration: range of the Dirichlet concentration ``alpha``, drawn log-uniformly per episode
+            (small: peaked mixtures on few domains; large: near-uniform ones).
+        baseline_share: share of the episodes that perturb a baseline; the others are Dirichlet walks.
+        baselines: the baselines perturbed (names in :data:`agents.registry.AGENTS`).
+        noise: range of the weight of the Dirichlet draw mixed into a baseline's mixture, drawn uniformly
+            per episode.
+    """
+
+    concentration: tuple[float, float] = (0.1, 10.0)
+    baseline_share: float = 0.5
+    baselines: tuple[str, ...] = PERTURBABLE_BASELINES
+    noise: tuple[float, float] = (0.05, 0.5)
+
+    def __post_init__(self):
+        low, high = self.concentration
+        if not 0 < low <= high:
+            raise ValueError(f"concentration must be a range 0 < low <= high, got {self.concentration}.")
+        if not 0.0 <= self.baseline_share <= 1.0:
+            raise ValueError(f"baseline_share must lie in [0, 1], got {self.baseline_share}.")
+        unknown = [name for name in self.baselines if name not in PERTURBABLE_BASELINES]
+        if unknown or (self.baseline_share > 0 and not self.baselines):
+            raise ValueError(f"Cannot perturb baselines {unknown or '(none given)'}; choose among "
+                             f"{list(PERTURBABLE_BASELINES)} (the others learn before acting).")
+        if not 0.0 <= self.noise[0] <= self.noise[1] <= 1.0:
+            raise ValueError(f"noise must be a range 0 <= low <= high <= 1, got {self.noise}.")
+
+
+class DirichletWalk(MixtureAgent):
+    """Random mixture sequences: ``w_0 ~ D`` then ``w_t = (1 - step_size) w_{t-1} + step_size d_t`` with
+    ``d_t ~ D``, so ``step_size`` 0 holds one mixture for the episode and 1 draws a new one every step.
+
+    Args:
+        alpha: concentration of the symmetric Dirichlet ``D``.
+        step_size: how far each step moves towards a fresh draw, in [0, 1].
+        split_fields: draw the target-field share uniformly in [0, 1] and the weights within each field
+            from the Dirichlet (covers single-field mixtures, which symmetric draws over K domains rarely reach).
+        rng: the episode's random generator.
+    """
+
+    def __init__(self, alpha: float, step_size: float, split_fields: bool, rng: np.random.Generator):
+        self.alpha = alpha
+        self.step_size = step_size
+        self.split_fields = split_fields
+        self.rng = rng
+
+    def reset(self, env_info: EnvInfo) -> None:
+        super().reset(env_info)
+        self.current: np.ndarray | None = None
+
+    def _draw(self) -> np.ndarray:
+        env_info = self._info()
+        weights = self.rng.dirichlet(np.full(env_info.num_domains, self.alpha))
+        if not self.split_fields:
+            return weights
+        target = env_info.target_mask
+        share = self.rng.uniform()
+        # A Dirichlet draw restricted to a field and renormalised is a Dirichlet draw over that field.
+        return np.where(target, share * weights / weights[target].sum(),
+                        (1.0 - share) * weights / weights[~target].sum())
+
+    def mixture(self, observation: np.ndarray, info: dict) -> np.ndarray:
+        fresh = self._draw()
+        self.current = fresh if self.current is None else (1 - self.step_size) * self.current + self.step_size * fresh
+        return self.current
+
+
+class PerturbedBaseline(MixtureAgent):
+    """A baseline's mixture mixed with a Dirichlet draw: ``(1 - noise) w_baseline + noise d``, ``d ~ Dir(alpha)``.
+
+    Args:
+        baseline: the baseline (a :class:`~agents.base.MixtureAgent`), which sees the episode as if it acted alone.
+        noise: weight of the draw, in [0, 1].
+        alpha: concentration of the symmetric Dirichlet.
+        rng: the episode's random generator.
+    """
+
+    def __init__(self, baseline: MixtureAgent, noise: float, alpha: float, rng: np.random.Generator):
+        self.baseline = baseline
+        self.noise = noise
+        self.alpha = alpha
+        self.rng = rng
+
+    def reset(self, env_info: EnvInfo) -> None:
+        super().reset(env_info)
+        self.baseline.reset(env_info)
+
+    def mixture(self, observation: np.ndarray, info: dict) -> np.ndarray:
+        chosen = np.asarray(self.baseline.mixture(observation, info), dtype=np.float64)
+        draw = self.rng.dirichlet(np.full(chosen.size, self.alpha))
+        return (1.0 - self.noise) * chosen / chosen.sum() + self.noise * draw
+
+
+def episode_policy(plan: MixturePlan, seed: int, index: int) -> tuple[str, MixtureAgent, int]:
+    """Episode ``index`` of a collection seeded ``seed``: its policy's name, the policy and its env seed."""
+    policy_seed, env_seed = np.random.SeedSequence([seed, index]).spawn(2)
+    rng = np.random.default_rng(policy_seed)
+    alpha = float(np.exp(rng.uniform(*np.log(plan.concentration))))
+    if rng.uniform() < plan.baseline_share:
+        name = plan.baselines[int(rng.integers(len(plan.baselines)))]
+        noise = float(rng.uniform(*plan.noise))
+        policy: MixtureAgent = PerturbedBaseline(AGENTS[name](), noise, alpha, rng)
+        label = f"{name}+dirichlet(noise={noise:.3f},alpha={alpha:.3g})"
+    else:
+        step_size, split_fields = float(rng.uniform()), bool(rng.uniform() < 0.5)
+        policy = DirichletWalk(alpha, step_size, split_fields, rng)
+        label = f"dirichlet(alpha={alpha:.3g},step={step_size:.3f}{',split_fields' if split_fields else ''})"
+    return label, policy, int(env_seed.generate_state(1)[0])
+
+
+def record_episode(agent: Agent, env: gym.Env, seed: int, env_info: EnvInfo | None = None, policy: str = "") -> Trajectory:
+    """Play one episode of ``agent`` from ``env.reset(seed=seed)`` and return it as a :class:`Trajectory`."""
+    agent.reset(env_info or EnvInfo.from_env(env))
+    observation, info = env.reset(seed=seed)
+    observations, actions, rewards, terminations, truncations = [observation], [], [], [], []
+    done = False
+    while not done:
+        action = np.asarray(agent.act(observation, info), dtype=np.float32)
+        observation, reward, terminated, truncated, info = env.step(action)
+        observations.append(observation)
+        actions.append(action)
+        rewards.append(reward)
+        terminations.append(terminated)
+        truncations.append(truncated)
+        done = terminated or truncated
+    return Trajectory(np.array(observations, dtype=np.float32), np.array(actions, dtype=np.float32),
+                      np.array(rewards, dtype=np.float64), np.array(terminations, dtype=bool),
+                      np.array(truncations, dtype=bool), seed, policy)
+
+
+# --------------------------------------------------------------------------------------------
+# Worker processes
+
+#: The env of this worker process by its arguments' fingerprint: made once, reused for every episode.
+_WORKER_ENVS: dict[str, gym.Env] = {}
+
+
+def _exit_with_parent() -> None:
+    """Started in each worker: a killed collector cannot close its pool, so its workers end themselves
+    instead of finishing their episode and waiting forever as orphans."""
+    def watch() -> None:
+        multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _play_episode(env_kwargs: dict[str, Any], plan: MixturePlan, seed: int, index: int) -> tuple[int, TrajectoryDataset]:
+    """Worker task: episode ``index`` as a one-episode dataset (the env layout travels with it)."""
+    key = fingerprint(env_kwargs)
+    if key not in _WORKER_ENVS:
+        _WORKER_ENVS[key] = gym.make(ENV_ID, **env_kwargs)
+    env = _WORKER_ENVS[key]
+    label, policy, env_seed = episode_policy(plan, seed, index)
+    dataset = TrajectoryDataset.from_env(env, env_kwargs)
+    dataset.episodes.append(record_episode(policy, env, env_seed, policy=label))
+    return index, dataset
+
+
+# --------------------------------------------------------------------------------------------
+# The collector
+
+
+@dataclass
+class CollectionSummary:
+    """What :func:`collect` did.
+
+    Args:
+        path: the dataset folder.
+        episodes: episodes the dataset holds now.
+        new_episodes: episodes played by this call.
+        seconds: wall-clock time of this call's episodes (workers' start included).
+        workers: worker processes used.
+    """
+
+    path: Path
+    episodes: int
+    new_episodes: int
+    seconds: float
+    workers: int
+
+    @property
+    def episodes_per_hour(self) -> float:
+        return 3600.0 * self.new_episodes / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _settings(recorded_kwargs: Mapping[str, Any], plan: MixturePlan, seed: int) -> dict[str, Any]:
+    """What must stay the same for a resumed collection to continue the recorded one."""
+    return {"env_kwargs": {k: v for k, v in recorded_kwargs.items() if k not in RUN_ONLY_ARGUMENTS},
+            "plan": asdict(plan), "seed": seed}
+
+
+def _differences(recorded: Any, requested: Any, where: str = "") -> list[str]:
+    """Paths and values where two JSON values differ, e.g. ``env_kwargs.preset.num_steps: 2 recorded, 3 now``."""
+    if isinstance(recorded, dict) and isinstance(requested, dict):
+        return [line for key in sorted(set(recorded) | set(requested), key=str)
+                for line in _differences(recorded.get(key), requested.get(key), f"{where}.{key}" if where else str(key))]
+    return [] if recorded == requested else [f"{where}: {recorded!r} recorded, {requested!r} now"]
+
+
+def _check_resumable(writer: TrajectoryWriter, settings: dict[str, Any], episodes: int, resume: bool) -> None:
+    if writer.num_episodes and not resume:
+        raise TrajectoryDatasetError(
+            f"{writer.path} already holds {writer.num_episodes} recorded episodes; pass --resume (resume=True) to "
+            f"continue it to {episodes}, or choose another output folder (recorded episodes are never overwritten).")
+    if writer.metadata is None:
+        return
+    recorded = writer.extra.get("settings")
+    if recorded is None:
+        raise TrajectoryDatasetError(f"{writer.path} was not written by `mixing-gym collect` (it records no collection "
+                                     "settings), so a collection cannot continue it; choose another output folder.")
+    differences = _differences(recorded, as_json(settings))
+    if differences:
+        raise TrajectoryDatasetError(
+            f"{writer.path} was collected with other settings; resume with the recorded ones or write to another "
+            "folder. Differences: " + "; ".join(differences))
+
+
+def collect(
+    env_kwargs: Mapping[str, Any],
+    episodes: int,
+    workers: int = 1,
+    output: str | os.PathLike = "runs/trajectories",
+    seed: int = 0,
+    resume: bool = False,
+    plan: MixturePlan = MixturePlan(),
+    progress: bool = True,
+) -> CollectionSummary:
+    """Record ``episodes`` episodes of random mixture policies on ``DataMixing-v0`` into the dataset at ``output``.
+
+    Args:
+        env_kwargs: keyword arguments of ``gym.make("DataMixing-v0", ...)``, recorded with the dataset
+            (a ``ProxyPreset`` or ``DataConfig`` is recorded as a dict; a callable reward cannot be).
+        episodes: episodes the dataset should hold at the end.
+        workers: worker processes, each with its own env and one torch thread (unless ``env_kwargs``
+            sets ``torch_threads``).
+        output: the dataset folder (see :mod:`mixing_gym.trajectories`).
+        seed: the collection's seed; episode ``i`` depends on ``(seed, i)`` only.
+        resume: continue an existing dataset (its settings must match); without it, a dataset holding
+            episodes is an error.
+        plan: how the mixtures are generated.
+        progress: show a progress bar.
+    """
+    if episodes < 1 or workers < 1:
+        raise ValueError(f"Need episodes >= 1 and workers >= 1, got episodes={episodes}, workers={workers}.")
+    recorded_kwargs = env_kwargs_to_json(env_kwargs)
+    settings = _settings(recorded_kwargs, plan, seed)
+    with TrajectoryWriter(output) as writer:
+        _check_resumable(writer, settings, episodes, resume)
+        done = {int(meta["index"]) for meta in episode_metadata(writer.path)} if writer.num_episodes else set()
+        pending = [index for index in range(episodes) if index not in done]
+        if not pending:
+            return CollectionSummary(writer.path, writer.num_episodes, 0, 0.0, 0)
+        prepare_for_env(env_kwargs, progress=progress)  # the workers then find a complete cache
+        extra = {"settings": settings, "preset": asdict(env_preset(
+            env_kwargs.get("preset", "small"), env_kwargs.get("num_steps"), env_kwargs.get("tokens_per_step"),
+            env_kwargs.get("model")))}
+        start = time.perf_counter()
+        workers = min(workers, len(pending))
+        context = multiprocessing.get_context("forkserver")  # torch and fork do not mix
+        with (ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with_parent) as pool,
+              tqdm(total=episodes, initial=len(done), desc="episodes", unit="ep", disable=not progress) as bar):
+            running: set[Future] = {pool.submit(_play_episode, dict(env_kwargs), plan, seed, index) for index in pending}
+            try:
+                while running:
+                    finished, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        index, played = future.result()
+                        _append(writer, played, index, extra)
+                        bar.update()
+            except BaseException:
+                for future in running:
+                    future.cancel()
+                raise
+        return CollectionSummary(writer.path, writer.num_episodes, len(pending), time.perf_counter() - start, workers)
+
+
+def _append(writer: TrajectoryWriter, played: TrajectoryDataset, index: int, extra: dict[str, Any]) -> None:
+    """Commit a worker's episode, creating the dataset from the first one's env layout."""
+    if writer.header is None:
+        writer.create(played, extra=extra)
+    else:
+        differences = writer.header.header_differences(played)
+        if differences:
+            raise TrajectoryDatasetError(f"The env no longer matches the dataset at {writer.path}: "
+                                         + "; ".join(differences) + ". Collect into another folder.")
+    writer.append(played.episodes[0], {"index": index})
