@@ -77,7 +77,7 @@ class EnvInfo:
     def step_index(self, observation: np.ndarray) -> int:
         """Steps taken so far in the episode, read from the observation's ``progress`` entry."""
         progress = float(observation[self.observation_names.index("progress")])
-        return int(round(progress * self.num_steps))
+        return round(progress * self.num_steps)
 
 
 class Agent:

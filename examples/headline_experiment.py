@@ -59,8 +59,8 @@ UNSEEN_SPACE = {
     ],
 }
 #: (c): the proxy trained on is replaced by one with twice the width (and, from small, more layers).
-UNSEEN_SIZE = {"micro": dict(name="micro-wide", hidden_size=64, intermediate_size=128),
-               "small": dict(name="small-wide", hidden_size=256, num_layers=6, intermediate_size=688)}
+UNSEEN_SIZE = {"micro": {"name": "micro-wide", "hidden_size": 64, "intermediate_size": 128},
+               "small": {"name": "small-wide", "hidden_size": 256, "num_layers": 6, "intermediate_size": 688}}
 BASELINES = ("random", "uniform", "source_only", "target_only", "fixed_ratio", "linear_schedule", "regmix", "odm",
              "doremi")
 
@@ -78,8 +78,8 @@ def settings(preset: str) -> dict[str, dict[str, Any]]:
 def split(dataset: TrajectoryDataset, held_out_fraction: float, seed: int) -> tuple[TrajectoryDataset, TrajectoryDataset]:
     order = np.random.default_rng(seed).permutation(len(dataset.episodes))
     cut = max(1, round(len(order) * held_out_fraction))
-    pick = lambda indices: replace(dataset, episodes=[dataset.episodes[i] for i in sorted(indices)])  # noqa: E731
-    return pick(order[cut:]), pick(order[:cut])
+    return (replace(dataset, episodes=[dataset.episodes[i] for i in sorted(order[cut:])]),
+            replace(dataset, episodes=[dataset.episodes[i] for i in sorted(order[:cut])]))
 
 
 def surrogate_ranking(surrogate: SurrogateModel, real: pd.DataFrame, seeds: int) -> dict:
@@ -167,17 +167,19 @@ def main() -> None:
 
 def write_summary(output: Path, args: argparse.Namespace, dataset: TrajectoryDataset, surrogate_fidelity: dict,
                   ranking: dict | None, results: dict[str, pd.DataFrame], timings: dict[str, float]) -> None:
-    lines = [f"`python examples/headline_experiment.py --preset {args.preset} --episodes {args.episodes} "
-             f"--workers {args.workers} --seeds {args.seeds}`", "",
-             f"Trajectories: {len(dataset.episodes)} episodes of {dataset.num_steps} steps on the "
-             f"{args.preset} math space ({len(dataset.domain_names)} domains).", "",
-             "Surrogate fidelity on held-out episodes (one-step predicted vs real score changes): "
-             + ", ".join(f"{key} R^2 {value['r2']:.2f} / Spearman {value['spearman']:.2f}"
-                         for key, value in surrogate_fidelity.items() if isinstance(value, dict) and "r2" in value),
-             ""]
+    command = (f"python examples/headline_experiment.py --preset {args.preset} --episodes {args.episodes} "
+               f"--workers {args.workers} --seeds {args.seeds}")
+    trajectories = (f"Trajectories: {len(dataset.episodes)} episodes of {dataset.num_steps} steps on the "
+                    f"{args.preset} math space ({len(dataset.domain_names)} domains).")
+    fit = ", ".join(f"{key} R^2 {value['r2']:.2f} / Spearman {value['spearman']:.2f}"
+                    for key, value in surrogate_fidelity.items() if isinstance(value, dict) and "r2" in value)
+    fidelity_line = (f"Surrogate fidelity on {surrogate_fidelity['transitions']} held-out transitions (one-step "
+                     f"predicted vs real score changes): {fit}.")
+    lines = [f"`{command}`", "", trajectories, "", fidelity_line, ""]
     if ranking is not None:
-        lines += [f"Surrogate vs real ranking of the fixed-schedule baselines in (a): Spearman "
-                  f"{ranking['spearman']:.2f} over {', '.join(ranking['agents'])}.", ""]
+        agreement = (f"Surrogate vs real ranking of the baselines in (a): Spearman {ranking['spearman']:.2f} "
+                     f"over {', '.join(ranking['agents'])}.")
+        lines += [agreement, ""]
     for name, summary in results.items():
         lines += [f"### {name}", "", summary.to_markdown(index=False, floatfmt=".4f"), ""]
     lines += ["Time: " + ", ".join(f"{key} {seconds / 60:.1f} min" for key, seconds in timings.items()), ""]

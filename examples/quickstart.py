@@ -24,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
 
     env = gym.make("DataMixing-v0", preset=args.preset, target_field=args.target_field, render_mode="ansi")
-    observation, info = env.reset(seed=args.seed)
+    _, info = env.reset(seed=args.seed)
     env.action_space.seed(args.seed)
     print(f"{env.unwrapped.num_domains} domains: {env.unwrapped.domain_names}")
     episode_return, terminated, step = 0.0, False, 0

@@ -12,7 +12,8 @@ from conftest import MICRO, TINY_DATA
 from safetensors import safe_open
 
 import mixing_gym  # noqa: F401  (registers the env)
-from agents import AGENTS, EnvInfo, run_episode, weights_to_action
+from agents import AGENTS, EnvInfo, FunctionAgent, run_episode, weights_to_action
+from agents.collect import record_episode
 from agents.offline import (
     CONFIG_FILE,
     TOKEN_FEATURES,
@@ -28,7 +29,7 @@ from agents.offline import (
 from agents.registry import NEEDS_TRAINING
 from mixing_gym.domains import get_domain_space
 from mixing_gym.envs.mdp import observation_names, observation_space
-from mixing_gym.trajectories import Trajectory, TrajectoryDataset
+from mixing_gym.trajectories import TrajectoryDataset
 
 NUM_EPISODES = 6
 #: A few updates of a small network: enough to see the losses move, cheap on two shared cores.
@@ -58,25 +59,12 @@ def dataset(env) -> TrajectoryDataset:
     """Episodes of random Dirichlet mixtures, recorded as the trajectory contract describes them."""
     info = EnvInfo.from_env(env)
     rng = np.random.default_rng(0)
-    episodes = []
-    for seed in range(NUM_EPISODES):
-        observation, _ = env.reset(seed=seed)
-        observations, actions, rewards, terminations, truncations = [observation], [], [], [], []
-        done = False
-        while not done:
-            action = weights_to_action(rng.dirichlet(np.full(info.num_domains, 0.3)), info)
-            observation, reward, terminated, truncated, _ = env.step(action)
-            observations.append(observation)
-            actions.append(action)
-            rewards.append(reward)
-            terminations.append(terminated)
-            truncations.append(truncated)
-            done = terminated or truncated
-        episodes.append(Trajectory(np.array(observations), np.array(actions), np.array(rewards),
-                                   np.array(terminations), np.array(truncations), seed, "dirichlet(alpha=0.3)"))
-    return TrajectoryDataset("DataMixing-v0", {"preset": "micro", "num_steps": 3}, info.domain_names,
-                             info.domain_fields, info.benchmark_names, info.observation_names,
-                             dict(info.base_scores), info.num_steps, info.action_mode, info.temperature, episodes)
+    dirichlet = FunctionAgent(lambda observation, _: weights_to_action(rng.dirichlet(np.full(info.num_domains, 0.3)),
+                                                                       info))
+    dataset = TrajectoryDataset.from_env(env, {"preset": "micro", "num_steps": 3})
+    dataset.episodes = [record_episode(dirichlet, env, seed, policy="dirichlet(alpha=0.3)")
+                        for seed in range(NUM_EPISODES)]
+    return dataset
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ import pytest
 from conftest import MICRO, TINY_DATA
 
 import mixing_gym  # noqa: F401  (registers the envs)
+from agents.base import FunctionAgent
+from agents.collect import record_episode
 from mixing_gym.envs.surrogate import (
     ARRAYS_FILE,
     DataMixingSurrogateEnv,
@@ -19,7 +21,7 @@ from mixing_gym.envs.surrogate import (
     fidelity,
     schedule_return,
 )
-from mixing_gym.trajectories import Trajectory, TrajectoryDataset
+from mixing_gym.trajectories import TrajectoryDataset
 
 NUM_STEPS = 3
 NUM_EPISODES = 6
@@ -31,32 +33,22 @@ SEED_STD = np.array([0.0008, 0.0016])
 def _record(env: gym.Env, episodes: int, seed: int) -> TrajectoryDataset:
     """Play ``episodes`` episodes of random mixtures on a weights-mode env: a uniform target-field share
     (so that near-single-field mixtures occur), split within each field by a Dirichlet (sparse to even)."""
-    unwrapped = env.unwrapped
-    target = np.array([field == "target" for field in unwrapped.domain_fields])
+    target = np.array([field == "target" for field in env.unwrapped.domain_fields])
     rng = np.random.default_rng(seed)
-    recorded = []
-    for number in range(episodes):
-        alpha = (0.3, 1.0, 3.0)[number % 3]
-        observation, _ = env.reset(seed=seed + number)
-        observations, actions, rewards, terminations, truncations = [observation], [], [], [], []
-        for _ in range(unwrapped.num_steps):
-            within = rng.dirichlet(np.full(unwrapped.num_domains, alpha))
+
+    def field_split(alpha: float) -> FunctionAgent:
+        def act(observation, info):
+            within = rng.dirichlet(np.full(len(target), alpha))
             share = rng.uniform()
-            action = np.where(target, share * within / within[target].sum(),
-                              (1 - share) * within / within[~target].sum()).astype(np.float32)
-            observation, reward, terminated, truncated, _ = env.step(action)
-            observations.append(observation)
-            actions.append(action)
-            rewards.append(reward)
-            terminations.append(terminated)
-            truncations.append(truncated)
-        recorded.append(Trajectory(np.array(observations), np.array(actions), np.array(rewards),
-                                   np.array(terminations), np.array(truncations), seed + number, f"uniform field share, dirichlet(alpha={alpha}) within"))
-    return TrajectoryDataset(
-        "DataMixing-v0", {"preset": "micro", "num_steps": NUM_STEPS, "action_mode": "weights", "aggregate": "bpb"},
-        tuple(unwrapped.domain_names), tuple(unwrapped.domain_fields), tuple(unwrapped.benchmark_names),
-        tuple(unwrapped.observation_names), dict(unwrapped.base_scores), unwrapped.num_steps, "weights",
-        unwrapped.temperature, recorded)
+            return np.where(target, share * within / within[target].sum(), (1 - share) * within / within[~target].sum())
+        return FunctionAgent(act)
+
+    dataset = TrajectoryDataset.from_env(env, {"preset": "micro", "num_steps": NUM_STEPS, "action_mode": "weights",
+                                               "aggregate": "bpb"})
+    dataset.episodes = [record_episode(field_split(alpha), env, seed + number,
+                                       policy=f"uniform field share, dirichlet(alpha={alpha}) within")
+                        for number, alpha in ((n, (0.3, 1.0, 3.0)[n % 3]) for n in range(episodes))]
+    return dataset
 
 
 @pytest.fixture(scope="module")
