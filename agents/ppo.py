@@ -78,7 +78,10 @@ def train_ppo(
     """
     log_dir = Path(log_dir)
     surrogate = env_id == SURROGATE_ENV_ID
-    env_kwargs = {**(env_kwargs or {})} if surrogate else {**(env_kwargs or {}), "preset": preset}
+    # SB3's make_vec_env asks for rgb_array rendering unless told otherwise; training renders nothing
+    env_kwargs = {"render_mode": None, **(env_kwargs or {})}
+    if not surrogate:
+        env_kwargs["preset"] = preset
     threads = torch.get_num_threads()
     if not surrogate:
         prepare_for_env(env_kwargs, progress=verbose > 0)  # once, here, before any worker starts

@@ -9,7 +9,9 @@ so read the ratios, which are measured side by side):
    peak (MFU), and the same model on the same batches trained by a plain ``transformers.Trainer`` loop
    written the way a user would (its defaults: fp32), with the speed-up over it;
 3. scoring tokens/s through lm-eval, and DataMixing-v0 steps of ``--step-preset`` split into sampling,
-   training, scoring and overhead, with the peak memory of the process that ran them (one worker).
+   training, scoring and overhead, with the peak memory of the process that ran them (one worker);
+4. the goals of the ``small`` preset (60% MFU, 3x the plain Trainer, scoring + overhead under 15% of a
+   step, one worker under 1.5 GB), each with the measured value and its ratio to the goal.
 
     python benchmarks/performance.py --presets micro small paper-50m --train-steps 8 --env-steps 4
 """
@@ -98,7 +100,9 @@ def time_hf_trainer(model, batches: list[torch.Tensor]) -> TrainSpeed:
     return TrainSpeed(tokens / seconds, output.training_loss)
 
 
-def training_table(preset_names: list[str], steps: int, bf16_peak: float, cache_dir: str | None) -> None:
+def training_table(preset_names: list[str], steps: int, bf16_peak: float,
+                   cache_dir: str | None) -> dict[str, dict[str, float]]:
+    """Prints the training table; returns each preset's best MFU and best speed-up over the plain Trainer."""
     from mixing_gym.models import build_model, count_parameters, get_preset
     from mixing_gym.prepare import DataConfig, prepare_data
     from mixing_gym.sampler import MixtureSampler
@@ -109,6 +113,7 @@ def training_table(preset_names: list[str], steps: int, bf16_peak: float, cache_
     print(f"\n## Training speed ({precision} autocast where native; MFU = model FLOP/s / bf16 2048x2048 peak)\n")
     print("| preset | params | loop | tokens/s | model GFLOP/s | MFU | x plain Trainer | mean train loss |")
     print("|---|---|---|---|---|---|---|---|")
+    best: dict[str, dict[str, float]] = {}
     for name in preset_names:
         preset = get_preset(name)
         sampler = MixtureSampler(data, preset.seq_len, preset.batch_size)
@@ -125,11 +130,15 @@ def training_table(preset_names: list[str], steps: int, bf16_peak: float, cache_
                 runs[loop] = time_mixing_gym(model, batches, precision, compile=loop.endswith("compiled"))
         parameters = count_parameters(model)
         plain = runs["transformers.Trainer (fp32)"].tokens_per_second
+        best[name] = {"mfu": 0.0, "speedup": 0.0}
         for loop, speed in runs.items():
             flops = 6 * parameters * speed.tokens_per_second
+            best[name] = {"mfu": max(best[name]["mfu"], flops / bf16_peak),
+                          "speedup": max(best[name]["speedup"], speed.tokens_per_second / plain)}
             print(f"| {name} | {parameters / 1e6:.2f}M | {loop} | {speed.tokens_per_second:,.0f} | {flops / 1e9:.0f} "
                   f"| {flops / bf16_peak:.0%} | {speed.tokens_per_second / plain:.2f}x | {speed.final_loss:.3f} |",
                   flush=True)
+    return best
 
 
 def peak_memory_mb() -> float:
@@ -174,12 +183,14 @@ def measure_steps(preset: str, steps: int, compile: bool, cache_dir: str | None,
     queue.put(result)
 
 
-def step_table(preset: str, steps: int, cache_dir: str | None) -> None:
+def step_table(preset: str, steps: int, cache_dir: str | None) -> dict[str, float]:
+    """Prints the step table; returns the smallest scoring share and the largest peak memory."""
     print(f"\n## A DataMixing-v0 step ({preset}, one torch thread, benchmarks='bpb'), one process per row\n")
     print("| compile | sample s | train s | score s | overhead s | step s | score+overhead | train tokens/s "
           "| scoring tokens/s | peak memory |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     context = multiprocessing.get_context("spawn")
+    worst = {"share": 1.0, "memory_mb": 0.0}
     for compile in (False, True):
         queue = context.Queue()
         worker = context.Process(target=measure_steps, args=(preset, steps, compile, cache_dir, queue))
@@ -190,6 +201,24 @@ def step_table(preset: str, steps: int, cache_dir: str | None) -> None:
         print(f"| {compile} | {r['sample']:.3f} | {r['train']:.2f} | {r['score']:.2f} | {r['overhead']:.3f} "
               f"| {r['step']:.2f} | {share:.0%} | {r['train_tokens'] / r['train']:,.0f} "
               f"| {r['scored_tokens'] / r['score']:,.0f} | {r['peak_rss_mb']:,.0f} MB |", flush=True)
+        worst = {"share": min(worst["share"], share), "memory_mb": max(worst["memory_mb"], r["peak_rss_mb"])}
+    return worst
+
+
+def goals_table(training: dict[str, float], step: dict[str, float] | None) -> None:
+    """The goals of the ``small`` preset, each with the measured value and how far from the goal it is."""
+    rows = [("training MFU (best loop)", training["mfu"], 0.60, True, "{:.0%}"),
+            ("tokens/s over plain transformers.Trainer (best loop)", training["speedup"], 3.0, True, "{:.2f}x")]
+    if step is not None:
+        rows += [("scoring + overhead share of a step (best row)", step["share"], 0.15, False, "{:.0%}"),
+                 ("peak memory of one worker (MB)", step["memory_mb"], 1536, False, "{:,.0f}")]
+    print("\n## Goals (small)\n")
+    print("| goal | measured | target | met | measured / target |")
+    print("|---|---|---|---|---|")
+    for label, value, target, higher_is_better, style in rows:
+        met = value >= target if higher_is_better else value <= target
+        print(f"| {label} | {style.format(value)} | {style.format(target)} | {'yes' if met else 'no'} "
+              f"| {value / target:.2f} |")
 
 
 def main() -> None:
@@ -216,9 +245,10 @@ def main() -> None:
         peaks[label] = {dtype: matmul_flops(m, k, n, dtype) for dtype in (torch.float32, torch.bfloat16)}
         print(f"| {label} ({m}x{k}x{n}) | {peaks[label][torch.float32] / 1e9:.0f} "
               f"| {peaks[label][torch.bfloat16] / 1e9:.0f} |", flush=True)
-    training_table(args.presets, args.train_steps, peaks["2048x2048"][torch.bfloat16], args.cache_dir)
-    if args.env_steps:
-        step_table(args.step_preset, args.env_steps, args.cache_dir)
+    training = training_table(args.presets, args.train_steps, peaks["2048x2048"][torch.bfloat16], args.cache_dir)
+    step = step_table(args.step_preset, args.env_steps, args.cache_dir) if args.env_steps else None
+    if "small" in training:
+        goals_table(training["small"], step)
 
 
 if __name__ == "__main__":
