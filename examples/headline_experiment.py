@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("--regmix-runs", type=int, default=16, help="RegMix proxy episodes per setting")
     parser.add_argument("--settings", default="a_training,b_unseen_space,c_unseen_size,d_code")
     parser.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated (default: all)")
+    parser.add_argument("--trajectories", default=None,
+                        help="use this recorded dataset (mixing-gym collect) instead of collecting into --output")
     parser.add_argument("--output", default="runs/headline")
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args()
@@ -114,9 +116,10 @@ def main() -> None:
         env_kwargs.update(cache_dir=args.cache_dir, torch_threads=1)
 
     start = time.perf_counter()
-    trajectories = output / "trajectories"
-    collect(env_settings["a_training"], episodes=args.episodes, workers=args.workers, output=trajectories,
-            seed=0, resume=trajectories.exists())
+    trajectories = Path(args.trajectories) if args.trajectories else output / "trajectories"
+    if not args.trajectories:
+        collect(env_settings["a_training"], episodes=args.episodes, workers=args.workers, output=trajectories,
+                seed=0, resume=trajectories.exists())
     timings["collect"] = time.perf_counter() - start
     dataset = load_trajectories(trajectories)
 
@@ -168,6 +171,24 @@ def main() -> None:
     print((output / "summary.md").read_text())
 
 
+def balanced_table(results: dict[str, pd.DataFrame]) -> str:
+    """Final balanced score (mean ± 95% CI) of every agent in every setting; the best mean of a setting in bold."""
+    agents = list(dict.fromkeys(agent for summary in results.values() for agent in summary["agent"]))
+    lines = ["| agent | " + " | ".join(results) + " |", "|---" * (len(results) + 1) + "|"]
+    best = {name: summary["balanced_mean"].max() for name, summary in results.items()}
+    for agent in agents:
+        cells = []
+        for name, summary in results.items():
+            row = summary.set_index("agent").loc[agent] if agent in set(summary["agent"]) else None
+            if row is None:
+                cells.append("n/a")
+                continue
+            cell = f"{row['balanced_mean']:+.4f} ± {row['balanced_ci95']:.4f}"
+            cells.append(f"**{cell}**" if row["balanced_mean"] == best[name] else cell)
+        lines.append(f"| {agent} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_summary(output: Path, args: argparse.Namespace, dataset: TrajectoryDataset, surrogate_fidelity: dict,
                   ranking: dict | None, results: dict[str, pd.DataFrame], timings: dict[str, float]) -> None:
     command = (f"python examples/headline_experiment.py --preset {args.preset} --episodes {args.episodes} "
@@ -183,9 +204,11 @@ def write_summary(output: Path, args: argparse.Namespace, dataset: TrajectoryDat
         agreement = (f"Surrogate vs real ranking of the baselines in (a): Spearman {ranking['spearman']:.2f} "
                      f"over {', '.join(ranking['agents'])}.")
         lines += [agreement, ""]
-    for name, summary in results.items():
-        lines += [f"### {name}", "", summary.to_markdown(index=False, floatfmt=".4f"), ""]
-    lines += ["Time of this invocation (pieces reused from an earlier one count ~0): " + ", ".join(f"{key} {seconds / 60:.1f} min" for key, seconds in timings.items()), ""]
+    lines += [balanced_table(results), ""]
+    for name in results:
+        lines += [f"#### {name}", "", (output / name / "results.md").read_text().split("\n\n", 1)[1].strip(), ""]
+    spent = ", ".join(f"{key} {seconds / 60:.1f} min" for key, seconds in timings.items())
+    lines += [f"Time of this invocation (pieces reused from an earlier one count ~0): {spent}.", ""]
     (output / "summary.md").write_text("\n".join(lines))
     (output / "summary.json").write_text(json.dumps({"fidelity": surrogate_fidelity, "ranking": ranking,
                                                      "timings": timings}, indent=2, default=str))
