@@ -39,7 +39,7 @@ from torchrl.objectives import CQLLoss, SoftUpdate
 from agents.base import Agent, EnvInfo
 from agents.common import BPB_PREFIX, weights_to_action
 from mixing_gym.common import atomic_write_bytes, atomic_write_json, sha256_file
-from mixing_gym.trajectories import TrajectoryDataset
+from mixing_gym.trajectories import TrajectoryDataset, as_dataset
 
 #: Prefixes of the per-domain benchmarks a token reads (``mg_bpb_<domain>``, ``mg_mc_<domain>``); a
 #: domain without one gets 0 there and a presence flag of 0, so spaces with and without MC tasks work.
@@ -274,15 +274,6 @@ class OfflineConfig:
                              "counts and cql_weight non-negative, bc_top_fraction and tau in (0, 1], gamma in [0, 1].")
 
 
-def _dataset(dataset: TrajectoryDataset | str | Path) -> TrajectoryDataset:
-    if isinstance(dataset, TrajectoryDataset):
-        return dataset
-    # imported here: the storage functions are only needed for datasets on disk
-    from mixing_gym.trajectories import load_trajectories
-
-    return load_trajectories(dataset)
-
-
 def _policy_actions(dataset: TrajectoryDataset, actions: np.ndarray) -> np.ndarray:
     """Recorded actions as logits at the dataset's temperature, strictly inside (-1, 1)."""
     if dataset.action_mode == "weights":
@@ -365,7 +356,7 @@ def train_offline_agent(
         The agent, and the training log: one row per update with its ``phase`` (``"bc"`` or ``"cql"``),
         ``step``, the losses and ``seconds`` since the start.
     """
-    dataset, config = _dataset(dataset), config or OfflineConfig()
+    dataset, config = as_dataset(dataset), config or OfflineConfig()
     data = transitions(dataset, config.reward_scale)
     best = torch.from_numpy(np.isin(data["episode"].numpy(), best_episodes(dataset, config.bc_top_fraction)))
     log: list[dict[str, Any]] = []

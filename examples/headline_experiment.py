@@ -107,13 +107,15 @@ def main() -> None:
                         help="use this recorded dataset (mixing-gym collect) instead of collecting into --output")
     parser.add_argument("--output", default="runs/headline")
     parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch threads of the evaluation envs (collection workers always use 1)")
     args = parser.parse_args()
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     env_settings = settings(args.preset)
     for env_kwargs in env_settings.values():
-        env_kwargs.update(cache_dir=args.cache_dir, torch_threads=1)
+        env_kwargs.update(cache_dir=args.cache_dir, torch_threads=args.torch_threads)
 
     start = time.perf_counter()
     trajectories = Path(args.trajectories) if args.trajectories else output / "trajectories"

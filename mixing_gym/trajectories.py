@@ -309,6 +309,11 @@ def load_trajectories(path: str | os.PathLike) -> TrajectoryDataset:
     return dataset
 
 
+def as_dataset(dataset: TrajectoryDataset | str | os.PathLike) -> TrajectoryDataset:
+    """``dataset`` itself, or the dataset recorded at that path (:func:`load_trajectories`)."""
+    return dataset if isinstance(dataset, TrajectoryDataset) else load_trajectories(dataset)
+
+
 def minari_dataset(path: str | os.PathLike) -> minari.MinariDataset:
     """The dataset at ``path`` as a ``minari.MinariDataset`` (episodes in storage order)."""
     import minari

@@ -40,7 +40,7 @@ from mixing_gym.envs.mdp import (
     score_objective,
 )
 from mixing_gym.evaluation import SOURCE_SCORE, TARGET_SCORE
-from mixing_gym.trajectories import TrajectoryDataset
+from mixing_gym.trajectories import TrajectoryDataset, as_dataset
 
 FORMAT_VERSION = 1
 METADATA_FILE = "surrogate.json"
@@ -106,15 +106,6 @@ def _json_ready(obj: Any, what: str) -> Any:
     except TypeError as error:
         raise ValueError(f"The dataset's {what} must be JSON-serialisable to be saved with the surrogate "
                          f"({error}); record plain values (a preset name, not a ProxyPreset object).") from None
-
-
-def _as_dataset(dataset: TrajectoryDataset | str | Path) -> TrajectoryDataset:
-    if isinstance(dataset, TrajectoryDataset):
-        return dataset
-    # imported here: the storage functions are only needed for datasets on disk
-    from mixing_gym.trajectories import load_trajectories
-
-    return load_trajectories(dataset)
 
 
 class SurrogateModel:
@@ -240,7 +231,7 @@ class SurrogateModel:
         from sklearn.linear_model import RidgeCV
         from sklearn.preprocessing import StandardScaler
 
-        dataset = _as_dataset(dataset)
+        dataset = as_dataset(dataset)
         if not dataset.episodes:
             raise ValueError("The trajectory dataset has no episodes; collect some before fitting a surrogate.")
         roles = benchmark_roles(dataset.benchmark_names, dataset.domain_names, dataset.domain_fields)
@@ -726,7 +717,7 @@ def fidelity(surrogate: SurrogateModel | str | Path, held_out: TrajectoryDataset
     "benchmarks": {name: {"r2", "spearman"}}, "source_score": {...}, "target_score": {...}}``.
     """
     model = resolve_surrogate(surrogate)
-    steps = model.transitions(_as_dataset(held_out))
+    steps = model.transitions(as_dataset(held_out))
     predicted = model.predict_change(steps.improvements, steps.weights, steps.progress)
     predicted_aggregates = model.aggregates(steps.improvements + predicted) - model.aggregates(steps.improvements)
 
