@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -193,8 +194,7 @@ def balanced_table(results: dict[str, pd.DataFrame]) -> str:
 
 def write_summary(output: Path, args: argparse.Namespace, dataset: TrajectoryDataset, surrogate_fidelity: dict,
                   ranking: dict | None, results: dict[str, pd.DataFrame], timings: dict[str, float]) -> None:
-    command = (f"python examples/headline_experiment.py --preset {args.preset} --episodes {args.episodes} "
-               f"--workers {args.workers} --seeds {args.seeds}")
+    command = "python examples/headline_experiment.py " + " ".join(sys.argv[1:])
     trajectories = (f"Trajectories: {len(dataset.episodes)} episodes of {dataset.num_steps} steps on the "
                     f"{args.preset} math space ({len(dataset.domain_names)} domains).")
     fit = ", ".join(f"{key} R^2 {value['r2']:.2f} / Spearman {value['spearman']:.2f}"
