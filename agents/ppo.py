@@ -77,15 +77,14 @@ def train_ppo(
             microseconds, so its envs run in the main process.
     """
     log_dir = Path(log_dir)
-    surrogate = env_id == SURROGATE_ENV_ID
     # SB3's make_vec_env asks for rgb_array rendering unless told otherwise; training renders nothing
     env_kwargs = {"render_mode": None, **(env_kwargs or {})}
-    if not surrogate:
+    real_env = env_id.rpartition(":")[2] == ENV_ID.rpartition(":")[2]  # with or without the module prefix
+    if real_env:
         env_kwargs["preset"] = preset
-    threads = torch.get_num_threads()
-    if not surrogate:
         prepare_for_env(env_kwargs, progress=verbose > 0)  # once, here, before any worker starts
-    subprocesses = n_envs > 1 and not surrogate
+    threads = torch.get_num_threads()
+    subprocesses = n_envs > 1 and real_env  # surrogate steps cost microseconds: subprocesses would only add IPC
     done = 0
     if resume_from is not None:
         data, _, _ = load_from_zip_file(resume_from, load_data=True)

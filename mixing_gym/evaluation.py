@@ -34,7 +34,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,7 +124,8 @@ class Evaluator:
         accuracy: include the multiple-choice accuracy tasks (off: bits-per-byte only, faster).
         precision: ``"bf16"`` scores under bf16 autocast (as the trainer trains), ``"fp32"`` in full precision.
         aggregate: ``"bpb"`` (field aggregates from language modelling) or ``"all"`` (every benchmark).
-        standard_tasks: lm-eval tasks by name, for users who have their data.
+        standard_tasks: lm-eval tasks by name, for users who have their data (``StandardTask`` s, or their
+            fields as dicts, as recorded with trajectories).
         device: torch device of the models to score.
     """
 
@@ -136,7 +137,7 @@ class Evaluator:
         accuracy: bool = True,
         precision: str = "fp32",
         aggregate: str = "bpb",
-        standard_tasks: Sequence[StandardTask] = (),
+        standard_tasks: Sequence[StandardTask | Mapping] = (),
         device: str = "cpu",
     ):
         if aggregate not in AGGREGATES:
@@ -151,7 +152,8 @@ class Evaluator:
         self.aggregate = aggregate
         self.precision = precision
         self.benchmarks = space_benchmarks(data, accuracy) + [
-            Benchmark(t.task, t.field, t.metric) for t in standard_tasks
+            Benchmark(t.task, t.field, t.metric)
+            for t in (StandardTask(**t) if isinstance(t, Mapping) else t for t in standard_tasks)
         ]
         manager = TaskManager(include_defaults=bool(standard_tasks))
         specs = [b.config if b.config is not None else b.task for b in self.benchmarks]

@@ -137,8 +137,9 @@ class TrajectoryDataset:
         return sum(episode.num_steps for episode in self.episodes)
 
     def make_kwargs(self) -> dict[str, Any]:
-        """``gym.make(dataset.env_id, **dataset.make_kwargs())`` rebuilds the env the episodes ran on."""
-        return env_kwargs_from_json(self.env_kwargs)
+        """``gym.make(dataset.env_id, **dataset.make_kwargs())`` rebuilds the env the episodes ran on (the env
+        takes presets, data configs and standard tasks as the dicts they are recorded as)."""
+        return dict(self.env_kwargs)
 
     def header_differences(self, other: TrajectoryDataset) -> list[str]:
         """How ``other``'s env layout (ids, names, steps, action mapping, base scores) differs from this one's."""
@@ -175,9 +176,9 @@ class TrajectoryDataset:
 def env_kwargs_to_json(env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """``gym.make`` keyword arguments as plain JSON values, to be recorded with the episodes.
 
-    Dataclasses (a ``ProxyPreset``, a ``DataConfig``, ``StandardTask`` s) become dicts and paths become
-    strings; :func:`env_kwargs_from_json` rebuilds the objects. Anything else that JSON cannot hold (a
-    callable reward, a ``DomainSpace`` object) is an error naming the argument.
+    Dataclasses (a ``ProxyPreset``, a ``DataConfig``, ``StandardTask`` s) become dicts, which the env
+    accepts as they are, and paths become strings. Anything else that JSON cannot hold (a callable
+    reward, a ``DomainSpace`` object) is an error naming the argument.
     """
     def convert(name: str, value: Any) -> Any:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -196,23 +197,6 @@ def env_kwargs_to_json(env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
         return value
 
     return {name: convert(name, value) for name, value in env_kwargs.items()}
-
-
-def env_kwargs_from_json(env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``gym.make("DataMixing-v0", ...)`` arguments recorded by :func:`env_kwargs_to_json`, objects rebuilt."""
-    # imported here: reading a dataset needs neither torch nor transformers, which these modules load
-    from mixing_gym.evaluation import StandardTask
-    from mixing_gym.models import ProxyPreset
-    from mixing_gym.prepare import DataConfig
-
-    rebuilt = dict(env_kwargs)
-    for name, cls in (("preset", ProxyPreset), ("data_config", DataConfig)):
-        if isinstance(rebuilt.get(name), Mapping):
-            rebuilt[name] = cls(**rebuilt[name])
-    if rebuilt.get("standard_tasks"):
-        rebuilt["standard_tasks"] = tuple(StandardTask(**task) if isinstance(task, Mapping) else task
-                                          for task in rebuilt["standard_tasks"])
-    return rebuilt
 
 
 def as_json(value: Any) -> Any:
