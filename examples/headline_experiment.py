@@ -1,6 +1,6 @@
 """The headline experiment: learn to mix from recorded trajectories, then act on settings never trained on.
 
-    python examples/headline_experiment.py --preset small --episodes 64 --workers 2 --seeds 5
+    python examples/headline_experiment.py --preset small --episodes 64 --workers 2 --seeds 5    # ~5 h on 2 cores
     python examples/headline_experiment.py --preset micro --episodes 160 --workers 2 --seeds 5   # ~1 h on 2 cores
 
 1. Collect trajectories on the preset's ``math`` domain space (``mixing-gym collect``: random Dirichlet
