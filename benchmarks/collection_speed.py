@@ -4,7 +4,7 @@
     python benchmarks/collection_speed.py --preset small --episodes 4 --workers 1 2
 
 Each row collects the same episodes (episode i depends on the collection seed and i only) into a fresh
-temporary dataset; the cache (data, base checkpoint) is prepared before the clock starts, so the
+temporary dataset; ``collect`` prepares the cache (data, base checkpoint) before its clock starts, so the
 figures are episodes played, workers' start-up included. Each worker runs one env at one torch thread.
 """
 
@@ -16,7 +16,6 @@ import sys
 import tempfile
 
 from agents.collect import collect
-from agents.common import prepare_for_env
 
 
 def main() -> None:
@@ -29,7 +28,6 @@ def main() -> None:
     args = parser.parse_args()
 
     env_kwargs = {"preset": args.preset, "space": args.space, "cache_dir": args.cache_dir}
-    prepare_for_env(env_kwargs)
     rows = []
     for workers in args.workers:
         with tempfile.TemporaryDirectory() as output:
