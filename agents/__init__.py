@@ -1,15 +1,16 @@
-"""Reference agents and baselines for DataMixing-v0 (they import mixing_gym, never the reverse).
+"""Reference agents and baselines for the mixing envs (they import mixing_gym, never the reverse).
 
-- :mod:`agents.base`: the :class:`Agent` interface, :class:`EnvInfo`, adapters and the episode loop;
+- :mod:`agents.base`: the :class:`Agent` interface, adapters and the episode loop (:func:`play_episode`);
 - :mod:`agents.baselines`: fixed heuristics, RegMix, Online Data Mixing, DoReMi;
 - :mod:`agents.ppo`: reference PPO (Stable-Baselines3), resumable;
+- :mod:`agents.offline`: the offline Data Mixing Agent (behaviour cloning, then CQL);
 - :mod:`agents.harness`: compare agents on the same seeds, with tables and plots;
 - :data:`AGENTS`: the agents by name.
+
+``import agents`` needs neither torch nor lm-eval: the baselines act on the surrogate env without them.
 """
 
-from agents.base import Agent, EnvInfo, FunctionAgent, MixtureAgent, SB3Agent, run_episode
-from agents.common import weights_to_action
+from agents.base import Agent, FunctionAgent, MixtureAgent, PlayedEpisode, SB3Agent, play_episode
 from agents.registry import AGENTS
 
-__all__ = ["AGENTS", "Agent", "EnvInfo", "FunctionAgent", "MixtureAgent", "SB3Agent", "run_episode",
-           "weights_to_action"]
+__all__ = ["AGENTS", "Agent", "FunctionAgent", "MixtureAgent", "PlayedEpisode", "SB3Agent", "play_episode"]

@@ -1,6 +1,6 @@
 """Baselines: fixed heuristics and data-mixing methods from the literature, as :class:`~agents.base.Agent` s.
 
-Each works on any domain space through :class:`~agents.base.EnvInfo` alone.
+Each works on any domain space through the env's :class:`~mixing_gym.layout.MixingLayout` alone.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from agents.base import Agent, EnvInfo, MixtureAgent, run_episode
-from agents.common import domain_bpb
+from agents.base import Agent, MixtureAgent, play_episode
 from agents.regression import MixtureRegressor
+from mixing_gym.layout import MixingLayout
 
 
 class RandomAgent(Agent):
@@ -28,7 +28,7 @@ class RandomAgent(Agent):
         self.rng = np.random.default_rng(seed)
 
     def act(self, observation: np.ndarray, info: dict) -> np.ndarray:
-        space = self._info().action_space
+        space = self._layout().action_space
         return self.rng.uniform(space.low, space.high).astype(np.float32)
 
 
@@ -59,7 +59,7 @@ class FixedRatio(MixtureAgent):
         self.target_share = target_share
 
     def mixture(self, observation: np.ndarray, info: dict) -> np.ndarray:
-        return self._info().field_mixture(self.target_share)
+        return self._layout().field_mixture(self.target_share)
 
 
 class Uniform(MixtureAgent):
@@ -67,7 +67,7 @@ class Uniform(MixtureAgent):
     "DoReMi: Optimizing Data Mixtures Speeds Up Language Model Pretraining")."""
 
     def mixture(self, observation: np.ndarray, info: dict) -> np.ndarray:
-        return np.ones(self._info().num_domains)
+        return np.ones(self._layout().num_domains)
 
 
 class SourceOnly(FixedRatio):
@@ -102,9 +102,9 @@ class LinearSchedule(MixtureAgent):
         self.end_share = end_share
 
     def mixture(self, observation: np.ndarray, info: dict) -> np.ndarray:
-        env_info = self._info()
-        fraction = env_info.step_index(observation) / max(env_info.num_steps - 1, 1)
-        return env_info.field_mixture(self.start_share + (self.end_share - self.start_share) * min(fraction, 1.0))
+        layout = self._layout()
+        fraction = layout.step_index(observation) / max(layout.num_steps - 1, 1)
+        return layout.field_mixture(self.start_share + (self.end_share - self.start_share) * min(fraction, 1.0))
 
 
 class RegMix(MixtureAgent):
@@ -153,15 +153,13 @@ class RegMix(MixtureAgent):
             table_path: a CSV of runs; rows already there are reused and new ones appended after each
                 run, so an interrupted ``learn`` resumes.
         """
-        env_info = EnvInfo.from_env(env)
-        names = list(env_info.domain_names)
+        names = list(MixingLayout.of(env).domain_names)
         rng = np.random.default_rng(seed)
         mixtures = self._sample_mixtures(rng, num_runs, len(names))
         path = Path(table_path) if table_path is not None else None
         rows = pd.read_csv(path).to_dict("records") if path is not None and path.exists() else []
         for run in range(len(rows), num_runs):
-            episode = run_episode(FixedMixture(mixtures[run]), env, seed=seed + run, env_info=env_info,
-                                  max_steps=max_steps)
+            episode = play_episode(FixedMixture(mixtures[run]), env, seed=seed + run, max_steps=max_steps).record()
             rows.append({**dict(zip(names, episode["steps"][-1]["mixture"])), "objective": episode["objective"]})
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,13 +172,13 @@ class RegMix(MixtureAgent):
         self.domain_names = names
         return self
 
-    def reset(self, env_info: EnvInfo) -> None:
+    def reset(self, layout: MixingLayout) -> None:
         if self.best_mixture is None:
             raise RuntimeError("RegMix acts on the mixture it learned: call learn(env, num_runs) first.")
-        if list(env_info.domain_names) != self.domain_names:
-            raise ValueError(f"RegMix learned on domains {self.domain_names}, not {list(env_info.domain_names)}; "
+        if list(layout.domain_names) != self.domain_names:
+            raise ValueError(f"RegMix learned on domains {self.domain_names}, not {list(layout.domain_names)}; "
                              "learn again on this env.")
-        super().reset(env_info)
+        super().reset(layout)
 
     def mixture(self, observation: np.ndarray, info: dict) -> np.ndarray:
         return self.best_mixture
@@ -211,20 +209,20 @@ class OnlineDataMixing(MixtureAgent):
         self.exploration = exploration
         self.smoothing = smoothing
 
-    def reset(self, env_info: EnvInfo) -> None:
-        super().reset(env_info)
-        self.estimates = np.zeros(env_info.num_domains)
+    def reset(self, layout: MixingLayout) -> None:
+        super().reset(layout)
+        self.estimates = np.zeros(layout.num_domains)
         self.updates = 0
 
     def _epsilon(self, t: int) -> float:
-        k = self._info().num_domains
+        k = self._layout().num_domains
         return min(1.0 / k, np.sqrt(np.log(k) / (k * t))) if t > 0 else 1.0 / k
 
     def mixture(self, observation: np.ndarray, info: dict) -> np.ndarray:
-        env_info = self._info()
-        k = env_info.num_domains
-        if env_info.step_index(observation) > 0:  # at reset the scores are the base model's: nothing learned yet
-            reward = domain_bpb(info["scores"], env_info.domain_names)
+        layout = self._layout()
+        k = layout.num_domains
+        if layout.step_index(observation) > 0:  # at reset the scores are the base model's: nothing learned yet
+            reward = layout.domain_scores(info["scores"])
             self.estimates = self.smoothing * self.estimates + (1.0 - self.smoothing) * reward
             self.updates += 1
         eta = self.learning_rate if self.learning_rate is not None else self._epsilon(self.updates - 1)
@@ -239,7 +237,7 @@ class DoReMi(MixtureAgent):
     multiplicative-weights updates driven by each domain's excess loss over a reference model.
 
     The reference model is the env's base checkpoint: ``excess_i = max(bpb_i - base_bpb_i, 0)`` with the
-    held-out bits per byte of ``info["scores"]`` and ``env_info.base_scores`` (the paper clips per token;
+    held-out bits per byte of ``info["scores"]`` and ``layout.base_scores`` (the paper clips per token;
     only per-domain losses are observed here). Each step, ``alpha <- normalize(alpha * exp(eta * excess))``
     then ``alpha <- (1 - c) alpha + c / K``, from uniform. In CPT the excess is the forgetting of each
     domain, so DoReMi here shifts tokens back to the domains being forgotten.
@@ -253,13 +251,13 @@ class DoReMi(MixtureAgent):
         self.eta = eta
         self.smoothing = smoothing
 
-    def reset(self, env_info: EnvInfo) -> None:
-        super().reset(env_info)
-        self.base_bpb = domain_bpb(env_info.base_scores, env_info.domain_names)
-        self.alpha = np.full(env_info.num_domains, 1.0 / env_info.num_domains)
+    def reset(self, layout: MixingLayout) -> None:
+        super().reset(layout)
+        self.base_bpb = layout.domain_scores(layout.base_scores)
+        self.alpha = np.full(layout.num_domains, 1.0 / layout.num_domains)
 
     def mixture(self, observation: np.ndarray, info: dict) -> np.ndarray:
-        excess = np.maximum(domain_bpb(info["scores"], self._info().domain_names) - self.base_bpb, 0.0)
+        excess = np.maximum(self._layout().domain_scores(info["scores"]) - self.base_bpb, 0.0)
         alpha = self.alpha * np.exp(self.eta * excess)
         self.alpha = (1.0 - self.smoothing) * alpha / alpha.sum() + self.smoothing / alpha.size
         return self.alpha

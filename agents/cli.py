@@ -84,9 +84,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from agents.common import prepare_for_env
     from agents.harness import evaluate_agents
     from agents.ppo import FINAL_MODEL, train_ppo
+    from mixing_gym.engine import prepare_for_env
 
     output = Path(args.output)
     env_kwargs = _env_kwargs(args)
@@ -152,7 +152,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     collect = commands.add_parser("collect", help="record trajectories of random mixture policies (offline RL data)",
                                   description=COLLECT_HELP)
     _add_env_arguments(collect, threads=1)
-    collect.add_argument("--output", default="runs/trajectories", help="the dataset folder (default: runs/trajectories)")
+    collect.add_argument("--output", default="runs/trajectories",
+                         help="the dataset folder (default: runs/trajectories)")
     collect.add_argument("--seed", type=int, default=0, help="the collection's seed: episode i depends on (seed, i)")
     collect.add_argument("--episodes", type=int, required=True, help="episodes the dataset should hold")
     collect.add_argument("--workers", type=int, default=1, help="worker processes, one env and torch thread each")

@@ -33,14 +33,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import mixing_gym  # noqa: F401  (registers DataMixing-v0)
-from agents.base import Agent, EnvInfo, MixtureAgent
-from agents.common import prepare_for_env
+from agents.base import MixtureAgent, play_episode
 from agents.harness import RUN_ONLY_ARGUMENTS
 from agents.registry import AGENTS
-from mixing_gym.common import fingerprint
-from mixing_gym.envs.data_mixing import env_preset
+from mixing_gym.engine import prepare_for_env
+from mixing_gym.layout import MixingLayout
+from mixing_gym.models import env_preset
+from mixing_gym.storage import fingerprint
 from mixing_gym.trajectories import (
-    Trajectory,
     TrajectoryDataset,
     TrajectoryDatasetError,
     TrajectoryWriter,
@@ -104,16 +104,16 @@ class DirichletWalk(MixtureAgent):
         self.split_fields = split_fields
         self.rng = rng
 
-    def reset(self, env_info: EnvInfo) -> None:
-        super().reset(env_info)
+    def reset(self, layout: MixingLayout) -> None:
+        super().reset(layout)
         self.current: np.ndarray | None = None
 
     def _draw(self) -> np.ndarray:
-        env_info = self._info()
-        weights = self.rng.dirichlet(np.full(env_info.num_domains, self.alpha))
+        layout = self._layout()
+        weights = self.rng.dirichlet(np.full(layout.num_domains, self.alpha))
         if not self.split_fields:
             return weights
-        target = env_info.target_mask
+        target = layout.target_mask
         share = self.rng.uniform()
         # A Dirichlet draw restricted to a field and renormalised is a Dirichlet draw over that field.
         return np.where(target, share * weights / weights[target].sum(),
@@ -141,9 +141,9 @@ class PerturbedBaseline(MixtureAgent):
         self.alpha = alpha
         self.rng = rng
 
-    def reset(self, env_info: EnvInfo) -> None:
-        super().reset(env_info)
-        self.baseline.reset(env_info)
+    def reset(self, layout: MixingLayout) -> None:
+        super().reset(layout)
+        self.baseline.reset(layout)
 
     def mixture(self, observation: np.ndarray, info: dict) -> np.ndarray:
         chosen = np.asarray(self.baseline.mixture(observation, info), dtype=np.float64)
@@ -168,26 +168,6 @@ def episode_policy(plan: MixturePlan, seed: int, index: int) -> tuple[str, Mixtu
     return label, policy, int(env_seed.generate_state(1)[0])
 
 
-def record_episode(agent: Agent, env: gym.Env, seed: int, env_info: EnvInfo | None = None, policy: str = "") -> Trajectory:
-    """Play one episode of ``agent`` from ``env.reset(seed=seed)`` and return it as a :class:`Trajectory`."""
-    agent.reset(env_info or EnvInfo.from_env(env))
-    observation, info = env.reset(seed=seed)
-    observations, actions, rewards, terminations, truncations = [observation], [], [], [], []
-    done = False
-    while not done:
-        action = np.asarray(agent.act(observation, info), dtype=np.float32)
-        observation, reward, terminated, truncated, info = env.step(action)
-        observations.append(observation)
-        actions.append(action)
-        rewards.append(reward)
-        terminations.append(terminated)
-        truncations.append(truncated)
-        done = terminated or truncated
-    return Trajectory(np.array(observations, dtype=np.float32), np.array(actions, dtype=np.float32),
-                      np.array(rewards, dtype=np.float64), np.array(terminations, dtype=bool),
-                      np.array(truncations, dtype=bool), seed, policy)
-
-
 # --------------------------------------------------------------------------------------------
 # Worker processes
 
@@ -205,7 +185,8 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _play_episode(env_kwargs: dict[str, Any], plan: MixturePlan, seed: int, index: int) -> tuple[int, TrajectoryDataset]:
+def _play_episode(env_kwargs: dict[str, Any], plan: MixturePlan, seed: int,
+                  index: int) -> tuple[int, TrajectoryDataset]:
     """Worker task: episode ``index`` as a one-episode dataset (the env layout travels with it)."""
     key = fingerprint(env_kwargs)
     if key not in _WORKER_ENVS:
@@ -213,7 +194,7 @@ def _play_episode(env_kwargs: dict[str, Any], plan: MixturePlan, seed: int, inde
     env = _WORKER_ENVS[key]
     label, policy, env_seed = episode_policy(plan, seed, index)
     dataset = TrajectoryDataset.from_env(env, env_kwargs)
-    dataset.episodes.append(record_episode(policy, env, env_seed, policy=label))
+    dataset.episodes.append(play_episode(policy, env, env_seed).trajectory(label))
     return index, dataset
 
 
@@ -254,7 +235,8 @@ def _differences(recorded: Any, requested: Any, where: str = "") -> list[str]:
     """Paths and values where two JSON values differ, e.g. ``env_kwargs.preset.num_steps: 2 recorded, 3 now``."""
     if isinstance(recorded, dict) and isinstance(requested, dict):
         return [line for key in sorted(set(recorded) | set(requested), key=str)
-                for line in _differences(recorded.get(key), requested.get(key), f"{where}.{key}" if where else str(key))]
+                for line in _differences(recorded.get(key), requested.get(key),
+                                         f"{where}.{key}" if where else str(key))]
     return [] if recorded == requested else [f"{where}: {recorded!r} recorded, {requested!r} now"]
 
 
@@ -320,7 +302,8 @@ def collect(
         context = multiprocessing.get_context("forkserver")  # torch and fork do not mix
         with (ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with_parent) as pool,
               tqdm(total=episodes, initial=len(done), desc="episodes", unit="ep", disable=not progress) as bar):
-            running: set[Future] = {pool.submit(_play_episode, dict(env_kwargs), plan, seed, index) for index in pending}
+            running: set[Future] = {pool.submit(_play_episode, dict(env_kwargs), plan, seed, index)
+                                    for index in pending}
             try:
                 while running:
                     finished, running = wait(running, return_when=FIRST_COMPLETED)

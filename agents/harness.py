@@ -30,9 +30,9 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 import mixing_gym  # noqa: F401  (registers DataMixing-v0)
-from agents.base import Agent, EnvInfo, run_episode
+from agents.base import Agent, play_episode
 from agents.plots import plot_frontier, plot_mixtures, plot_scores
-from mixing_gym.common import atomic_write_json, fingerprint
+from mixing_gym.storage import atomic_write_json, fingerprint
 
 #: Episode summaries compared in the table: (record key, column label).
 METRICS = (
@@ -154,12 +154,11 @@ def evaluate_agents(
     pending = [pair for pair in paths if pair not in records]
     if pending:
         env = gym.make("DataMixing-v0", **env_kwargs)
-        env_info = EnvInfo.from_env(env)
         try:
             with tqdm(total=len(paths), initial=len(records), desc="episodes", unit="ep", disable=not progress) as bar:
                 for name, seed in pending:
                     bar.set_postfix(agent=name, seed=seed)
-                    record = {"agent": name, "env": key, **run_episode(agents[name], env, seed, env_info)}
+                    record = {"agent": name, "env": key, **play_episode(agents[name], env, seed).record()}
                     atomic_write_json(paths[name, seed], record)
                     records[name, seed] = record
                     bar.update()

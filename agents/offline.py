@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,24 +35,26 @@ from torch import nn
 from torchrl.modules import ProbabilisticActor, TanhNormal, ValueOperator
 from torchrl.objectives import CQLLoss, SoftUpdate
 
-from agents.base import Agent, EnvInfo
-from agents.common import BPB_PREFIX, weights_to_action
-from mixing_gym.common import atomic_write_bytes, atomic_write_json, sha256_file
+from agents.base import Agent
+from mixing_gym.layout import MixingLayout
+from mixing_gym.mdp import action_to_weights, weights_to_action
+from mixing_gym.storage import atomic_write_bytes, atomic_write_json, sha256_file
 from mixing_gym.trajectories import TrajectoryDataset, as_dataset
 
-#: Prefixes of the per-domain benchmarks a token reads (``mg_bpb_<domain>``, ``mg_mc_<domain>``); a
-#: domain without one gets 0 there and a presence flag of 0, so spaces with and without MC tasks work.
-SCORE_PREFIXES = (BPB_PREFIX, "mg_mc_")
+#: Kinds of the per-domain benchmarks a token reads (its held-out bits per byte, its multiple-choice
+#: accuracy); a domain without one gets 0 there and a presence flag of 0, so spaces with and without
+#: accuracy tasks work.
+DOMAIN_SCORE_KINDS = ("lm", "accuracy")
 #: Observation entries every token receives as global context.
 GLOBAL_ENTRIES = ("score/source", "score/target", "progress")
 #: What each token holds, in order (the input features of the actor's encoder).
 TOKEN_FEATURES = ("weight", "log_relative_weight", "is_target",
-                  *(f"score/{p}<domain>" for p in SCORE_PREFIXES), *(f"has/{p}<domain>" for p in SCORE_PREFIXES),
-                  *GLOBAL_ENTRIES, "target_share")
+                  *(f"score/{kind}<domain>" for kind in DOMAIN_SCORE_KINDS),
+                  *(f"has/{kind}<domain>" for kind in DOMAIN_SCORE_KINDS), *GLOBAL_ENTRIES, "target_share")
 #: Floor of ``K * weight`` before its log: a domain off the mixture reads as 1/1000 of uniform.
 MIN_RELATIVE_WEIGHT = 1e-3
 #: Recorded actions are pulled this far inside [-1, 1]: the tanh-squashed policy puts zero density on
-#: the boundary, where ``weights_to_action`` places every largest and every floored logit.
+#: the boundary, where :func:`~mixing_gym.mdp.weights_to_action` places every largest and every floored logit.
 ACTION_MARGIN = 1e-3
 
 FORMAT = "mixing-gym/data-mixing-agent"
@@ -66,56 +67,41 @@ CONFIG_FILE = "agent.json"
 
 
 class DomainFeaturizer:
-    """Turns observations of one domain space into per-domain tokens ``(..., K, len(TOKEN_FEATURES))``.
+    """Turns observations of one env layout into per-domain tokens ``(..., K, len(TOKEN_FEATURES))``.
 
-    Entries are found by name, so any observation layout with the ``weight/<domain>``, ``score/source``,
-    ``score/target`` and ``progress`` entries works; ``score/mg_bpb_<domain>`` and ``score/mg_mc_<domain>``
-    are used where present.
+    A domain's benchmarks are found through the layout (:meth:`~mixing_gym.layout.MixingLayout.domain_benchmarks`),
+    so any layout works; its held-out bits per byte and multiple-choice accuracy are used where present.
 
     Args:
-        domain_names: the K domains, in action order.
-        domain_fields: ``"source"`` or ``"target"`` per domain.
-        observation_names: the name of every observation entry (``EnvInfo.observation_names``).
+        layout: the env's layout.
     """
 
-    def __init__(self, domain_names: Sequence[str], domain_fields: Sequence[str], observation_names: Sequence[str]):
-        if len(domain_names) == 0 or len(domain_names) != len(domain_fields):
-            raise ValueError(f"Expected one field per domain and at least one domain, got names {list(domain_names)} "
-                             f"and fields {list(domain_fields)}.")
-        index = {name: i for i, name in enumerate(observation_names)}
-        required = [f"weight/{name}" for name in domain_names] + list(GLOBAL_ENTRIES)
-        missing = [name for name in required if name not in index]
-        if missing:
-            raise ValueError(f"The observation lacks entries {missing}; the offline agent reads observations laid "
-                             "out by DataMixing-v0 (pass EnvInfo.from_env(env) or the dataset's observation_names).")
-        self.num_domains = len(domain_names)
-        self.observation_size = len(observation_names)
-        self._weight_index = np.array([index[f"weight/{name}"] for name in domain_names])
-        score_index = np.array([[index.get(f"score/{prefix}{name}", -1) for prefix in SCORE_PREFIXES]
-                                for name in domain_names])
+    def __init__(self, layout: MixingLayout):
+        index = {name: i for i, name in enumerate(layout.observation_names)}
+        self.num_domains = layout.num_domains
+        self.observation_size = len(layout.observation_names)
+        self._weight_index = np.array([index[f"weight/{name}"] for name in layout.domain_names])
+        score_index = np.array([[index[f"score/{b.name}"] if b is not None else -1  # (kinds, K), then (K, kinds)
+                                 for b in layout.domain_benchmarks(kind)] for kind in DOMAIN_SCORE_KINDS]).T
         self._score_present = score_index >= 0
         self._score_index = np.maximum(score_index, 0)  # absent scores read entry 0, then are masked to 0
         self._global_index = np.array([index[name] for name in GLOBAL_ENTRIES])
-        self._is_target = np.array([field == "target" for field in domain_fields], dtype=np.float32)
-
-    @classmethod
-    def from_env_info(cls, env_info: EnvInfo) -> DomainFeaturizer:
-        return cls(env_info.domain_names, env_info.domain_fields, env_info.observation_names)
+        self._is_target = layout.target_mask.astype(np.float32)
 
     def __call__(self, observations: np.ndarray) -> np.ndarray:
         """Tokens ``(..., K, len(TOKEN_FEATURES))`` of observations ``(..., D)``."""
         obs = np.asarray(observations, dtype=np.float32)
         if obs.shape[-1] != self.observation_size:
             raise ValueError(f"Observation has {obs.shape[-1]} entries, expected {self.observation_size}: it comes "
-                             "from another env than the EnvInfo the agent was reset with; call reset(env_info) "
-                             "with this env's EnvInfo.")
+                             "from another env than the layout the agent was reset with; call reset(layout) "
+                             "with this env's MixingLayout.")
         k = self.num_domains
         weights = obs[..., self._weight_index]
         log_relative = np.log(np.maximum(k * weights, MIN_RELATIVE_WEIGHT))
         scores = np.where(self._score_present, obs[..., self._score_index], 0.0)
         batch = weights.shape[:-1]
         is_target = np.broadcast_to(self._is_target, (*batch, k))
-        present = np.broadcast_to(self._score_present.astype(np.float32), (*batch, k, len(SCORE_PREFIXES)))
+        present = np.broadcast_to(self._score_present.astype(np.float32), (*batch, k, len(DOMAIN_SCORE_KINDS)))
         target_share = (weights * self._is_target).sum(-1, keepdims=True)
         context = np.concatenate([obs[..., self._global_index], target_share], -1)
         tokens = np.concatenate([weights[..., None], log_relative[..., None], is_target[..., None], scores, present,
@@ -276,12 +262,9 @@ class OfflineConfig:
 
 def _policy_actions(dataset: TrajectoryDataset, actions: np.ndarray) -> np.ndarray:
     """Recorded actions as logits at the dataset's temperature, strictly inside (-1, 1)."""
-    if dataset.action_mode == "weights":
-        logits_info = EnvInfo(dataset.domain_names, dataset.domain_fields, dataset.num_steps, "logits",
-                              dataset.temperature)
-        actions = np.stack([weights_to_action(row, logits_info) for row in actions])
-    elif dataset.action_mode != "logits":
-        raise ValueError(f"Unknown action_mode {dataset.action_mode!r} in the dataset; expected 'logits' or 'weights'.")
+    layout = dataset.layout
+    if layout.action_mode == "weights":
+        actions = np.stack([weights_to_action(row, "logits", layout.temperature) for row in actions])
     return np.clip(actions, -1 + ACTION_MARGIN, 1 - ACTION_MARGIN).astype(np.float32)
 
 
@@ -290,13 +273,13 @@ def transitions(dataset: TrajectoryDataset, reward_scale: float = 1.0) -> Tensor
     ``("next", "tokens" | "reward" | "done" | "terminated")``, with rewards times ``reward_scale``."""
     if not dataset.episodes:
         raise ValueError("The trajectory dataset has no episodes; collect some first.")
-    k = len(dataset.domain_names)
+    k = dataset.layout.num_domains
     bad = [i for i, ep in enumerate(dataset.episodes)
            if ep.actions.ndim != 2 or ep.actions.shape[1] != k or len(ep.observations) != len(ep.actions) + 1]
     if bad:
         raise ValueError(f"Episodes {bad} do not match the dataset's {k} domains (actions (T, {k}), observations "
                          "(T + 1, D)); the dataset is inconsistent.")
-    featurize = DomainFeaturizer(dataset.domain_names, dataset.domain_fields, dataset.observation_names)
+    featurize = DomainFeaturizer(dataset.layout)
     episodes = dataset.episodes
     tokens = featurize(np.concatenate([ep.observations[:-1] for ep in episodes]))
     next_tokens = featurize(np.concatenate([ep.observations[1:] for ep in episodes]))
@@ -365,7 +348,7 @@ def train_offline_agent(
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         actor = DomainActor(config.hidden_size, config.num_heads, config.num_layers)
-        critic = DomainCritic(dataset.temperature, config.hidden_size, config.num_heads, config.num_layers)
+        critic = DomainCritic(dataset.layout.temperature, config.hidden_size, config.num_heads, config.num_layers)
 
         # Warm start: imitate the best episodes.
         demonstrations = data[best]
@@ -386,7 +369,7 @@ def train_offline_agent(
         loss_module = CQLLoss(policy, qvalue, loss_function="l2", alpha_init=config.alpha_init,
                               min_q_weight=config.cql_weight,
                               num_random=config.cql_num_random, deactivate_vmap=True,
-                              target_entropy=config.target_entropy_per_domain * len(dataset.domain_names))
+                              target_entropy=config.target_entropy_per_domain * dataset.layout.num_domains)
         loss_module.make_value_estimator(gamma=config.gamma)
         target_updater = SoftUpdate(loss_module, tau=config.tau)
         actor_optimizer = torch.optim.Adam(loss_module.actor_network_params.values(True, True), lr=config.actor_lr)
@@ -409,10 +392,11 @@ def train_offline_agent(
             if verbose and (step + 1) % 100 == 0:
                 print(f"cql {step + 1}/{config.cql_steps}  " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()),
                       flush=True)
-    trained_on = {"env_id": dataset.env_id, "env_kwargs": dataset.env_kwargs, "domain_names": list(dataset.domain_names),
+    trained_on = {"env_id": dataset.env_id, "env_kwargs": dataset.env_kwargs,
+                  "domain_names": list(dataset.layout.domain_names),
                   "episodes": len(dataset.episodes), "seed": seed}
     trained_on = json.loads(json.dumps(trained_on, default=str))  # saved as JSON: a preset object becomes its repr
-    return DataMixingAgent(actor, config, dataset.temperature, trained_on), pd.DataFrame(log)
+    return DataMixingAgent(actor, config, dataset.layout.temperature, trained_on), pd.DataFrame(log)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -440,20 +424,19 @@ class DataMixingAgent(Agent):
         self.trained_on = trained_on or {}
         self._featurize: DomainFeaturizer | None = None
 
-    def reset(self, env_info: EnvInfo) -> None:
-        self._featurize = DomainFeaturizer.from_env_info(env_info)
-        super().reset(env_info)
+    def reset(self, layout: MixingLayout) -> None:
+        self._featurize = DomainFeaturizer(layout)
+        super().reset(layout)
 
     def act(self, observation: np.ndarray, info: dict) -> np.ndarray:
-        env_info = self._info()
+        layout = self._layout()
         tokens = torch.from_numpy(self._featurize(observation))
         with torch.no_grad():
             loc, _ = self.actor(tokens)
         logits = torch.tanh(loc).numpy()  # the TanhNormal's deterministic action (low=-1, high=1)
-        if env_info.action_mode == "logits" and math.isclose(env_info.temperature, self.temperature):
+        if layout.action_mode == "logits" and math.isclose(layout.temperature, self.temperature):
             return logits.astype(np.float32)
-        weights = np.exp((logits - logits.max()) / self.temperature)
-        return weights_to_action(weights / weights.sum(), env_info)
+        return layout.weights_to_action(action_to_weights(logits, logits.shape, "logits", self.temperature))
 
     def save(self, path: str | Path) -> Path:
         """Write ``agent.safetensors`` (the actor's weights) and ``agent.json`` (config) into directory ``path``."""

@@ -20,7 +20,7 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from agents.base import SB3Agent
-from agents.common import prepare_for_env
+from mixing_gym.engine import prepare_for_env
 
 ENV_ID = "mixing_gym:DataMixing-v0"
 SURROGATE_ENV_ID = "mixing_gym:DataMixingSurrogate-v0"

@@ -27,7 +27,8 @@ def load_ppo(path: str | Path) -> Agent:
 
 
 def load_dma(path: str | Path) -> Agent:
-    """An offline Data Mixing Agent saved by :meth:`agents.offline.DataMixingAgent.save` (torchrl loads only when needed)."""
+    """An offline Data Mixing Agent saved by :meth:`agents.offline.DataMixingAgent.save` (torchrl loads only when
+    needed)."""
     from agents.offline import DataMixingAgent
 
     return DataMixingAgent.load(path)

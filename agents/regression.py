@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from lightgbm import LGBMRegressor
 from scipy.stats import spearmanr
-from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
@@ -27,10 +27,11 @@ class MixtureRegressor:
     "RegMix: Data Mixture as Regression for Language Model Pre-training").
 
     Args:
-        model: ``"gbm"``: scikit-learn's ``HistGradientBoostingRegressor``, the stand-in for the paper's
-            LightGBM (not installed here); ``"ridge"``: ridge regression, its penalty chosen by
-            leave-one-out, on the weights and their pairwise products (the paper's linear model plus
-            interactions, for small tables); ``"auto"``: gbm from 64 rows on, else ridge.
+        model: ``"gbm"``: LightGBM's ``LGBMRegressor``, the paper's model (here 500 trees at learning rate
+            0.05, single-threaded and deterministic, so a fit is reproducible); ``"ridge"``: ridge regression,
+            its penalty chosen by leave-one-out, on the weights and their pairwise products (the paper's
+            linear model plus interactions, for small tables); ``"auto"``: gbm from 64 rows on, else ridge.
+            ``benchmarks/regmix_regressor.py`` compares them on real runs.
         seed: seed of the gradient-boosting model.
     """
 
@@ -45,8 +46,10 @@ class MixtureRegressor:
 
     def _build(self, rows: int):
         if self.model == "gbm" or (self.model == "auto" and rows >= GBM_MIN_ROWS):
-            return HistGradientBoostingRegressor(learning_rate=0.05, max_iter=500, random_state=self.seed,
-                                                 min_samples_leaf=min(20, max(2, rows // 20)))
+            # Leaves shrink with the table (LightGBM's default of 20 rows per leaf leaves few splits on
+            # a hundred runs); deterministic=True on one thread makes a refit give the same model.
+            return LGBMRegressor(n_estimators=500, learning_rate=0.05, min_child_samples=min(20, max(2, rows // 20)),
+                                 random_state=self.seed, deterministic=True, n_jobs=1, verbose=-1)
         return make_pipeline(PolynomialFeatures(degree=2, include_bias=False), StandardScaler(),
                              RidgeCV(alphas=np.logspace(-4, 3, 15)))
 

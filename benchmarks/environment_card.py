@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mixing_gym.engine import ProxyRun
-from mixing_gym.evaluation import SOURCE_SCORE, TARGET_SCORE, balanced_objective
+from mixing_gym.mdp import SOURCE_SCORE, TARGET_SCORE, balanced_objective
 
 
 def fixed_mixtures(space) -> dict[str, np.ndarray]:
@@ -62,7 +62,7 @@ def main() -> int:
             run.reset(seed)
             for _ in range(run.preset.num_steps):
                 run.train(weights)
-            scores = run.evaluate()
+            scores = run.evaluate().flat()
             scores["balanced"] = balanced_objective(scores)
             results[name].append(scores)
             print(f"  {name:28s} seed {seed}: source {scores[SOURCE_SCORE]:.4f} target {scores[TARGET_SCORE]:.4f}",
@@ -103,7 +103,8 @@ def main() -> int:
             for n in interior for k in (src, tgt)),
         "extremes differ by >= 10x seed noise on both scores": all(
             abs(stat("target only", k)[0] - stat("source only", k)[0]) >= 10 * noise[k] for k in (src, tgt)),
-        f"best fixed mixture under the balanced objective is interior ({best})": best not in ("source only", "target only"),
+        f"best fixed mixture under the balanced objective is interior ({best})":
+            best not in ("source only", "target only"),
         f"within-field choice matters (target {within:.4f} = {within / noise[tgt]:.0f}x noise apart)":
             within > 5 * noise[tgt],
     }

@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 import mixing_gym  # noqa: F401  (registers the envs)
-from mixing_gym.envs.surrogate import SurrogateModel
+from mixing_gym.surrogate import SurrogateModel
 from mixing_gym.trajectories import Trajectory, TrajectoryDataset
 
 
@@ -51,9 +51,7 @@ def record_micro_episodes(episodes: int, num_steps: int, seed: int = 0) -> Traje
                                    np.zeros(num_steps, bool), seed + number, "dirichlet(alpha=1)"))
     env.close()
     return TrajectoryDataset("DataMixing-v0", {"preset": "micro", "num_steps": num_steps, "action_mode": "weights"},
-                             tuple(unwrapped.domain_names), tuple(unwrapped.domain_fields),
-                             tuple(unwrapped.benchmark_names), tuple(unwrapped.observation_names),
-                             dict(unwrapped.base_scores), num_steps, "weights", unwrapped.temperature, recorded)
+                             unwrapped.layout, recorded)
 
 
 def single_env_steps_per_second(surrogate: SurrogateModel, seconds: float) -> float:
@@ -99,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
           f"(one core; K={surrogate.num_domains} domains, B={surrogate.num_benchmarks} benchmarks, "
           f"{surrogate.num_steps} steps per episode)\n")
     print("| env | envs | steps/s |\n|---|---:|---:|")
-    print(f"| gym.make (single env, wrappers included) | 1 | {single_env_steps_per_second(surrogate, args.seconds):,.0f} |")
+    single = single_env_steps_per_second(surrogate, args.seconds)
+    print(f"| gym.make (single env, wrappers included) | 1 | {single:,.0f} |")
     for num_envs in args.num_envs:
         rate = vector_env_steps_per_second(surrogate, num_envs, args.seconds)
         print(f"| gym.make_vec (vector entry point) | {num_envs} | {rate:,.0f} |")

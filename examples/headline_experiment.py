@@ -34,15 +34,15 @@ import pandas as pd
 from scipy import stats
 
 import mixing_gym  # noqa: F401  (registers the envs)
-from agents.base import run_episode
+from agents.base import play_episode
 from agents.collect import collect
-from agents.common import prepare_for_env
 from agents.harness import evaluate_agents
 from agents.offline import DataMixingAgent, OfflineConfig, train_offline_agent
 from agents.ppo import FINAL_MODEL, SURROGATE_ENV_ID, PPOAgent, train_ppo
 from agents.registry import AGENTS
-from mixing_gym.envs.surrogate import SurrogateModel, fidelity
+from mixing_gym.engine import prepare_for_env
 from mixing_gym.models import get_preset
+from mixing_gym.surrogate import SurrogateModel, fidelity
 from mixing_gym.trajectories import TrajectoryDataset, load_trajectories
 
 #: (b): other source domains (dialogue was never seen in training) and fewer math domains: K = 7, not 11.
@@ -76,7 +76,8 @@ def settings(preset: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def split(dataset: TrajectoryDataset, held_out_fraction: float, seed: int) -> tuple[TrajectoryDataset, TrajectoryDataset]:
+def split(dataset: TrajectoryDataset, held_out_fraction: float,
+          seed: int) -> tuple[TrajectoryDataset, TrajectoryDataset]:
     order = np.random.default_rng(seed).permutation(len(dataset.episodes))
     cut = max(1, round(len(order) * held_out_fraction))
     return (replace(dataset, episodes=[dataset.episodes[i] for i in sorted(order[cut:])]),
@@ -87,7 +88,8 @@ def surrogate_ranking(surrogate: SurrogateModel, real: pd.DataFrame, seeds: int)
     """Spearman correlation between the surrogate's and the real env's mean returns of the baselines."""
     env = gym.make(SURROGATE_ENV_ID, surrogate=surrogate)
     names = [name for name in real["agent"] if name in BASELINES and name != "regmix"]  # RegMix learns on the real env
-    surrogate_returns = np.array([np.mean([run_episode(AGENTS[name](), env, seed)["return"] for seed in range(seeds)])
+    surrogate_returns = np.array([np.mean([play_episode(AGENTS[name](), env, seed).record()["return"]
+                                           for seed in range(seeds)])
                                   for name in names])
     real_returns = real.set_index("agent").loc[names, "return_mean"].to_numpy()
     return {"agents": names, "real": real_returns.tolist(), "surrogate": surrogate_returns.tolist(),
@@ -196,7 +198,7 @@ def write_summary(output: Path, args: argparse.Namespace, dataset: TrajectoryDat
                   ranking: dict | None, results: dict[str, pd.DataFrame], timings: dict[str, float]) -> None:
     command = "python examples/headline_experiment.py " + " ".join(sys.argv[1:])
     trajectories = (f"Trajectories: {len(dataset.episodes)} episodes of {dataset.num_steps} steps on the "
-                    f"{args.preset} math space ({len(dataset.domain_names)} domains).")
+                    f"{args.preset} math space ({dataset.layout.num_domains} domains).")
     fit = ", ".join(f"{key} R^2 {value['r2']:.2f} / Spearman {value['spearman']:.2f}"
                     for key, value in surrogate_fidelity.items() if isinstance(value, dict) and "r2" in value)
     fidelity_line = (f"Surrogate fidelity on {surrogate_fidelity['transitions']} held-out transitions (one-step "

@@ -26,7 +26,7 @@ from agents.offline import (
     train_offline_agent,
 )
 from agents.registry import AGENTS, NEEDS_TRAINING
-from mixing_gym.common import sha256_file
+from mixing_gym.storage import sha256_file
 from mixing_gym.trajectories import load_trajectories
 
 
@@ -55,7 +55,8 @@ def main() -> None:
     out = Path(args.out)
 
     dataset = load_trajectories(args.dataset)
-    print(f"{len(dataset.episodes)} episodes of {dataset.num_steps} steps on {len(dataset.domain_names)} domains")
+    layout = dataset.layout
+    print(f"{len(dataset.episodes)} episodes of {layout.num_steps} steps on {layout.num_domains} domains")
     config = OfflineConfig(bc_steps=args.bc_steps, cql_steps=args.cql_steps)
     start = time.perf_counter()
     agent, log = train_offline_agent(dataset, config, seed=args.seed, verbose=True)

@@ -3,12 +3,16 @@
 Importing the package registers ``DataMixing-v0`` and ``DataMixingSurrogate-v0`` (Gymnasium 1.x loads no
 entry-point plugins), so ``gym.make("DataMixing-v0")`` works after ``import mixing_gym`` and
 ``gym.make("mixing_gym:DataMixing-v0")`` works anywhere, subprocess workers included. The heavy modules
-load only when an env is made.
+load only when an env is made. :class:`MixingLayout` (``MixingLayout.of(env)``) is what an env's consumers
+read: its domains, its benchmarks and what each measures, its base scores and MDP settings.
 """
 
 import gymnasium as gym
 
+from mixing_gym.layout import BenchmarkSpec, MixingLayout, Scores
+
 __version__ = "0.1.0"
+__all__ = ["BenchmarkSpec", "MixingLayout", "Scores"]
 
 if "DataMixing-v0" not in gym.registry:
     gym.register(id="DataMixing-v0", entry_point="mixing_gym.envs.data_mixing:DataMixingEnv")

@@ -7,13 +7,14 @@ import json
 import sys
 from dataclasses import asdict
 
-from mixing_gym.common import CacheError
+from mixing_gym.storage import CacheError
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="math", help="domain space: math, code, or a YAML file (default: math)")
     parser.add_argument("--preset", default="small", help="proxy preset: micro, small, paper-50m (default: small)")
-    parser.add_argument("--cache-dir", default=None, help="cache root (default: $MIXING_GYM_CACHE or ~/.cache/mixing_gym)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="cache root (default: $MIXING_GYM_CACHE or ~/.cache/mixing_gym)")
     parser.add_argument("--max-train-chars", type=int, default=None, help="train characters kept per domain")
 
 
@@ -28,7 +29,8 @@ def _parse_weights(text: str) -> dict[str, float]:
     for part in text.split(","):
         name, _, value = part.partition("=")
         if not value:
-            raise ValueError(f"Cannot read {part!r} in --weights; write name=weight pairs, e.g. wikipedia=0.5,math_arithmetic=0.5.")
+            raise ValueError(f"Cannot read {part!r} in --weights; write name=weight pairs, "
+                             "e.g. wikipedia=0.5,math_arithmetic=0.5.")
         weights[name.strip()] = float(value)
     return weights
 
@@ -62,7 +64,7 @@ def cmd_train(args) -> None:
         "train_loss": report.loss,
         "tokens_per_second": round(report.tokens_per_second),
         "base_scores": run.base_scores,
-        "scores": scores,
+        "scores": scores.flat(),
     }, indent=1))
 
 
@@ -74,8 +76,8 @@ def cmd_score(args) -> None:
     preset = get_preset(args.preset)
     data, base = open_prepared(args.space, preset, args.cache_dir, data_config_from_args(args), auto_prepare=False)
     evaluator = Evaluator(data, max_length=preset.seq_len)
-    reference = evaluator.evaluate(load_model(base))  # the field aggregates are improvements over the base model
-    print(json.dumps(evaluator.evaluate(load_model(args.checkpoint), reference=reference), indent=1))
+    reference = evaluator.raw_scores(load_model(base))  # the field aggregates are improvements over the base model
+    print(json.dumps(evaluator.evaluate(load_model(args.checkpoint), reference=reference).flat(), indent=1))
 
 
 def cmd_tasks(args) -> None:
@@ -85,11 +87,12 @@ def cmd_tasks(args) -> None:
 
     data, base = open_prepared(args.space, args.preset, args.cache_dir, data_config_from_args(args), auto_prepare=False)
     print(f"include path: {TASKS_DIR}\ndata dir:     {data.path}\n")
-    for benchmark in space_benchmarks(data):
-        print(f"{benchmark.task:34s} {benchmark.field:6s} {benchmark.metric}")
+    tasks = space_benchmarks(data)
+    for task in tasks:
+        print(f"{task.spec.name:34s} {task.spec.field:6s} {task.spec.kind:8s} {task.metric}")
     print("\nRun one on a saved checkpoint with lm-eval's own command line:\n"
           f"  lm_eval --model hf --model_args pretrained={base},dtype=float32 --device cpu \\\n"
-          f"    --include_path {TASKS_DIR} --tasks {space_benchmarks(data)[0].task} \\\n"
+          f"    --include_path {TASKS_DIR} --tasks {tasks[0].spec.name} \\\n"
           f"    --metadata '{json.dumps({'data_dir': str(data.path)})}'")
 
 
@@ -119,7 +122,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     add_common_arguments(train)
     group = train.add_mutually_exclusive_group()
     group.add_argument("--weights", help="mixture as name=weight pairs summing to 1")
-    group.add_argument("--target-share", type=float, default=0.5, help="share of target-field tokens (uniform within fields)")
+    group.add_argument("--target-share", type=float, default=0.5,
+                       help="share of target-field tokens (uniform within fields)")
     train.add_argument("--tokens", type=int, default=None, help="tokens to train (default: the preset's CPT budget)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save", default=None, help="save the trained model to this directory")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from mixing_gym.layout import FIELDS, field_mixture
 from mixing_gym.sources import (
     CorpusSource,
     DialogueSource,
@@ -23,8 +24,6 @@ from mixing_gym.sources import (
     TextSource,
     WikipediaSource,
 )
-
-FIELDS = ("source", "target")
 
 #: Built-in text sources by domain name. A domain's field is set by the space that uses it:
 #: ``stdlib_code`` is source-field text in the ``math`` space and target-field text in ``code``.
@@ -64,13 +63,6 @@ class Domain:
             raise ValueError(f"Domain {self.name!r} has field {self.field!r}; use one of {FIELDS}.")
         if not isinstance(self.source, (CorpusSource, ProblemSource)):
             raise TypeError(f"Domain {self.name!r}: source must be a CorpusSource or ProblemSource.")
-
-
-def field_mixture(target_mask: np.ndarray, target_share: float) -> np.ndarray:
-    """Weights uniform within each field, ``target_share`` of them on the domains where ``target_mask``."""
-    if not 0.0 <= target_share <= 1.0:
-        raise ValueError(f"target_share must be within [0, 1], got {target_share}.")
-    return np.where(target_mask, target_share / target_mask.sum(), (1.0 - target_share) / (~target_mask).sum())
 
 
 class DomainSpace:

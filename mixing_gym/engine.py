@@ -11,18 +11,20 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from mixing_gym.common import CacheError, atomic_write_json, fingerprint
 from mixing_gym.domains import DomainSpace, get_domain_space
 from mixing_gym.evaluation import Evaluator, StandardTask
-from mixing_gym.models import ProxyPreset, build_model, count_parameters, get_preset, load_model
+from mixing_gym.layout import Scores
+from mixing_gym.models import ProxyPreset, build_model, count_parameters, env_preset, get_preset, load_model
 from mixing_gym.prepare import DataConfig, PreparedData, data_dir_for, prepare_data
 from mixing_gym.sampler import MixtureSampler
+from mixing_gym.storage import CacheError, atomic_write_json, fingerprint
 from mixing_gym.trainer import ContinualTrainer, TrainReport, compile_for_training, resolve_precision
 
 BASE_MARKER = "base.json"
@@ -109,6 +111,18 @@ def prepare(
     return data, build_base_checkpoint(data, preset, progress)
 
 
+def prepare_for_env(env_kwargs: Mapping[str, Any], progress: bool = True) -> tuple[PreparedData, Path]:
+    """Prepare the data and base checkpoint that ``gym.make("DataMixing-v0", **env_kwargs)`` will use.
+
+    Call it once in the main process before starting subprocess workers, so that they find a complete
+    cache instead of queueing on its lock.
+    """
+    preset = env_preset(env_kwargs.get("preset", "small"), env_kwargs.get("num_steps"),
+                        env_kwargs.get("tokens_per_step"), env_kwargs.get("model"))
+    space = env_kwargs.get("space") or env_kwargs.get("target_field", "math")
+    return prepare(space, preset, env_kwargs.get("cache_dir"), env_kwargs.get("data_config"), progress=progress)
+
+
 def open_prepared(space: str | DomainSpace, preset: str | ProxyPreset, cache_dir: str | Path | None = None,
                   data_config: DataConfig | None = None, auto_prepare: bool = True,
                   progress: bool = True) -> tuple[PreparedData, Path]:
@@ -180,8 +194,8 @@ class ProxyRun:
         self.evaluator = Evaluator(self.data, max_length=self.preset.seq_len, batch_size=eval_batch_size,
                                    accuracy=accuracy, precision=self.precision, aggregate=aggregate,
                                    standard_tasks=standard_tasks, device=str(self.device))
-        #: The base model's scores: the reference of every later evaluation's field aggregates.
-        self.base_scores = self.evaluator.evaluate(self.model)
+        #: The base model's raw scores: the reference of every later evaluation's improvements.
+        self.base_scores = self.evaluator.raw_scores(self.model)
         self.trainer: ContinualTrainer | None = None
         self.rng = np.random.default_rng(0)
         self.tokens_trained = 0
@@ -215,8 +229,8 @@ class ProxyRun:
         self.tokens_trained += report.tokens
         return report
 
-    def evaluate(self) -> dict[str, float]:
-        """Every benchmark's raw score plus the source-field and target-field improvements over the base."""
+    def evaluate(self) -> Scores:
+        """The model's scores: every benchmark's raw score and improvement over the base, and the field aggregates."""
         start = time.perf_counter()
         scores = self.evaluator.evaluate(self.model, reference=self.base_scores)
         self.timings["score"] = time.perf_counter() - start

@@ -20,7 +20,9 @@ Scores are compared with a *reference*, the base model: a benchmark's **improvem
 change, positive when better, ``(base - bpb) / base`` for bits-per-byte (the relative reduction of the
 held-out loss) and ``(acc - base) / base`` for accuracies. A field's aggregate (``source_score``,
 ``target_score``) is the mean improvement of its benchmarks, so the base model scores 0 in both
-fields and neither field dominates by the scale of its metric.
+fields and neither field dominates by the scale of its metric. What each benchmark measures (its
+:class:`~mixing_gym.layout.BenchmarkSpec`) is recorded by ``prepare`` in the data's manifest, and the
+aggregate rule is :func:`mixing_gym.layout.field_scores`: this module only runs lm-eval.
 
 By default (``aggregate="bpb"``) only the language-modelling benchmarks enter the aggregates: at proxy
 scale an accuracy over a few dozen items moves in steps of 2-3% and its seed noise is several times
@@ -34,42 +36,22 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 
+from mixing_gym.layout import BenchmarkSpec, Scores, check_aggregate, score_against
 from mixing_gym.prepare import PreparedData
 from mixing_gym.tasks import TASKS_DIR
+from mixing_gym.tasks.loaders import load_task_data
 
-AGGREGATES = ("bpb", "all")
-SOURCE_SCORE = "source_score"
-TARGET_SCORE = "target_score"
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    """One lm-eval task and how it counts.
-
-    Args:
-        task: the lm-eval task name.
-        field: ``"source"`` or ``"target"``.
-        metric: the lm-eval metric key (``"bits_per_byte,none"``, ``"acc,none"``, ...).
-        lower_is_better: the raw metric falls as the model improves (bits-per-byte).
-        config: the task config for tasks built by mixing-gym; ``None`` for lm-eval's own tasks by name.
-    """
-
-    task: str
-    field: str
-    metric: str
-    lower_is_better: bool = False
-    config: dict | None = None
-
-    def improvement(self, value: float, reference: float) -> float:
-        """Relative change from ``reference``, positive when ``value`` is better."""
-        change = (reference - value) if self.lower_is_better else (value - reference)
-        return change / abs(reference)
+#: The lm-eval template of each benchmark kind built by mixing-gym (files in ``mixing_gym/tasks``).
+TEMPLATES = {"lm": "_bpb.yaml", "accuracy": "_mc.yaml"}
+#: The loader the templates name in their ``custom_dataset: !function`` entry.
+TEMPLATE_LOADER = "loaders.load_task_data"
 
 
 @dataclass(frozen=True)
@@ -87,31 +69,50 @@ class StandardTask:
     metric: str = "acc,none"
 
 
-def _task_config(template: str, task: str, file: str, data_dir: Path) -> dict:
-    from lm_eval.tasks._yaml_loader import load_yaml
+@dataclass(frozen=True)
+class LMEvalTask:
+    """A benchmark as lm-eval runs it.
 
-    config = load_yaml(TASKS_DIR / template, resolve_func=True)
-    config.update(task=task, dataset_kwargs={"file": file})
+    Args:
+        spec: what it measures.
+        metric: the lm-eval metric key (``"bits_per_byte,none"``, ``"acc,none"``, ...).
+        config: the task config for tasks built by mixing-gym; ``None`` for lm-eval's own tasks by name.
+    """
+
+    spec: BenchmarkSpec
+    metric: str
+    config: dict | None = None
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """Reads a task template with its ``!function`` entry as the plain string it names."""
+
+
+_TemplateLoader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+
+
+def _task_config(kind: str, task: str, file: str, data_dir: Path) -> dict:
+    """The in-memory lm-eval config of task ``task`` from the template of ``kind``, reading ``file``."""
+    config = yaml.load((TASKS_DIR / TEMPLATES[kind]).read_text(), Loader=_TemplateLoader)
+    if config.get("custom_dataset") != TEMPLATE_LOADER:
+        raise ValueError(f"{TASKS_DIR / TEMPLATES[kind]} names the loader {config.get('custom_dataset')!r}; "
+                         f"mixing-gym builds its tasks with {TEMPLATE_LOADER}.")
+    config.update(task=task, custom_dataset=load_task_data, dataset_kwargs={"file": file})
     config["metadata"] = {**config.get("metadata", {}), "data_dir": str(data_dir)}
     return config
 
 
-def space_benchmarks(data: PreparedData, accuracy: bool = True) -> list[Benchmark]:
-    """The benchmarks ``prepare`` wrote for the space of ``data``: bits-per-byte for every domain, and
-    (``accuracy``) the multiple-choice tasks."""
-    fields = dict(zip(data.space.names, data.space.fields))
-    benchmarks = []
-    for file in sorted(data.manifest["tasks"]):
-        kind, _, rest = file.partition("_")
-        if kind == "bpb":
-            benchmarks.append(Benchmark(f"mg_{file}", fields[rest], "bits_per_byte,none", True,
-                                        _task_config("_bpb.yaml", f"mg_{file}", file, data.path)))
+def space_benchmarks(data: PreparedData, accuracy: bool = True) -> list[LMEvalTask]:
+    """The benchmarks ``prepare`` wrote for the space of ``data``, as its manifest describes them:
+    bits-per-byte for every domain, and (``accuracy``) the multiple-choice tasks."""
+    tasks = []
+    for file, role in sorted(data.manifest["benchmarks"].items()):
+        spec = BenchmarkSpec(f"mg_{file}", role["field"], role["kind"], role["domain"])
+        if spec.kind == "lm":
+            tasks.append(LMEvalTask(spec, "bits_per_byte,none", _task_config("lm", spec.name, file, data.path)))
         elif accuracy:
-            # mc_<domain> belongs to its domain's field; source_/target_continuation and humaneval_mc say theirs
-            field = fields[rest] if kind == "mc" else ("source" if kind == "source" else "target")
-            benchmarks.append(Benchmark(f"mg_{file}", field, "acc,none", False,
-                                        _task_config("_mc.yaml", f"mg_{file}", file, data.path)))
-    return benchmarks
+            tasks.append(LMEvalTask(spec, "acc,none", _task_config("accuracy", spec.name, file, data.path)))
+    return tasks
 
 
 class Evaluator:
@@ -140,8 +141,7 @@ class Evaluator:
         standard_tasks: Sequence[StandardTask | Mapping] = (),
         device: str = "cpu",
     ):
-        if aggregate not in AGGREGATES:
-            raise ValueError(f"Unknown aggregate {aggregate!r}; use one of {AGGREGATES}.")
+        check_aggregate(aggregate)
         from lm_eval.tasks import TaskManager, get_task_dict
 
         logging.getLogger("lm_eval").setLevel(logging.ERROR)
@@ -151,19 +151,19 @@ class Evaluator:
         self.device = device
         self.aggregate = aggregate
         self.precision = precision
-        self.benchmarks = space_benchmarks(data, accuracy) + [
-            Benchmark(t.task, t.field, t.metric)
+        self.tasks = space_benchmarks(data, accuracy) + [
+            LMEvalTask(BenchmarkSpec(t.task, t.field, "task"), t.metric)
             for t in (StandardTask(**t) if isinstance(t, Mapping) else t for t in standard_tasks)
         ]
         manager = TaskManager(include_defaults=bool(standard_tasks))
-        specs = [b.config if b.config is not None else b.task for b in self.benchmarks]
-        self.task_dict = get_task_dict(specs, manager)
+        self.task_dict = get_task_dict([t.config if t.config is not None else t.spec.name for t in self.tasks],
+                                       manager)
         self._lm = None
 
     @property
-    def names(self) -> list[str]:
-        """Benchmark task names, in the order of :meth:`evaluate`'s per-benchmark scores."""
-        return [b.task for b in self.benchmarks]
+    def benchmarks(self) -> tuple[BenchmarkSpec, ...]:
+        """What each benchmark measures, in the order of the observation."""
+        return tuple(t.spec for t in self.tasks)
 
     def _wrap(self, model):
         from lm_eval.models.huggingface import HFLM
@@ -174,10 +174,8 @@ class Evaluator:
                             mixed_precision_dtype=torch.bfloat16 if self.precision == "bf16" else None)
         return self._lm
 
-    def evaluate(self, model, reference: dict[str, float] | None = None) -> dict[str, float]:
-        """``{task: raw score}`` for every benchmark, plus ``source_score`` and ``target_score``: the mean
-        improvement of each field over ``reference`` (the base model's scores; without one, the model is
-        its own reference and both aggregates are 0)."""
+    def raw_scores(self, model) -> dict[str, float]:
+        """``{task: raw score}`` of ``model`` on every benchmark."""
         from lm_eval.evaluator import evaluate
 
         model.eval()
@@ -188,39 +186,15 @@ class Evaluator:
                               verbosity="ERROR")
         results = output["results"]
         scores = {}
-        for benchmark in self.benchmarks:
-            if benchmark.task not in results or benchmark.metric not in results[benchmark.task]:
-                raise KeyError(f"lm-eval returned no {benchmark.metric!r} for {benchmark.task!r}; "
-                               f"it returned {results.get(benchmark.task)}.")
-            scores[benchmark.task] = float(results[benchmark.task][benchmark.metric])
-        scores.update(self.aggregates(scores, reference or scores))
+        for task in self.tasks:
+            name = task.spec.name
+            if name not in results or task.metric not in results[name]:
+                raise KeyError(f"lm-eval returned no {task.metric!r} for {name!r}; it returned {results.get(name)}.")
+            scores[name] = float(results[name][task.metric])
         return scores
 
-    def improvements(self, scores: dict[str, float], reference: dict[str, float]) -> dict[str, float]:
-        """Every benchmark's improvement over ``reference``."""
-        return {b.task: b.improvement(scores[b.task], reference[b.task]) for b in self.benchmarks}
-
-    def aggregates(self, scores: dict[str, float], reference: dict[str, float]) -> dict[str, float]:
-        """``source_score`` and ``target_score``: the mean improvement of each field's aggregated benchmarks."""
-        improvements = self.improvements(scores, reference)
-        out = {}
-        for field, key in (("source", SOURCE_SCORE), ("target", TARGET_SCORE)):
-            values = [improvements[b.task] for b in self.benchmarks
-                      if b.field == field and (self.aggregate == "all" or b.lower_is_better)]
-            out[key] = float(sum(values) / len(values)) if values else 0.0
-        return out
-
-
-#: Objectives J(s, t) of the relative source and target aggregates; DataMixing-v0 rewards their change.
-OBJECTIVES: dict[str, Callable[[float, float, float], float]] = {
-    "balanced": lambda source, target, coef: 0.5 * (source + target),
-    "target": lambda source, target, coef: target,
-    "source": lambda source, target, coef: source,
-    "weighted": lambda source, target, coef: coef * target + (1.0 - coef) * source,
-    "min": lambda source, target, coef: min(source, target),
-}
-
-
-def balanced_objective(scores: dict[str, float]) -> float:
-    """``(source_score + target_score) / 2``: target gains count as much as source forgetting."""
-    return OBJECTIVES["balanced"](scores[SOURCE_SCORE], scores[TARGET_SCORE], 0.5)
+    def evaluate(self, model, reference: Mapping[str, float] | None = None) -> Scores:
+        """The model's :class:`~mixing_gym.layout.Scores` relative to ``reference`` (the base model's raw
+        scores; without one, the model is its own reference and every improvement is 0)."""
+        raw = self.raw_scores(model)
+        return score_against(self.benchmarks, raw, reference or raw, self.aggregate)

@@ -94,6 +94,14 @@ def get_preset(preset: str | ProxyPreset | Mapping, **overrides) -> ProxyPreset:
     return replace(preset, **overrides) if overrides else preset
 
 
+def env_preset(preset: str | ProxyPreset | Mapping = "small", num_steps: int | None = None,
+               tokens_per_step: int | None = None, model: str | Path | None = None) -> ProxyPreset:
+    """The proxy preset an env made with these ``gym.make`` arguments runs: ``preset`` with the env's overrides."""
+    overrides = {k: v for k, v in (("num_steps", num_steps), ("tokens_per_step", tokens_per_step),
+                                   ("pretrained", str(model) if model else None)) if v is not None}
+    return get_preset(preset, **overrides)
+
+
 def build_model(preset: ProxyPreset, tokenizer, seed: int) -> PreTrainedModel:
     """A freshly initialised proxy built by ``AutoModelForCausalLM.from_config`` with a seeded init."""
     config = preset.model_config(len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id)

@@ -27,7 +27,10 @@ import numpy as np
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from mixing_gym.common import (
+from mixing_gym.benchmark_data import continuation_items, humaneval_items, problem_items, token_passages
+from mixing_gym.domains import DomainSpace, get_domain_space
+from mixing_gym.sources import Problem, ProblemSource
+from mixing_gym.storage import (
     CacheError,
     atomic_write_bytes,
     atomic_write_json,
@@ -36,13 +39,10 @@ from mixing_gym.common import (
     sha256_file,
     write_jsonl,
 )
-from mixing_gym.domains import DomainSpace, get_domain_space
-from mixing_gym.sources import Problem, ProblemSource, load_humaneval
 
 MANIFEST_VERSION = 1
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
-CHOICES_PER_ITEM = 4
 #: DataConfig fields that decide the tokenizer and the training shards (and so the base checkpoints).
 TRAIN_DATA_FIELDS = ("vocab_size", "max_train_chars", "heldout_fraction", "seed", "tokenizer")
 
@@ -105,100 +105,6 @@ def _take_chars(items: list, max_chars: int, text=lambda item: item) -> list:
         taken.append(item)
         total += len(text(item))
     return taken
-
-
-def _passages(text: str, passage_chars: int, max_chars: int) -> list[str]:
-    """Cut ``text`` into passages of about ``passage_chars`` characters, ending on whitespace."""
-    passages, start = [], 0
-    while start < len(text) and sum(map(len, passages)) < max_chars:
-        end = min(start + passage_chars, len(text))
-        if end < len(text):
-            space = text.rfind(" ", start + passage_chars // 2, end)
-            end = space if space > start else end
-        passage = text[start:end].strip()
-        if passage:
-            passages.append(passage)
-        start = end
-    return passages
-
-
-def token_passages(text: str, tokenizer, max_tokens: int, max_chars: int) -> list[str]:
-    """Cut ``text`` into passages of at most ``max_tokens`` tokens, about ``max_chars`` characters in all.
-
-    Each passage ends on the last whitespace before its token limit, so re-tokenising it alone gives
-    no more tokens than the limit (a margin of a few tokens below the context absorbs edge effects).
-    """
-    offsets = tokenizer(text[: max_chars * 2], add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-    passages, first, total = [], 0, 0
-    while first < len(offsets) and total < max_chars:
-        last = min(first + max_tokens, len(offsets)) - 1
-        start, end = offsets[first][0], offsets[last][1]
-        if last < len(offsets) - 1:
-            space = text.rfind(" ", start + (end - start) // 2, end)
-            end = space if space > start else end
-        passage = text[start:end].strip()
-        if passage:
-            passages.append(passage)
-            total += len(passage)
-        while first < len(offsets) and offsets[first][0] < end:
-            first += 1
-    return passages
-
-
-def continuation_items(documents: list[str], count: int, rng: np.random.Generator) -> list[dict]:
-    """Multiple-choice cloze items: a passage's context, its true continuation and three from elsewhere."""
-    snippets = [p for p in _passages("\n\n".join(documents), 320, 320 * (count + CHOICES_PER_ITEM) * 2)
-                if len(p) > 200]
-    if len(snippets) < CHOICES_PER_ITEM:
-        return []  # too little held-out text in this domain; the other domains of the field supply the items
-    items = []
-    for index, snippet in enumerate(snippets[:count]):
-        cut = snippet.rfind(" ", 0, 200)
-        context, gold = snippet[:cut], snippet[cut:cut + 60]
-        others = [s for j, s in enumerate(snippets) if j != index]
-        picks = rng.choice(len(others), size=CHOICES_PER_ITEM - 1, replace=False)
-        distractors = []
-        for pick in picks:
-            other = others[pick]
-            at = other.rfind(" ", 0, 200)
-            distractors.append(other[at:at + 60])
-        items.append(_mc_item(context, gold, distractors, rng))
-    return items
-
-
-def problem_items(problems: list[Problem], rng: np.random.Generator) -> list[dict]:
-    """Multiple-choice items: a problem, its answer and three answers of other problems of the domain."""
-    answers = sorted({p.answer for p in problems})
-    items = []
-    for problem in problems:
-        wrong = [a for a in answers if a != problem.answer]
-        if len(wrong) < CHOICES_PER_ITEM - 1:
-            continue
-        distractors = [wrong[i] for i in rng.choice(len(wrong), size=CHOICES_PER_ITEM - 1, replace=False)]
-        items.append(_mc_item(problem.context, problem.answer, distractors, rng))
-    return items
-
-
-def humaneval_items(count: int, rng: np.random.Generator, max_solution_chars: int = 160) -> list[dict]:
-    """HumanEval as multiple choice: each prompt with its canonical solution and three other solutions.
-
-    Only problems whose solution has at most ``max_solution_chars`` characters (89 of 164) are used:
-    lm-eval needs every choice to fit the proxy's context, which is 128 tokens for ``micro``.
-    """
-    problems = [p for p in load_humaneval() if len(p["canonical_solution"]) <= max_solution_chars]
-    solutions = [p["canonical_solution"] for p in problems]
-    items = []
-    for index in rng.permutation(len(problems))[:count]:
-        others = [s for j, s in enumerate(solutions) if j != index]
-        distractors = [others[i] for i in rng.choice(len(others), size=CHOICES_PER_ITEM - 1, replace=False)]
-        items.append(_mc_item(problems[index]["prompt"], solutions[index], distractors, rng))
-    return items
-
-
-def _mc_item(context: str, gold: str, distractors: list[str], rng: np.random.Generator) -> dict:
-    choices = [gold, *distractors]
-    order = rng.permutation(len(choices))
-    return {"context": context, "choices": [choices[i] for i in order], "gold": int(np.argmax(order == 0))}
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,7 +184,7 @@ class PreparedData:
             manifest = json.loads(manifest_path.read_text())
         except json.JSONDecodeError as error:
             raise CacheError(f"{manifest_path} is corrupt ({error}). {rebuild}") from error
-        if manifest.get("version") != MANIFEST_VERSION:
+        if manifest.get("version") != MANIFEST_VERSION or "benchmarks" not in manifest:
             raise CacheError(f"{path} was prepared by another version of mixing-gym. {rebuild}")
         for relative, expected in manifest["files"].items():
             file = path / relative
@@ -356,6 +262,8 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
     train_text: dict[str, list[str]] = {}
     heldout_text: dict[str, list[str]] = {}
     tasks: dict[str, list[dict]] = {}
+    #: What each benchmark measures, recorded in the manifest so that no reader parses task names.
+    roles: dict[str, dict] = {}
     mc_pools: dict[str, list[str]] = {"source": [], "target": []}
     eval_text: dict[str, str] = {}
 
@@ -365,6 +273,7 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
             train_text[domain.name] = [p.text for p in train]
             heldout_text[domain.name] = [p.text for p in heldout]
             tasks[f"mc_{domain.name}"] = problem_items(heldout[: config.mc_items], rng)
+            roles[f"mc_{domain.name}"] = {"field": domain.field, "kind": "accuracy", "domain": domain.name}
             eval_docs = [p.text for p in heldout[config.mc_items:]]
         else:
             train, heldout = split_documents(domain.source.documents(), config.heldout_fraction)
@@ -382,8 +291,10 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
             tasks[f"{field_name}_continuation"] = [
                 item for name in names for item in continuation_items(heldout_text[name], per_domain, rng)
             ][: config.mc_items]
+            roles[f"{field_name}_continuation"] = {"field": field_name, "kind": "accuracy", "domain": None}
     if "humaneval" in space.benchmarks:
         tasks["humaneval_mc"] = humaneval_items(config.mc_items, rng)
+        roles["humaneval_mc"] = {"field": "target", "kind": "accuracy", "domain": None}
 
     staging = path.with_name(path.name + ".partial")
     if staging.exists():
@@ -397,6 +308,7 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
     for name, text in eval_text.items():
         tasks[f"bpb_{name}"] = [{"text": passage} for passage in
                                 token_passages(text, tokenizer, config.eval_passage_tokens, config.eval_chars)]
+        roles[f"bpb_{name}"] = {"field": space.domains[space.index(name)].field, "kind": "lm", "domain": name}
     dtype = np.dtype(np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max + 1 else np.uint32)
 
     domain_stats = {}
@@ -427,6 +339,7 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
         "vocab_size": len(tokenizer),
         "domains": domain_stats,
         "tasks": {name: len(rows) for name, rows in tasks.items()},
+        "benchmarks": roles,
         "files": files,
     }
     staging.rename(path)

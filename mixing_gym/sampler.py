@@ -63,7 +63,8 @@ class MixtureSampler:
                                  f"{seq_len + 1}; prepare more text (max_train_chars) or shorten seq_len.")
         self._offsets = np.arange(seq_len + 1)
 
-    def sample(self, weights: Sequence[float] | np.ndarray, num_tokens: int, rng: np.random.Generator) -> MixtureBatches:
+    def sample(self, weights: Sequence[float] | np.ndarray, num_tokens: int,
+               rng: np.random.Generator) -> MixtureBatches:
         """Batches holding ``num_tokens`` tokens (rounded down to whole sequences) mixed by ``weights``."""
         weights = self.space.mixture(weights)
         num_sequences = num_tokens // self.seq_len

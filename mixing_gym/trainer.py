@@ -50,7 +50,19 @@ class TrainReport:
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_fraction: float, min_lr_ratio: float) -> float:
-    """Learning-rate multiplier: linear warmup, then cosine decay to ``min_lr_ratio`` at ``total_steps``."""
+    """Learning-rate multiplier: linear warmup, then cosine decay to ``min_lr_ratio`` at ``total_steps``.
+
+    Kept rather than ``transformers.get_cosine_with_min_lr_schedule_with_warmup``, which differs (checked with
+    transformers 5.24): its warmup gives ``step / warmup``, so the first optimizer step has learning rate 0
+    (on ``micro``, a quarter of an episode's steps), and past ``total_steps`` its cosine rises again instead
+    of holding ``min_lr_ratio``; from ``warmup`` to ``total_steps`` the two agree to float precision.
+
+    Args:
+        step: optimizer steps taken so far (0 for the first step).
+        total_steps: optimizer steps of the whole run.
+        warmup_fraction: share of ``total_steps`` spent warming up (at least one step).
+        min_lr_ratio: the multiplier at and after ``total_steps``.
+    """
     warmup = max(1, round(warmup_fraction * total_steps))
     if step < warmup:
         return (step + 1) / warmup

@@ -1,8 +1,9 @@
 """Recorded data mixing trajectories: the episodes offline agents and the surrogate env learn from.
 
 A :class:`TrajectoryDataset` holds finished ``DataMixing-v0`` episodes together with what is needed to
-read them without the env: the env arguments, the domain space (names and fields), the benchmarks, the
-observation layout and the base model's scores. Consumers (the surrogate env, the offline agent) use
+read them without the env: the env id and arguments and the env's :class:`~mixing_gym.layout.MixingLayout`
+(domains, benchmarks and what each measures, base scores, the MDP settings). Consumers (the surrogate, the
+offline agent) use
 these dataclasses; the functions below store them.
 
 On disk a dataset is a `Minari <https://minari.farama.org>`_ dataset in Minari's ``arrow`` format::
@@ -10,7 +11,7 @@ On disk a dataset is a `Minari <https://minari.farama.org>`_ dataset in Minari's
     PATH/
       data/                     Minari's data folder: minari.MinariDataset(PATH / "data")
         metadata.json           Minari's dataset metadata, plus "mixing_gym": env id and arguments,
-                                domains, benchmarks, observation names, base scores, collection settings
+                                the env's layout, collection settings
         <id>/part-0.arrow       one episode (Arrow IPC file): observations, actions, rewards, terminations,
                                 truncations; Hugging Face ``datasets`` loads it (``to_hf_dataset``)
         <id>/metadata.json      the episode's seed, policy and collection index
@@ -35,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from filelock import FileLock, Timeout
 
-from mixing_gym.common import atomic_write_json
+from mixing_gym.layout import MixingLayout
+from mixing_gym.storage import atomic_write_json
 
 if TYPE_CHECKING:
     from typing import Self
@@ -49,7 +51,7 @@ DATA_DIR = "data"
 #: Key of mixing-gym's block in Minari's ``metadata.json``.
 METADATA_KEY = "mixing_gym"
 #: Version of that block; bumped when its meaning changes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Scratch folder where an episode is written before it is moved into place (hidden from Minari).
 STAGING_DIR = ".staging"
 MINARI_FORMAT = "arrow"
@@ -100,37 +102,20 @@ class TrajectoryDataset:
     Args:
         env_id: the registered id the episodes ran on (``"DataMixing-v0"``).
         env_kwargs: the JSON-serialisable ``gym.make`` keyword arguments.
-        domain_names: the K domains, in action order.
-        domain_fields: ``"source"`` or ``"target"`` per domain.
-        benchmark_names: the B benchmarks, in observation order.
-        observation_names: the D observation entries (``weight/<domain>``, ``score/<task>``, ...).
-        base_scores: the base model's raw scores, the reference of every improvement.
-        num_steps: steps per episode.
-        action_mode: ``"logits"`` or ``"weights"``.
-        temperature: the logits' softmax temperature.
+        layout: the env's :class:`~mixing_gym.layout.MixingLayout` (domains, benchmarks, base scores, MDP).
         episodes: the recorded episodes.
     """
 
     env_id: str
     env_kwargs: dict[str, Any]
-    domain_names: tuple[str, ...]
-    domain_fields: tuple[str, ...]
-    benchmark_names: tuple[str, ...]
-    observation_names: tuple[str, ...]
-    base_scores: dict[str, float]
-    num_steps: int
-    action_mode: str = "logits"
-    temperature: float = 0.25
+    layout: MixingLayout
     episodes: list[Trajectory] = field(default_factory=list)
 
     @classmethod
     def from_env(cls, env: gym.Env, env_kwargs: Mapping[str, Any]) -> TrajectoryDataset:
-        """An empty dataset of ``env`` (a ``DataMixing-v0`` made with ``env_kwargs``)."""
-        unwrapped = env.unwrapped
+        """An empty dataset of ``env`` (a mixing env made with ``env_kwargs``)."""
         return cls(env.spec.id if env.spec is not None else "DataMixing-v0", env_kwargs_to_json(env_kwargs),
-                   tuple(unwrapped.domain_names), tuple(unwrapped.domain_fields), tuple(unwrapped.benchmark_names),
-                   tuple(unwrapped.observation_names), {k: float(v) for k, v in unwrapped.base_scores.items()},
-                   int(unwrapped.num_steps), unwrapped.action_mode, float(unwrapped.temperature))
+                   MixingLayout.of(env))
 
     @property
     def total_steps(self) -> int:
@@ -142,31 +127,17 @@ class TrajectoryDataset:
         return dict(self.env_kwargs)
 
     def header_differences(self, other: TrajectoryDataset) -> list[str]:
-        """How ``other``'s env layout (ids, names, steps, action mapping, base scores) differs from this one's."""
-        differences = [f"{name}: {getattr(self, name)!r} here, {getattr(other, name)!r} there"
-                       for name in ("env_id", "domain_names", "domain_fields", "benchmark_names", "observation_names",
-                                    "num_steps", "action_mode", "temperature")
-                       if as_json(getattr(self, name)) != as_json(getattr(other, name))]
-        names = sorted(self.base_scores)
-        if names != sorted(other.base_scores) or not np.allclose(
-                [self.base_scores[n] for n in names], [other.base_scores[n] for n in names], rtol=1e-6, atol=0.0):
-            differences.append(f"base_scores: {self.base_scores} here, {other.base_scores} there (the base "
-                               "checkpoint or the benchmarks changed)")
-        return differences
+        """How ``other``'s env (its id and layout) differs from this one's."""
+        differences = [] if self.env_id == other.env_id else [f"env_id: {self.env_id!r} here, {other.env_id!r} there"]
+        return differences + self.layout.differences(other.layout)
 
     def _metadata(self) -> dict[str, Any]:
         return {"format": FORMAT_VERSION, "env_id": self.env_id, "env_kwargs": as_json(self.env_kwargs),
-                "domain_names": list(self.domain_names), "domain_fields": list(self.domain_fields),
-                "benchmark_names": list(self.benchmark_names), "observation_names": list(self.observation_names),
-                "base_scores": {k: float(v) for k, v in self.base_scores.items()}, "num_steps": int(self.num_steps),
-                "action_mode": self.action_mode, "temperature": float(self.temperature)}
+                "layout": self.layout.to_json()}
 
     @classmethod
     def _from_metadata(cls, block: Mapping[str, Any]) -> TrajectoryDataset:
-        return cls(block["env_id"], dict(block["env_kwargs"]), tuple(block["domain_names"]),
-                   tuple(block["domain_fields"]), tuple(block["benchmark_names"]), tuple(block["observation_names"]),
-                   {k: float(v) for k, v in block["base_scores"].items()}, int(block["num_steps"]),
-                   block["action_mode"], float(block["temperature"]))
+        return cls(block["env_id"], dict(block["env_kwargs"]), MixingLayout.from_json(block["layout"]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,7 +164,8 @@ def env_kwargs_to_json(env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
             json.dumps(value)
         except (TypeError, ValueError):
             raise ValueError(f"env_kwargs[{name!r}] = {value!r} cannot be recorded with the trajectories; pass a "
-                             "plain value (a name, a config dict, a path) rather than an object or a callable.") from None
+                             "plain value (a name, a config dict, a path) rather than an object or a callable."
+                             ) from None
         return value
 
     return {name: convert(name, value) for name, value in env_kwargs.items()}
@@ -244,7 +216,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _episode_order(metadatas: list[dict[str, Any]]) -> list[int]:
-    """Storage positions sorted by collection index, so that the order does not depend on which worker finished first."""
+    """Storage positions sorted by collection index, so that the order does not depend on which worker finished
+    first."""
     if all("index" in meta for meta in metadatas):
         return sorted(range(len(metadatas)), key=lambda i: metadatas[i]["index"])
     return list(range(len(metadatas)))
@@ -259,7 +232,8 @@ def _committed(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, 
 
 
 def episode_metadata(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Each committed episode's metadata (``id``, ``seed``, ``total_steps``, ``policy``, ``index``, ...), in storage order."""
+    """Each committed episode's metadata (``id``, ``seed``, ``total_steps``, ``policy``, ``index``, ...), in storage
+    order."""
     return _committed(path)[1]
 
 
@@ -283,7 +257,8 @@ def load_trajectories(path: str | os.PathLike) -> TrajectoryDataset:
         stored = list(MinariStorage.read(_data_dir(path)).get_episodes(range(len(metas))))
     except (OSError, ValueError, KeyError) as error:  # pyarrow's errors for missing or truncated files
         raise TrajectoryDatasetError(f"The trajectory dataset {path} is corrupt: cannot read its episodes "
-                                     f"({type(error).__name__}: {error}). Collect it again into a new folder.") from None
+                                     f"({type(error).__name__}: {error}). Collect it again into a new folder."
+                                     ) from None
     for position in _episode_order(metas):
         episode, meta = stored[position], metas[position]
         dataset.episodes.append(Trajectory(
@@ -337,7 +312,8 @@ def to_hf_dataset(path: str | os.PathLike, cache_dir: str | os.PathLike | None =
 
 
 def _default_dataset_id(path: Path) -> str:
-    """``<parent>/<name>`` when the folder is named like a Minari dataset (``name-v0``), else ``mixing-gym/<name>-v0``."""
+    """``<parent>/<name>`` when the folder is named like a Minari dataset (``name-v0``), else
+    ``mixing-gym/<name>-v0``."""
     path = path.resolve()
     if VERSIONED_NAME.match(path.name) and re.match(r"^[-_\w]+$", path.parent.name):
         return f"{path.parent.name}/{path.name}"
@@ -412,19 +388,13 @@ class TrajectoryWriter:
             if child.is_dir() and child.name.isdigit() and int(child.name) >= self.num_episodes:
                 shutil.rmtree(child)
 
-    def _spaces(self) -> tuple[gym.spaces.Box, gym.spaces.Box]:
-        from mixing_gym.envs.mdp import action_space, observation_space
-
-        header = self.header
-        return (observation_space(len(header.domain_names), len(header.benchmark_names)),
-                action_space(len(header.domain_names), header.action_mode))
-
     def _new_staging(self):
         from minari.dataset.minari_storage import MinariStorage
 
         shutil.rmtree(self.data / STAGING_DIR, ignore_errors=True)
-        observation_space, action_space = self._spaces()
-        return MinariStorage.new(self.data / STAGING_DIR, observation_space, action_space, data_format=MINARI_FORMAT)
+        layout = self.header.layout
+        return MinariStorage.new(self.data / STAGING_DIR, layout.observation_space, layout.action_space,
+                                 data_format=MINARI_FORMAT)
 
     def create(self, header: TrajectoryDataset, dataset_id: str | None = None,
                extra: Mapping[str, Any] | None = None) -> None:
@@ -477,7 +447,8 @@ class TrajectoryWriter:
         staging.update_episodes([EpisodeBuffer(
             id=episode_id, seed=int(trajectory.seed), observations=np.asarray(trajectory.observations, np.float32),
             actions=np.asarray(trajectory.actions, np.float32), rewards=np.asarray(trajectory.rewards, np.float64),
-            terminations=np.asarray(trajectory.terminations, bool), truncations=np.asarray(trajectory.truncations, bool),
+            terminations=np.asarray(trajectory.terminations, bool),
+            truncations=np.asarray(trajectory.truncations, bool),
         )])
         staging.update_episode_metadata([{"policy": trajectory.policy, **as_json(dict(metadata or {}))}], [episode_id])
         staged = staging.data_path / str(episode_id)
@@ -496,8 +467,8 @@ class TrajectoryWriter:
 
     def _check(self, trajectory: Trajectory) -> None:
         steps = trajectory.num_steps
-        expected = {"observations": (steps + 1, len(self.header.observation_names)),
-                    "actions": (steps, len(self.header.domain_names)),
+        layout = self.header.layout
+        expected = {"observations": (steps + 1, len(layout.observation_names)), "actions": (steps, layout.num_domains),
                     "rewards": (steps,), "terminations": (steps,), "truncations": (steps,)}
         wrong = {name: np.shape(getattr(trajectory, name)) for name, shape in expected.items()
                  if np.shape(getattr(trajectory, name)) != shape}

@@ -14,11 +14,12 @@ from conftest import MICRO, TINY_DATA
 from matplotlib.image import imread
 
 import mixing_gym  # noqa: F401  (registers the env)
-from agents import AGENTS, EnvInfo, FunctionAgent, run_episode, weights_to_action
+from agents import AGENTS, FunctionAgent, play_episode
 from agents.baselines import DoReMi, OnlineDataMixing, RegMix
 from agents.harness import evaluate_agents
 from agents.ppo import FINAL_MODEL, PPOAgent, train_ppo
 from agents.regression import MixtureRegressor
+from mixing_gym.layout import BenchmarkSpec, MixingLayout
 
 #: A second domain space with another K and another split of the fields.
 TINY_SPACE = {"name": "tiny", "target_field": "math", "domains": [
@@ -68,12 +69,12 @@ def ppo_run(env_kwargs, tmp_path_factory):
     return model, log_dir, kwargs
 
 
-def _check_episode(record: dict, env_info: EnvInfo) -> None:
-    assert len(record["steps"]) == env_info.num_steps
+def _check_episode(record: dict, layout: MixingLayout) -> None:
+    assert len(record["steps"]) == layout.num_steps
     for step in record["steps"]:
         action = np.asarray(step["action"], dtype=np.float32)
-        assert env_info.action_space.contains(action) and np.all(np.isfinite(action))
-        assert np.isclose(sum(step["mixture"]), 1.0) and len(step["mixture"]) == env_info.num_domains
+        assert layout.action_space.contains(action) and np.all(np.isfinite(action))
+        assert np.isclose(sum(step["mixture"]), 1.0) and len(step["mixture"]) == layout.num_domains
     assert np.isclose(record["return"], record["objective"])
     assert all(np.isfinite(record[k]) for k in ("source", "target", "balanced"))
 
@@ -88,22 +89,22 @@ def _target_shares(record: dict) -> np.ndarray:
 
 
 def test_weights_to_action_round_trips_through_the_env(env):
-    env_info, unwrapped = EnvInfo.from_env(env), env.unwrapped
-    k = env_info.num_domains
+    layout, unwrapped = MixingLayout.of(env), env.unwrapped
+    k = layout.num_domains
     rng = np.random.default_rng(0)
     for _ in range(20):
         weights = 0.5 * rng.dirichlet(np.ones(k)) + 0.5 / k  # max/min ratio <= k + 1, well inside e^(2/T)
-        action = weights_to_action(weights, env_info)
+        action = layout.weights_to_action(weights)
         assert env.action_space.contains(action)
         assert np.allclose(unwrapped.action_to_weights(action), weights, rtol=1e-5, atol=1e-7)
     # Zeros are unreachable in logits mode: they come out at the floor, e^(-2/T) times the largest weight.
     one_hot = np.eye(k)[0]
-    reached = unwrapped.action_to_weights(weights_to_action(one_hot, env_info))
-    assert np.isclose(reached[0] / reached[1], np.exp(2 / env_info.temperature), rtol=1e-4)
-    as_weights = weights_to_action(2 * one_hot, dataclasses.replace(env_info, action_mode="weights"))
+    reached = unwrapped.action_to_weights(layout.weights_to_action(one_hot))
+    assert np.isclose(reached[0] / reached[1], np.exp(2 / layout.temperature), rtol=1e-4)
+    as_weights = dataclasses.replace(layout, action_mode="weights").weights_to_action(2 * one_hot)
     assert np.array_equal(as_weights, one_hot.astype(np.float32))
     with pytest.raises(ValueError, match="non-negative"):
-        weights_to_action(-one_hot, env_info)
+        layout.weights_to_action(-one_hot)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,9 +113,9 @@ def test_weights_to_action_round_trips_through_the_env(env):
 
 @pytest.mark.parametrize("name", STATELESS)
 def test_every_baseline_plays_valid_actions(env, name):
-    env_info = EnvInfo.from_env(env)
-    record = run_episode(AGENTS[name](), env, seed=0, env_info=env_info)
-    _check_episode(record, env_info)
+    layout = MixingLayout.of(env)
+    record = play_episode(AGENTS[name](), env, seed=0).record()
+    _check_episode(record, layout)
     shares = _target_shares(record)
     expected = {"source_only": (0.0, 0.01), "target_only": (0.99, 1.0), "fixed_ratio": (0.5 - 1e-6, 0.5 + 1e-6)}
     if name in expected:
@@ -125,13 +126,13 @@ def test_every_baseline_plays_valid_actions(env, name):
 
 
 def test_function_agent_and_regmix_play_valid_actions(env, regmix):
-    env_info = EnvInfo.from_env(env)
-    zeros = FunctionAgent(lambda observation, info: np.zeros(env_info.num_domains))
-    _check_episode(run_episode(zeros, env, seed=0, env_info=env_info), env_info)
+    layout = MixingLayout.of(env)
+    zeros = FunctionAgent(lambda observation, info: np.zeros(layout.num_domains))
+    _check_episode(play_episode(zeros, env, seed=0).record(), layout)
     agent, _ = regmix
-    record = run_episode(agent, env, seed=0, env_info=env_info)
-    _check_episode(record, env_info)
-    assert np.isclose(agent.best_mixture.sum(), 1.0) and agent.best_mixture.shape == (env_info.num_domains,)
+    record = play_episode(agent, env, seed=0).record()
+    _check_episode(record, layout)
+    assert np.isclose(agent.best_mixture.sum(), 1.0) and agent.best_mixture.shape == (layout.num_domains,)
     assert np.allclose(record["steps"][0]["mixture"], record["steps"][-1]["mixture"])  # one fixed mixture
 
 
@@ -143,25 +144,24 @@ def test_regmix_table_is_cached_and_resumed(env, regmix):
     assert len(again.table) == 5
     pd.testing.assert_frame_equal(again.table.iloc[:4], first)
     with pytest.raises(RuntimeError, match="learn"):
-        RegMix().reset(EnvInfo.from_env(env))
+        RegMix().reset(MixingLayout.of(env))
 
 
 # ---------------------------------------------------------------------------------------------
 # The update rules of the online methods, on hand-made scores
 
 
-def _toy_info(num_steps: int = 4) -> EnvInfo:
-    names = ("a", "b", "c")
-    base = {f"mg_bpb_{n}": 2.0 for n in names}
-    return EnvInfo(names, ("source", "source", "target"), num_steps, observation_names=("progress",),
-                   base_scores=base)
+def _toy_info(num_steps: int = 4) -> MixingLayout:
+    names, fields = ("a", "b", "c"), ("source", "source", "target")
+    benchmarks = tuple(BenchmarkSpec(f"mg_bpb_{n}", f, "lm", n) for n, f in zip(names, fields))
+    return MixingLayout(names, fields, benchmarks, {b.name: 2.0 for b in benchmarks}, num_steps)
 
 
 def test_doremi_upweights_the_domains_whose_loss_exceeds_the_reference():
-    env_info = _toy_info()
+    layout = _toy_info()
     agent = DoReMi(eta=1.0, smoothing=1e-3)
-    agent.reset(env_info)
-    first = agent.mixture(np.array([0.0]), {"scores": dict(env_info.base_scores)})
+    agent.reset(layout)
+    first = agent.mixture(np.array([0.0]), {"scores": dict(layout.base_scores)})
     assert np.allclose(first, 1 / 3)  # no excess loss at the start: uniform, as the paper starts
     scores = {"mg_bpb_a": 2.5, "mg_bpb_b": 2.0, "mg_bpb_c": 1.5}  # a is forgotten, c improved
     weights = agent.mixture(np.array([0.25]), {"scores": scores})
@@ -170,15 +170,15 @@ def test_doremi_upweights_the_domains_whose_loss_exceeds_the_reference():
 
 
 def test_online_data_mixing_favours_high_loss_domains_with_exploration():
-    env_info = _toy_info()
+    layout = _toy_info()
     agent = OnlineDataMixing(learning_rate=1.0, exploration=0.3, smoothing=0.5)
-    agent.reset(env_info)
-    assert np.allclose(agent.mixture(np.array([0.0]), {"scores": dict(env_info.base_scores)}), 1 / 3)
+    agent.reset(layout)
+    assert np.allclose(agent.mixture(np.array([0.0]), {"scores": dict(layout.base_scores)}), 1 / 3)
     scores = {"mg_bpb_a": 1.0, "mg_bpb_b": 2.0, "mg_bpb_c": 5.0}
     weights = agent.mixture(np.array([0.25]), {"scores": scores})
     assert np.argmax(weights) == 2 and np.all(weights >= 0.1 - 1e-12) and np.isclose(weights.sum(), 1.0)
     paper = OnlineDataMixing(learning_rate=None, exploration=None)  # the paper's schedule: uniform while t < K ln K
-    paper.reset(env_info)
+    paper.reset(layout)
     assert np.allclose(paper.mixture(np.array([0.25]), {"scores": scores}), 1 / 3)
 
 
@@ -198,6 +198,13 @@ def test_mixture_regressor_recovers_a_known_ranking(tmp_path):
         regressor = MixtureRegressor(model).fit(tmp_path / "train.csv", names, "score")
         assert regressor.rank_correlation(table.iloc[300:]) > 0.9, model
     assert regressor.predict(optimum[None]).shape == (1,)
+    # gbm is LightGBM, deterministic: refitting gives the same predictions to the bit.
+    gbm = [MixtureRegressor("gbm", seed=3).fit(table.iloc[:300], names, "score") for _ in range(2)]
+    assert type(gbm[0].estimator).__name__ == "LGBMRegressor"
+    np.testing.assert_array_equal(gbm[0].predict(table.iloc[300:]), gbm[1].predict(table.iloc[300:]))
+    # auto: ridge below 64 runs, LightGBM from 64 on.
+    assert type(MixtureRegressor().fit(table.iloc[:63], names, "score").estimator).__name__ == "Pipeline"
+    assert type(MixtureRegressor().fit(table.iloc[:64], names, "score").estimator).__name__ == "LGBMRegressor"
     with pytest.raises(KeyError, match="no columns"):
         MixtureRegressor().fit(table, ["nowhere"], "score")
 
@@ -228,8 +235,8 @@ def test_ppo_trains_checkpoints_resumes_and_acts(env, ppo_run):
                         resume_from=checkpoint, env_kwargs=kwargs, verbose=0)
     assert resumed.num_timesteps == 16
     agent = PPOAgent.load(log_dir / "resumed" / FINAL_MODEL)
-    env_info = EnvInfo.from_env(env)
-    _check_episode(run_episode(agent, env, seed=0, env_info=env_info), env_info)
+    layout = MixingLayout.of(env)
+    _check_episode(play_episode(agent, env, seed=0).record(), layout)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,7 +245,7 @@ def test_ppo_trains_checkpoints_resumes_and_acts(env, ppo_run):
 
 def test_harness_on_another_space_writes_table_and_plots_and_resumes(tiny_kwargs, ppo_run, tmp_path):
     tiny = gym.make("DataMixing-v0", **tiny_kwargs)
-    tiny_info = EnvInfo.from_env(tiny)
+    tiny_info = MixingLayout.of(tiny)
     assert tiny_info.num_domains == 3
     agents = {name: AGENTS[name]() for name in STATELESS}
     agents["regmix"] = RegMix().learn(tiny, num_runs=4, seed=0)

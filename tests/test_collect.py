@@ -20,9 +20,10 @@ import pytest
 import torch
 from conftest import MICRO, TINY_DATA
 
-from agents.base import EnvInfo
+from agents.base import play_episode
 from agents.cli import main
-from agents.collect import MixturePlan, collect, episode_policy, record_episode
+from agents.collect import MixturePlan, collect, episode_policy
+from mixing_gym.layout import MixingLayout
 from mixing_gym.trajectories import (
     TrajectoryDatasetError,
     TrajectoryWriter,
@@ -79,10 +80,10 @@ def test_collected_episodes_equal_what_the_env_returns(collected, env_kwargs):
     threads = torch.get_num_threads()
     env = gym.make(dataset.env_id, **dataset.make_kwargs(), torch_threads=1)  # one thread, as in the workers
     try:
-        assert EnvInfo.from_dataset(dataset) == EnvInfo.from_env(env)
+        assert dataset.layout == MixingLayout.of(env)  # the recorded layout round-trips exactly
         for index in (0, EPISODES - 1):
             label, policy, env_seed = episode_policy(MixturePlan(), SEED, index)
-            _assert_same_episode(dataset.episodes[index], record_episode(policy, env, env_seed, policy=label))
+            _assert_same_episode(dataset.episodes[index], play_episode(policy, env, env_seed).trajectory(label))
     finally:
         env.close()
         torch.set_num_threads(threads)
@@ -108,7 +109,8 @@ def test_the_dataset_loads_in_minari_and_hugging_face_datasets(collected, minari
 
     table = to_hf_dataset(collected, cache_dir=tmp_path / "hf")
     assert table.features["rewards"].dtype == "float64"
-    rows = {name: np.asarray(table[name]) for name in table.column_names}  # not .with_format("numpy"): it casts to float32
+    # not .with_format("numpy"): it casts to float32
+    rows = {name: np.asarray(table[name]) for name in table.column_names}
     assert len(rows["step"]) == EPISODES * 3  # one row per observation: T + 1 of them
     for episode_id, seed in enumerate(seeds):
         part = rows["episode_id"] == episode_id
@@ -163,13 +165,15 @@ def test_a_writer_discards_what_a_killed_writer_left_uncommitted(collected, tmp_
     assert len(load_trajectories(copy).episodes) == EPISODES  # readers see committed episodes only
     with TrajectoryWriter(copy) as writer:
         assert writer.num_episodes == EPISODES
-        assert sorted(p.name for p in (copy / "data").iterdir()) == sorted([*map(str, range(EPISODES)), "metadata.json"])
+        expected = sorted([*map(str, range(EPISODES)), "metadata.json"])
+        assert sorted(p.name for p in (copy / "data").iterdir()) == expected
         with pytest.raises(TrajectoryDatasetError, match="Another process is writing"):
             TrajectoryWriter(copy)
 
     monkeypatch.chdir(tmp_path)  # a relative folder (Minari's own size count fails on one)
     save_trajectories(load_trajectories(collected), "relative")
-    for saved, original in zip(load_trajectories("relative").episodes, load_trajectories(collected).episodes, strict=True):
+    for saved, original in zip(load_trajectories("relative").episodes, load_trajectories(collected).episodes,
+                               strict=True):
         _assert_same_episode(saved, original)
 
 

@@ -9,11 +9,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+import yaml
 from conftest import MICRO, TINY_DATA
 
 from mixing_gym import cli
 from mixing_gym.engine import ProxyRun
-from mixing_gym.evaluation import SOURCE_SCORE, TARGET_SCORE
+from mixing_gym.layout import BenchmarkSpec
 from mixing_gym.models import PRESETS, build_model, count_parameters, get_preset
 from mixing_gym.sampler import MixtureSampler, allocate
 from mixing_gym.tasks import TASKS_DIR
@@ -104,11 +105,12 @@ def test_evaluator_scores_are_real_and_move_with_training(micro_run):
     micro_run.reset(0)
     base = micro_run.evaluate()
     assert micro_run.evaluate() == base
-    names = micro_run.evaluator.names
-    assert set(names) | {SOURCE_SCORE, TARGET_SCORE} == set(base)
+    names = [b.name for b in micro_run.evaluator.benchmarks]
+    assert set(names) == set(base.raw) == set(base.improvements)
+    assert base.source == base.target == 0.0 and set(base.improvements.values()) == {0.0}  # base is the reference
     assert {f"mg_bpb_{d}" for d in micro_run.space.names} <= set(names)
     assert {"mg_source_continuation", "mg_mc_math_arithmetic"} <= set(names)
-    for name, value in base.items():
+    for name, value in base.raw.items():
         assert np.isfinite(value)
         if name.startswith("mg_bpb"):
             assert 0.5 < value < 20
@@ -119,8 +121,9 @@ def test_evaluator_scores_are_real_and_move_with_training(micro_run):
     after = micro_run.evaluate()
     # Target-only training must improve held-out math and leave the source field no better off.
     for domain in micro_run.space.target_names:
-        assert after[f"mg_bpb_{domain}"] < base[f"mg_bpb_{domain}"]
-    assert after[TARGET_SCORE] > base[TARGET_SCORE]
+        assert after.raw[f"mg_bpb_{domain}"] < base.raw[f"mg_bpb_{domain}"]
+        assert after.improvements[f"mg_bpb_{domain}"] > 0
+    assert after.target > base.target
 
 
 def test_shipped_task_runs_through_the_lm_eval_command_line(micro_run, tmp_path):
@@ -128,7 +131,7 @@ def test_shipped_task_runs_through_the_lm_eval_command_line(micro_run, tmp_path)
     micro_run.train(micro_run.space.field_mixture(0.5))
     checkpoint = tmp_path / "checkpoint"
     micro_run.save(checkpoint)
-    expected = micro_run.evaluate()["mg_bpb_news"]
+    expected = micro_run.evaluate().raw["mg_bpb_news"]
     command = [
         sys.executable, "-m", "lm_eval", "--model", "hf",
         "--model_args", f"pretrained={checkpoint},dtype=float32,max_length={MICRO.seq_len}",
@@ -142,15 +145,14 @@ def test_shipped_task_runs_through_the_lm_eval_command_line(micro_run, tmp_path)
 
 
 def test_every_builtin_task_has_a_shipped_yaml():
-    from lm_eval.tasks._yaml_loader import load_yaml
-
     from mixing_gym.domains import BUILTIN_SOURCES
 
-    shipped = {path.stem: load_yaml(path, resolve_func=False) for path in TASKS_DIR.glob("mg_*.yaml")}
+    shipped = {path.stem: yaml.safe_load(path.read_text()) for path in TASKS_DIR.glob("mg_*.yaml")}
     for domain in BUILTIN_SOURCES:
-        assert shipped[f"mg_bpb_{domain}"]["dataset_kwargs"] == {"file": f"bpb_{domain}"}
+        assert shipped[f"mg_bpb_{domain}"] == {"include": "_bpb.yaml", "task": f"mg_bpb_{domain}",
+                                                "dataset_kwargs": {"file": f"bpb_{domain}"}}
     for task in ("mg_source_continuation", "mg_target_continuation", "mg_humaneval_mc"):
-        assert shipped[task]["output_type"] == "multiple_choice"
+        assert shipped[task]["include"] == "_mc.yaml"
 
 
 def test_local_pretrained_model_directory(micro_run, tmp_path, cache_dir):
@@ -163,7 +165,7 @@ def test_local_pretrained_model_directory(micro_run, tmp_path, cache_dir):
     assert len(run.data.tokenizer) == len(micro_run.data.tokenizer)
     run.reset(0)
     assert run.train(run.space.field_mixture(0.5)).tokens == preset.tokens_per_step
-    assert np.isfinite(run.evaluate()[TARGET_SCORE])
+    assert np.isfinite(run.evaluate().target)
 
 
 def test_cli_train_and_errors(prepared, cache_dir, capsys):
@@ -184,8 +186,10 @@ def test_code_space_scores_humaneval(cache_dir):
     assert set(data.space.target_names) == {"stdlib_code", "stdlib_tests"}
     model = build_model(MICRO, data.tokenizer, seed=0)
     evaluator = Evaluator(data, max_length=MICRO.seq_len)
-    fields = {b.task: b.field for b in evaluator.benchmarks}
-    assert fields["mg_humaneval_mc"] == "target" and fields["mg_bpb_stdlib_code"] == "target"
+    specs = {b.name: b for b in evaluator.benchmarks}  # what each measures, as prepare recorded it
+    assert specs["mg_humaneval_mc"] == BenchmarkSpec("mg_humaneval_mc", "target", "accuracy", None)
+    assert specs["mg_bpb_stdlib_code"] == BenchmarkSpec("mg_bpb_stdlib_code", "target", "lm", "stdlib_code")
+    assert specs["mg_bpb_dialogue"].field == "source"
     scores = evaluator.evaluate(model)
-    assert 0.0 <= scores["mg_humaneval_mc"] <= 1.0
-    assert scores[SOURCE_SCORE] == scores[TARGET_SCORE] == 0.0  # a model is its own reference
+    assert 0.0 <= scores.raw["mg_humaneval_mc"] <= 1.0
+    assert scores.source == scores.target == 0.0  # a model is its own reference

@@ -13,7 +13,7 @@ import pytest
 from conftest import MICRO, TINY_DATA
 
 import mixing_gym  # noqa: F401  (registers the env)
-from mixing_gym.common import CacheError
+from mixing_gym.storage import CacheError
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,8 @@ def test_registration_and_spaces(env):
     k = unwrapped.num_domains
     assert env.action_space == gym.spaces.Box(-1, 1, (k,), np.float32)
     assert env.observation_space.shape == (len(unwrapped.observation_names),)
-    assert unwrapped.observation_names[:k] == [f"weight/{d}" for d in unwrapped.domain_names]
-    assert unwrapped.observation_names[-3:] == ["score/source", "score/target", "progress"]
+    assert list(unwrapped.observation_names[:k]) == [f"weight/{d}" for d in unwrapped.domain_names]
+    assert unwrapped.observation_names[-3:] == ("score/source", "score/target", "progress")
     assert set(unwrapped.domain_fields) == {"source", "target"}
 
 

@@ -12,8 +12,7 @@ from conftest import MICRO, TINY_DATA
 from safetensors import safe_open
 
 import mixing_gym  # noqa: F401  (registers the env)
-from agents import AGENTS, EnvInfo, FunctionAgent, run_episode, weights_to_action
-from agents.collect import record_episode
+from agents import AGENTS, FunctionAgent, play_episode
 from agents.offline import (
     CONFIG_FILE,
     TOKEN_FEATURES,
@@ -28,7 +27,7 @@ from agents.offline import (
 )
 from agents.registry import NEEDS_TRAINING
 from mixing_gym.domains import get_domain_space
-from mixing_gym.envs.mdp import observation_names, observation_space
+from mixing_gym.layout import BenchmarkSpec, MixingLayout
 from mixing_gym.trajectories import TrajectoryDataset
 
 NUM_EPISODES = 6
@@ -57,12 +56,12 @@ def env(prepared, cache_dir):
 @pytest.fixture(scope="module")
 def dataset(env) -> TrajectoryDataset:
     """Episodes of random Dirichlet mixtures, recorded as the trajectory contract describes them."""
-    info = EnvInfo.from_env(env)
+    layout = MixingLayout.of(env)
     rng = np.random.default_rng(0)
-    dirichlet = FunctionAgent(lambda observation, _: weights_to_action(rng.dirichlet(np.full(info.num_domains, 0.3)),
-                                                                       info))
+    dirichlet = FunctionAgent(lambda observation, _: layout.weights_to_action(
+        rng.dirichlet(np.full(layout.num_domains, 0.3))))
     dataset = TrajectoryDataset.from_env(env, {"preset": "micro", "num_steps": 3})
-    dataset.episodes = [record_episode(dirichlet, env, seed, policy="dirichlet(alpha=0.3)")
+    dataset.episodes = [play_episode(dirichlet, env, seed).trajectory("dirichlet(alpha=0.3)")
                         for seed in range(NUM_EPISODES)]
     return dataset
 
@@ -72,20 +71,20 @@ def trained(dataset):
     return train_offline_agent(dataset, FAST, seed=0)
 
 
-def _env_info(space: str | dict, benchmarks: list[str] | None = None, action_mode: str = "logits") -> EnvInfo:
-    """The EnvInfo of a domain space without building its env: acting needs only names and layout."""
+def _layout(space: str | dict, extra: tuple[BenchmarkSpec, ...] = (), action_mode: str = "logits") -> MixingLayout:
+    """The layout of a domain space without building its env (acting needs no more): a held-out
+    bits-per-byte benchmark per domain, then the ``extra`` ones."""
     domains = get_domain_space(space)
-    benchmarks = benchmarks if benchmarks is not None else [f"mg_bpb_{name}" for name in domains.names]
-    return EnvInfo(tuple(domains.names), tuple(domains.fields), 4, action_mode,
-                   observation_names=tuple(observation_names(domains.names, benchmarks)),
-                   benchmark_names=tuple(benchmarks))
+    benchmarks = (*(BenchmarkSpec(f"mg_bpb_{d.name}", d.field, "lm", d.name) for d in domains.domains), *extra)
+    return MixingLayout(tuple(domains.names), tuple(domains.fields), benchmarks, {b.name: 1.0 for b in benchmarks},
+                        4, action_mode)
 
 
-def _observation(env_info: EnvInfo, seed: int) -> np.ndarray:
-    space = observation_space(env_info.num_domains, len(env_info.benchmark_names))
+def _observation(layout: MixingLayout, seed: int) -> np.ndarray:
+    space = layout.observation_space
     space.seed(seed)
     observation = space.sample()
-    k = env_info.num_domains
+    k = layout.num_domains
     observation[:k] /= observation[:k].sum()
     observation[k:-1] = np.clip(observation[k:-1], -1.0, 1.0)  # improvements of a plausible size
     return observation
@@ -95,16 +94,17 @@ def _observation(env_info: EnvInfo, seed: int) -> np.ndarray:
 TINY_SPACE = {"name": "tiny", "target_field": "math", "domains": [
     {"name": "news", "field": "source"}, {"name": "licenses", "field": "source"},
     {"name": "math_fractions", "field": "target"}]}
+HUMANEVAL = BenchmarkSpec("mg_humaneval_mc", "target", "accuracy")
 OTHER_SPACES = [
-    _env_info(TINY_SPACE, ["mg_bpb_news", "mg_bpb_licenses", "mg_bpb_math_fractions", "mg_mc_math_fractions",
-                           "mg_source_continuation"]),
-    _env_info("code", [*(f"mg_bpb_{n}" for n in get_domain_space("code").names), "mg_humaneval_mc"]),
+    _layout(TINY_SPACE, (BenchmarkSpec("mg_mc_math_fractions", "target", "accuracy", "math_fractions"),
+                         BenchmarkSpec("mg_source_continuation", "source", "accuracy"))),
+    _layout("code", (HUMANEVAL,)),
 ]
 
 
 def test_transitions_follow_torchrl_layout(dataset):
     data = transitions(dataset, reward_scale=10.0)
-    k, steps = len(dataset.domain_names), NUM_EPISODES * 3
+    k, steps = dataset.layout.num_domains, NUM_EPISODES * 3
     assert data.batch_size == (steps,)
     assert data["tokens"].shape == data["next", "tokens"].shape == (steps, k, len(TOKEN_FEATURES))
     assert data["action"].abs().max() < 1  # strictly inside the TanhNormal's support
@@ -153,7 +153,7 @@ def test_same_seed_same_weights(dataset):
 
 def test_acts_on_the_real_env_and_on_spaces_of_other_sizes(trained, env):
     agent, _ = trained
-    record = run_episode(agent, env, seed=100)
+    record = play_episode(agent, env, seed=100).record()
     assert len(record["steps"]) == 3 and np.isfinite(record["balanced"])
     sizes = set()
     for env_info in OTHER_SPACES:
@@ -163,7 +163,7 @@ def test_acts_on_the_real_env_and_on_spaces_of_other_sizes(trained, env):
         sizes.add(env_info.num_domains)
     assert len(sizes) == 2 and env.unwrapped.num_domains not in sizes
 
-    weights_info = _env_info("code", action_mode="weights")
+    weights_info = _layout("code", action_mode="weights")
     agent.reset(weights_info)
     weights = agent.act(_observation(weights_info, seed=0), {})
     assert np.all(weights >= 0) and np.isclose(weights.sum(), 1.0)
@@ -175,9 +175,8 @@ def test_actions_follow_the_domains_when_they_are_permuted(trained):
     observation = _observation(env_info, seed=1)
     order = np.random.default_rng(0).permutation(env_info.num_domains)
     k = env_info.num_domains
-    permuted_info = _env_info({"name": "permuted", "target_field": "code", "domains": [
-        {"name": env_info.domain_names[i], "field": env_info.domain_fields[i]} for i in order]},
-        [f"mg_bpb_{env_info.domain_names[i]}" for i in order] + ["mg_humaneval_mc"])
+    permuted_info = _layout({"name": "permuted", "target_field": "code", "domains": [
+        {"name": env_info.domain_names[i], "field": env_info.domain_fields[i]} for i in order]}, (HUMANEVAL,))
     permuted = np.concatenate([observation[order], observation[k:][np.r_[order, k:len(observation) - k]]])
     agent.reset(env_info)
     action = agent.act(observation, {})
@@ -216,12 +215,10 @@ def test_loading_something_else_is_a_clear_error(trained, tmp_path):
 
 
 def test_bad_input_is_a_clear_error(dataset):
-    with pytest.raises(ValueError, match="lacks entries"):
-        DomainFeaturizer(["news"], ["source"], ["weight/wikipedia", "progress"])
     with pytest.raises(ValueError, match="bc_top_fraction"):
         OfflineConfig(bc_top_fraction=0.0)
     with pytest.raises(ValueError, match="no episodes"):
         train_offline_agent(TrajectoryDataset(**{**dataset.__dict__, "episodes": []}), FAST)
-    featurize = DomainFeaturizer(dataset.domain_names, dataset.domain_fields, dataset.observation_names)
+    featurize = DomainFeaturizer(dataset.layout)
     with pytest.raises(ValueError, match="entries, expected"):
         featurize(np.zeros(3, dtype=np.float32))

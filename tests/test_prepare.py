@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import TINY_DATA
 
-from mixing_gym.common import CacheError
 from mixing_gym.domains import BUILTIN_SPACES, DomainSpace, get_domain_space
 from mixing_gym.prepare import PreparedData, data_dir_for, prepare_data, split_documents
 from mixing_gym.sources import LicenseSource, ReasoningGymSource
+from mixing_gym.storage import CacheError
 
 
 def test_builtin_spaces_meet_the_design():

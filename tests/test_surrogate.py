@@ -11,16 +11,9 @@ import pytest
 from conftest import MICRO, TINY_DATA
 
 import mixing_gym  # noqa: F401  (registers the envs)
-from agents.base import FunctionAgent
-from agents.collect import record_episode
-from mixing_gym.envs.surrogate import (
-    ARRAYS_FILE,
-    DataMixingSurrogateEnv,
-    DataMixingSurrogateVectorEnv,
-    SurrogateModel,
-    fidelity,
-    schedule_return,
-)
+from agents.base import FunctionAgent, play_episode
+from mixing_gym.envs.surrogate import DataMixingSurrogateEnv, DataMixingSurrogateVectorEnv, schedule_return
+from mixing_gym.surrogate import ARRAYS_FILE, SurrogateModel, fidelity
 from mixing_gym.trajectories import TrajectoryDataset
 
 NUM_STEPS = 3
@@ -45,8 +38,8 @@ def _record(env: gym.Env, episodes: int, seed: int) -> TrajectoryDataset:
 
     dataset = TrajectoryDataset.from_env(env, {"preset": "micro", "num_steps": NUM_STEPS, "action_mode": "weights",
                                                "aggregate": "bpb"})
-    dataset.episodes = [record_episode(field_split(alpha), env, seed + number,
-                                       policy=f"uniform field share, dirichlet(alpha={alpha}) within")
+    dataset.episodes = [play_episode(field_split(alpha), env, seed + number).trajectory(
+                            f"uniform field share, dirichlet(alpha={alpha}) within")
                         for number, alpha in ((n, (0.3, 1.0, 3.0)[n % 3]) for n in range(episodes))]
     return dataset
 
@@ -70,7 +63,7 @@ def model(dataset):
 
 
 def _target_mask(model: SurrogateModel) -> np.ndarray:
-    return np.array([field == "target" for field in model.domain_fields])
+    return model.layout.target_mask
 
 
 def test_registration_and_spaces_match_the_real_env(model, real_env):
@@ -82,7 +75,8 @@ def test_registration_and_spaces_match_the_real_env(model, real_env):
     for attribute in ("domain_names", "domain_fields", "benchmark_names", "observation_names", "num_steps"):
         assert getattr(env.unwrapped, attribute) == getattr(real, attribute)
     vector = gym.make_vec("DataMixingSurrogate-v0", num_envs=4, surrogate=model)
-    assert isinstance(vector, DataMixingSurrogateVectorEnv) and vector.single_observation_space == real.observation_space
+    assert isinstance(vector, DataMixingSurrogateVectorEnv)
+    assert vector.single_observation_space == real.observation_space
 
 
 def test_fit_reproduces_the_recorded_steps_within_tolerance(model, dataset):
@@ -131,10 +125,11 @@ def test_surrogate_ranks_fixed_mixtures_as_the_real_env(model, real_env):
 
 
 def test_fidelity_report_on_held_out_episodes(dataset):
-    fit_on, held_out = (dataclasses.replace(dataset, episodes=part) for part in (dataset.episodes[:4], dataset.episodes[4:]))
+    fit_on, held_out = (dataclasses.replace(dataset, episodes=part)
+                        for part in (dataset.episodes[:4], dataset.episodes[4:]))
     report = fidelity(SurrogateModel.fit(fit_on), held_out)
     assert report["transitions"] == 2 * NUM_STEPS
-    assert set(report["benchmarks"]) == set(dataset.benchmark_names)
+    assert set(report["benchmarks"]) == set(dataset.layout.benchmark_names)
     for scores in [report["pooled"], report["source_score"], report["target_score"], *report["benchmarks"].values()]:
         assert set(scores) == {"r2", "spearman"} and scores["r2"] <= 1 and -1 <= scores["spearman"] <= 1
     assert report["pooled"]["spearman"] > 0.5  # held-out changes are ranked, not just fit
@@ -231,7 +226,7 @@ def test_render_ansi(model):
     env.reset(seed=0)
     env.step(env.action_space.sample())
     text = env.render()
-    assert "step 1/" in text and model.domain_names[0] in text and "target_score" in text
+    assert "step 1/" in text and model.layout.domain_names[0] in text and "target_score" in text
 
 
 @pytest.mark.parametrize("make, message", [
@@ -269,16 +264,61 @@ def test_bad_actions_and_schedules(model):
 def test_bad_trajectories_are_rejected(dataset):
     with pytest.raises(ValueError, match="no episodes"):
         SurrogateModel.fit(dataclasses.replace(dataset, episodes=[]))
-    renamed = ("mg_gsm8k", *dataset.benchmark_names[1:])
-    with pytest.raises(ValueError, match="'mg_gsm8k' is not one of mixing-gym's tasks"):
-        SurrogateModel.fit(dataclasses.replace(dataset, benchmark_names=renamed))
     with pytest.raises(ValueError, match="JSON-serialisable"):
         SurrogateModel.fit(dataclasses.replace(dataset, env_kwargs={"preset": MICRO}))
-    k, b = len(dataset.domain_names), len(dataset.benchmark_names)
+    k, b = dataset.layout.num_domains, dataset.layout.num_benchmarks
     shifted = [dataclasses.replace(e, observations=e.observations + np.eye(k + b + 3, dtype=np.float32)[k + b])
                for e in dataset.episodes]  # source scores no longer the mean of the source benchmarks
     with pytest.raises(ValueError, match="recorded source/target scores differ"):
         SurrogateModel.fit(dataclasses.replace(dataset, episodes=shifted))
     model = SurrogateModel.fit(dataset)
     with pytest.raises(ValueError, match="num_steps"):
-        fidelity(model, dataclasses.replace(dataset, num_steps=NUM_STEPS + 1))
+        fidelity(model, dataclasses.replace(dataset, layout=dataclasses.replace(dataset.layout,
+                                                                                num_steps=NUM_STEPS + 1)))
+
+
+#: Run in a fresh interpreter where importing torch, lm-eval or transformers fails, as on a machine without them.
+TORCH_FREE_SCRIPT = """
+import importlib.abc, sys
+
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "lm_eval", "transformers"):
+            raise ImportError(f"{name} is blocked in this test")
+
+sys.meta_path.insert(0, Blocked())
+import gymnasium as gym
+import numpy as np
+import mixing_gym
+from agents import AGENTS, play_episode
+from mixing_gym.envs.surrogate import schedule_return
+from mixing_gym.surrogate import SurrogateModel, fidelity
+from mixing_gym.trajectories import load_trajectories
+
+dataset = load_trajectories(sys.argv[2])
+model = SurrogateModel.fit(dataset)
+assert fidelity(model, dataset)["transitions"] == dataset.total_steps
+env = gym.make("DataMixingSurrogate-v0", surrogate=sys.argv[1])
+for name in ("random", "uniform", "fixed_ratio", "linear_schedule", "odm", "doremi"):
+    record = play_episode(AGENTS[name](), env, seed=0).record()
+    assert np.isfinite(record["balanced"]), name
+vector = gym.make_vec("DataMixingSurrogate-v0", num_envs=4, surrogate=model)
+vector.reset(seed=0)
+vector.step(vector.action_space.sample())
+assert np.isfinite(schedule_return(model, model.layout.field_mixture(0.5)))
+loaded = [name for name in ("torch", "lm_eval", "transformers") if name in sys.modules]
+assert not loaded, loaded
+print("torch-free ok")
+"""
+
+
+def test_surrogate_and_baselines_run_without_torch_and_lm_eval(model, dataset, tmp_path):
+    import subprocess
+    import sys
+
+    from mixing_gym.trajectories import save_trajectories
+
+    save_trajectories(dataset, tmp_path / "trajectories")
+    result = subprocess.run([sys.executable, "-c", TORCH_FREE_SCRIPT, str(model.save(tmp_path / "surrogate")),
+                             str(tmp_path / "trajectories")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "torch-free ok" in result.stdout, result.stderr[-3000:]

@@ -14,31 +14,15 @@ import torch
 
 from mixing_gym.domains import DomainSpace
 from mixing_gym.engine import ProxyRun
-from mixing_gym.envs.mdp import (
-    RELATIVE_BOUNDS,
-    ScoreObjective,
-    action_space,
-    action_to_weights,
-    check_action_mode,
-    observation_names,
-    observation_space,
-    reward_name,
-    score_objective,
-)
-from mixing_gym.evaluation import SOURCE_SCORE, TARGET_SCORE, StandardTask
-from mixing_gym.models import ProxyPreset, get_preset
+from mixing_gym.envs.base import RENDER_MODES, MixingEnvBase, check_render_mode
+from mixing_gym.evaluation import StandardTask
+from mixing_gym.layout import MixingLayout, Scores
+from mixing_gym.mdp import RELATIVE_BOUNDS, SOURCE_SCORE, TARGET_SCORE, ScoreObjective, check_action_mode
+from mixing_gym.models import ProxyPreset, env_preset
 from mixing_gym.prepare import DataConfig
 
 
-def env_preset(preset: str | ProxyPreset = "small", num_steps: int | None = None,
-               tokens_per_step: int | None = None, model: str | Path | None = None) -> ProxyPreset:
-    """The proxy preset an env made with these arguments runs: ``preset`` with the env's overrides."""
-    overrides = {k: v for k, v in (("num_steps", num_steps), ("tokens_per_step", tokens_per_step),
-                                   ("pretrained", str(model) if model else None)) if v is not None}
-    return get_preset(preset, **overrides)
-
-
-class DataMixingEnv(gym.Env):
+class DataMixingEnv(MixingEnvBase, gym.Env):
     """Learning to re-weight pre-training domains during continual pre-training (CPT).
 
     ## Description
@@ -135,7 +119,7 @@ class DataMixingEnv(gym.Env):
     - v0: initial version.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 2}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 2}
 
     def __init__(
         self,
@@ -162,11 +146,9 @@ class DataMixingEnv(gym.Env):
         render_mode: str | None = None,
     ):
         check_action_mode(action_mode, temperature)
-        objective = score_objective(reward, reward_coef)
         if benchmarks not in ("all", "bpb"):
             raise ValueError(f"Unknown benchmarks {benchmarks!r}; use 'all' or 'bpb'.")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"Unknown render_mode {render_mode!r}; use one of {self.metadata['render_modes']}.")
+        check_render_mode(render_mode, self.metadata["render_modes"])
         if torch_threads is None and multiprocessing.current_process().name != "MainProcess":
             torch_threads = 1  # vectorised workers share the cores; one thread each avoids oversubscription
         if torch_threads is not None:
@@ -178,38 +160,22 @@ class DataMixingEnv(gym.Env):
                             aggregate=aggregate, standard_tasks=tuple(standard_tasks), compile=compile,
                             device=device)
         self.space = self.run.space
-        self.num_steps = self.run.preset.num_steps
-        self.reward_name = reward_name(reward)
-        self._objective = objective
-        self.action_mode = action_mode
-        self.temperature = temperature
+        self._set_layout(MixingLayout(tuple(self.space.names), tuple(self.space.fields), self.run.evaluator.benchmarks,
+                                      dict(self.run.base_scores), self.run.preset.num_steps, action_mode, temperature,
+                                      aggregate, tuple(self.space.field_mixture(0.0).tolist())), reward, reward_coef)
         self.render_mode = render_mode
-
-        self.domain_names = self.space.names
-        self.domain_fields = self.space.fields
-        self.num_domains = len(self.space)
-        self.benchmark_names = self.run.evaluator.names
-        self.observation_names = observation_names(self.domain_names, self.benchmark_names)
-        self.observation_space = observation_space(self.num_domains, len(self.benchmark_names))
-        self.action_space = action_space(self.num_domains, action_mode)
-
-        self.base_scores = self.run.base_scores
-        self.initial_weights = self.space.field_mixture(0.0)
+        self.observation_space = self.layout.observation_space
+        self.action_space = self.layout.action_space
         #: Wall-clock seconds of the last step by phase; kept out of ``info`` so seeded runs compare equal.
         self.last_step_timings: dict[str, float] = {}
-        self._history: list[dict[str, Any]] = []
+        self._history: list[tuple[np.ndarray, Scores]] = []
         self._step_index: int | None = None
         self._objective_value = 0.0
 
     # ------------------------------------------------------------------------------------------
 
-    def action_to_weights(self, action: np.ndarray) -> np.ndarray:
-        """Validate an action and map it to mixture weights (see Action Space)."""
-        return action_to_weights(action, self.action_space.shape, self.action_mode, self.temperature)
-
-    def _observation(self, weights: np.ndarray, scores: dict[str, float]) -> np.ndarray:
-        improvements = self.run.evaluator.improvements(scores, self.base_scores)
-        relative = [*(improvements[name] for name in self.benchmark_names), scores[SOURCE_SCORE], scores[TARGET_SCORE]]
+    def _observation(self, weights: np.ndarray, scores: Scores) -> np.ndarray:
+        relative = [*(scores.improvements[name] for name in self.benchmark_names), scores.source, scores.target]
         progress = (self._step_index or 0) / self.num_steps
         values = np.concatenate([weights, np.clip(relative, *RELATIVE_BOUNDS), [progress]])
         return values.astype(np.float32)
@@ -219,9 +185,10 @@ class DataMixingEnv(gym.Env):
         self.run.reset(seed=int(self.np_random.integers(2**31 - 1)))
         self._step_index = 0
         self._objective_value = 0.0
-        self._history = [{"weights": self.initial_weights, "scores": self.base_scores, "reward": 0.0}]
-        info = {"scores": dict(self.base_scores), "mixture": self.initial_weights.copy()}
-        return self._observation(self.initial_weights, self.base_scores), info
+        base = self.layout.scores(self.layout.base_scores)
+        self._history = [(self.initial_weights, base)]
+        info = {"scores": base.flat(), "mixture": self.initial_weights}
+        return self._observation(self.initial_weights, base), info
 
     def step(self, action):
         if self._step_index is None:
@@ -234,20 +201,19 @@ class DataMixingEnv(gym.Env):
         scores = self.run.evaluate()
         self._step_index += 1
 
-        source, target = scores[SOURCE_SCORE], scores[TARGET_SCORE]
-        objective = float(self._objective(source, target))
+        objective = float(self._objective(scores.source, scores.target))
         reward = objective - self._objective_value
         self._objective_value = objective
-        self._history.append({"weights": weights, "scores": scores, "reward": reward})
+        self._history.append((weights, scores))
 
         timings = dict(self.run.timings)
         self.last_step_timings = {**timings, "total": sum(timings.values())}
         info = {
             "mixture": weights,
             "tokens_per_domain": report.tokens_per_domain.copy(),
-            "scores": scores,
-            SOURCE_SCORE: source,
-            TARGET_SCORE: target,
+            "scores": scores.flat(),
+            SOURCE_SCORE: scores.source,
+            TARGET_SCORE: scores.target,
             "objective": objective,
             "train_loss": report.loss,
             "tokens_trained": self.run.tokens_trained,
@@ -265,14 +231,10 @@ class DataMixingEnv(gym.Env):
         return None
 
     def _render_text(self) -> str:
-        latest = self._history[-1] if self._history else {"weights": self.initial_weights, "scores": self.base_scores}
-        lines = [f"DataMixing-v0  step {self._step_index or 0}/{self.num_steps}  reward={self.reward_name}",
-                 f"{'domain':24s} {'field':7s} {'weight':>7s}"]
-        lines += [f"{n:24s} {f:7s} {w:7.3f}" for n, f, w in zip(self.domain_names, self.domain_fields, latest["weights"])]
-        lines.append(f"{'benchmark':34s} {'score':>8s} {'base':>8s}")
-        for name in [*self.benchmark_names, SOURCE_SCORE, TARGET_SCORE]:
-            lines.append(f"{name:34s} {latest['scores'][name]:8.4f} {self.base_scores[name]:8.4f}")
-        return "\n".join(lines)
+        weights, scores = self._history[-1] if self._history else (self.initial_weights,
+                                                                   self.layout.scores(self.layout.base_scores))
+        return self._render_table(f"DataMixing-v0  step {self._step_index or 0}/{self.num_steps}  "
+                                  f"reward={self.reward_name}", weights, scores)
 
     def _render_picture(self) -> np.ndarray:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -282,12 +244,12 @@ class DataMixingEnv(gym.Env):
         canvas = FigureCanvasAgg(figure)
         weights_axis, scores_axis = figure.subplots(1, 2)
         steps = np.arange(len(self._history))
-        weights = np.array([h["weights"] for h in self._history]).T
+        weights = np.array([weights for weights, _ in self._history]).T
         weights_axis.stackplot(steps, weights, labels=self.domain_names, step="post")
         weights_axis.set(title="mixture", xlabel="step", ylabel="weight", ylim=(0, 1))
         weights_axis.legend(fontsize=5, loc="upper left", ncol=2)
-        for key, label in ((SOURCE_SCORE, "source"), (TARGET_SCORE, "target")):
-            scores_axis.plot(steps, [h["scores"][key] for h in self._history], marker="o", label=label)
+        for field in ("source", "target"):
+            scores_axis.plot(steps, [getattr(scores, field) for _, scores in self._history], marker="o", label=field)
         scores_axis.axhline(0.0, color="grey", lw=0.5)
         scores_axis.set(title="improvement over the base model", xlabel="step")
         scores_axis.legend(fontsize=7)

@@ -12,7 +12,7 @@ def load_task_data(file: str, data_dir: str | None = None, **_metadata):
     """``{"test": Dataset}`` of ``<data_dir>/tasks/<file>.jsonl``; ``data_dir`` comes from lm-eval's metadata."""
     import datasets
 
-    from mixing_gym.common import read_jsonl
+    from mixing_gym.storage import read_jsonl
 
     data_dir = data_dir or os.environ.get(DATA_DIR_ENV_VAR)
     if not data_dir:

@@ -1,7 +1,8 @@
-"""The MDP every mixing env shares: the action mapping, the observation layout and the reward objective.
+"""The MDP every mixing env shares: spaces, the action mapping both ways, score keys and reward objectives.
 
-``DataMixing-v0`` (a real proxy run per step) and ``DataMixingSurrogate-v0`` (learned dynamics) build
-their spaces and read their actions with these functions, so an agent sees the same MDP in both.
+``DataMixing-v0`` (a real proxy run per step), ``DataMixingSurrogate-v0`` (learned dynamics) and every agent
+read actions, observations and rewards through these functions, so all of them see one MDP. The module
+needs numpy and Gymnasium only: no torch, no lm-eval.
 """
 
 from __future__ import annotations
@@ -11,20 +12,28 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from gymnasium import spaces
 
-from mixing_gym.evaluation import OBJECTIVES
+#: Keys of the source-field and target-field aggregates in a flat score dict (``info["scores"]``).
+SOURCE_SCORE = "source_score"
+TARGET_SCORE = "target_score"
 
 ScoreObjective = Callable[[float, float], float]
+#: Objectives J(s, t) of the relative source and target aggregates; the envs reward their change.
+OBJECTIVES: dict[str, Callable[[float, float, float], float]] = {
+    "balanced": lambda source, target, coef: 0.5 * (source + target),
+    "target": lambda source, target, coef: target,
+    "source": lambda source, target, coef: source,
+    "weighted": lambda source, target, coef: coef * target + (1.0 - coef) * source,
+    "min": lambda source, target, coef: min(source, target),
+}
+
 ACTION_MODES = ("logits", "weights")
 #: Bounds of every relative score in the observation (benchmark improvements and field aggregates).
 RELATIVE_BOUNDS = (-1.0, 10.0)
 
 
-def check_action_mode(action_mode: str, temperature: float) -> None:
-    """Raise a ``ValueError`` naming the fix for an unknown action mode or a non-positive temperature."""
-    if action_mode not in ACTION_MODES:
-        raise ValueError(f"Unknown action_mode {action_mode!r}; use one of {ACTION_MODES}.")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}.")
+def balanced_objective(scores: dict[str, float]) -> float:
+    """``(source_score + target_score) / 2`` of a flat score dict: target gains count as much as forgetting."""
+    return OBJECTIVES["balanced"](scores[SOURCE_SCORE], scores[TARGET_SCORE], 0.5)
 
 
 def score_objective(reward: str | ScoreObjective, reward_coef: float = 0.5) -> ScoreObjective:
@@ -40,6 +49,14 @@ def score_objective(reward: str | ScoreObjective, reward_coef: float = 0.5) -> S
 def reward_name(reward: str | ScoreObjective) -> str:
     """How an env reports its reward: the objective's name, or the callable's ``__name__``."""
     return reward if isinstance(reward, str) else getattr(reward, "__name__", "custom")
+
+
+def check_action_mode(action_mode: str, temperature: float) -> None:
+    """Raise a ``ValueError`` naming the fix for an unknown action mode or a non-positive temperature."""
+    if action_mode not in ACTION_MODES:
+        raise ValueError(f"Unknown action_mode {action_mode!r}; use one of {ACTION_MODES}.")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}.")
 
 
 def observation_names(domain_names: Sequence[str], benchmark_names: Sequence[str]) -> list[str]:
@@ -84,3 +101,24 @@ def action_to_weights(action: np.ndarray, shape: tuple[int, ...], action_mode: s
     if np.any(totals <= 0):
         raise ValueError("All weights are zero; in action_mode='weights' give at least one domain a weight > 0.")
     return array / totals
+
+
+def weights_to_action(weights: Sequence[float] | np.ndarray, action_mode: str, temperature: float) -> np.ndarray:
+    """The action that makes an env train on ``weights`` (the inverse of :func:`action_to_weights`).
+
+    In ``logits`` mode the env trains on ``softmax(clip(action, -1, 1) / temperature)``, so the action
+    is ``temperature * log(w)`` shifted so that its largest entry is 1. Clipping to [-1, 1] bounds the
+    ratio of the largest to the smallest weight the env can reach by ``e^(2 / temperature)`` (about
+    3000 at the default 0.25): smaller weights, zeros included, come out as that floor. In ``weights``
+    mode the action is the normalised weights themselves.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 1 or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"Expected finite non-negative weights with a positive sum, one per domain, got {w.tolist()}.")
+    w = w / w.sum()
+    if action_mode == "weights":
+        return w.astype(np.float32)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is clipped to the floor below, as intended
+        logits = temperature * np.log(w)
+    logits = logits - logits.max() + 1.0
+    return np.clip(logits, -1.0, 1.0).astype(np.float32)

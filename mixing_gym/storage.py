@@ -1,4 +1,4 @@
-"""Helpers shared by every module: cache paths, errors, hashing and atomic file writes."""
+"""Where the cache lives and how files are written: cache paths, cache errors, hashing, atomic writes."""
 
 from __future__ import annotations
 

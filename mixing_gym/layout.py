@@ -1,0 +1,303 @@
+"""The layout of a mixing env, as data: its domains, its benchmarks and what each measures, its MDP settings.
+
+One frozen :class:`MixingLayout` per env is the single source of truth for everything a consumer needs
+to read the env without running it: agents act from it, trajectory datasets record it as their header,
+the surrogate stores it with its model. :class:`BenchmarkSpec` says what a benchmark measures (field,
+kind, domain) as data, so nothing downstream parses task names; :class:`Scores` is one evaluation,
+raw and relative, with the field aggregates formed by the one rule of :func:`field_scores`.
+
+The module needs numpy and Gymnasium only: no torch, no lm-eval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mixing_gym import mdp
+
+if TYPE_CHECKING:
+    import gymnasium as gym
+    from gymnasium import spaces
+
+FIELDS = ("source", "target")
+#: ``lm``: held-out language modelling in bits per byte (lower is better); ``accuracy``: a multiple-choice
+#: accuracy; ``task``: a task of lm-eval's own registry, by name (higher is better).
+BENCHMARK_KINDS = ("lm", "accuracy", "task")
+#: Which benchmarks make the field aggregates: ``bpb`` the language-modelling ones, ``all`` every one.
+AGGREGATES = ("bpb", "all")
+#: Relative tolerance on base scores when two layouts are compared (recorded as JSON floats).
+BASE_SCORE_RTOL = 1e-6
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """What one benchmark measures.
+
+    Args:
+        name: the lm-eval task name; its observation entry is ``score/<name>``.
+        field: ``"source"`` or ``"target"``.
+        kind: one of :data:`BENCHMARK_KINDS`.
+        domain: the domain whose held-out data it is built from, or ``None`` for a field-level benchmark.
+    """
+
+    name: str
+    field: str
+    kind: str
+    domain: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.field not in FIELDS:
+            raise ValueError(f"Benchmark {self.name!r} has field {self.field!r}; use one of {FIELDS}.")
+        if self.kind not in BENCHMARK_KINDS:
+            raise ValueError(f"Benchmark {self.name!r} has kind {self.kind!r}; use one of {BENCHMARK_KINDS}.")
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.kind == "lm"
+
+    def improvement(self, value: float, reference: float) -> float:
+        """Relative change from ``reference``, positive when ``value`` is better."""
+        change = (reference - value) if self.lower_is_better else (value - reference)
+        return change / abs(reference)
+
+    def aggregated(self, aggregate: str) -> bool:
+        """Whether this benchmark enters its field's aggregate under ``aggregate``."""
+        return aggregate == "all" or self.kind == "lm"
+
+
+def field_mixture(target_mask: np.ndarray, target_share: float) -> np.ndarray:
+    """Weights uniform within each field, ``target_share`` of them on the domains where ``target_mask``."""
+    if not 0.0 <= target_share <= 1.0:
+        raise ValueError(f"target_share must be within [0, 1], got {target_share}.")
+    mask = np.asarray(target_mask, dtype=bool)
+    return np.where(mask, target_share / max(mask.sum(), 1), (1.0 - target_share) / max((~mask).sum(), 1))
+
+
+def check_aggregate(aggregate: str) -> None:
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"Unknown aggregate {aggregate!r}; use one of {AGGREGATES}.")
+
+
+def field_members(benchmarks: Sequence[BenchmarkSpec], aggregate: str) -> np.ndarray:
+    """``(B, 2)`` booleans: benchmark ``b`` enters the source (column 0) or target (column 1) aggregate."""
+    check_aggregate(aggregate)
+    members = np.zeros((len(benchmarks), len(FIELDS)), dtype=bool)
+    for b, benchmark in enumerate(benchmarks):
+        members[b, FIELDS.index(benchmark.field)] = benchmark.aggregated(aggregate)
+    return members
+
+
+def field_scores(improvements: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """The field aggregates ``(..., 2)`` of improvements ``(..., B)``: the mean improvement of each field's
+    member benchmarks (0 for a field without any). The one aggregate rule of mixing-gym: the real env, the
+    surrogate and every reader of recorded scores form source and target scores with it."""
+    values = np.asarray(improvements, dtype=np.float64)
+    # Summed one benchmark after the other (the reduction runs over a non-contiguous axis), so a
+    # single evaluation gives exactly the float a plain Python sum would.
+    sums = np.where(members, values[..., :, None], 0.0).sum(axis=-2)
+    counts = members.sum(axis=0)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One evaluation of a model: raw scores, improvements over the reference, field aggregates.
+
+    Args:
+        raw: every benchmark's raw metric (bits per byte, accuracy, ...), by name.
+        improvements: every benchmark's improvement over the reference model, by name.
+        source: the source-field aggregate improvement.
+        target: the target-field aggregate improvement.
+    """
+
+    raw: Mapping[str, float]
+    improvements: Mapping[str, float]
+    source: float
+    target: float
+
+    def flat(self) -> dict[str, float]:
+        """Raw scores plus ``source_score`` and ``target_score``: the form of ``info["scores"]``."""
+        return {**self.raw, mdp.SOURCE_SCORE: self.source, mdp.TARGET_SCORE: self.target}
+
+
+def score_against(benchmarks: Sequence[BenchmarkSpec], raw: Mapping[str, float], reference: Mapping[str, float],
+                  aggregate: str) -> Scores:
+    """:class:`Scores` of ``raw`` relative to ``reference`` (the base model's raw scores)."""
+    improvements = {b.name: b.improvement(raw[b.name], reference[b.name]) for b in benchmarks}
+    source, target = field_scores(np.array([improvements[b.name] for b in benchmarks]),
+                                  field_members(benchmarks, aggregate)).tolist()
+    return Scores(dict(raw), improvements, source, target)
+
+
+@dataclass(frozen=True)
+class MixingLayout:
+    """Everything about a mixing env that its consumers read: domains, benchmarks, base scores, MDP settings.
+
+    Every mixing env has one (``env.unwrapped.layout``); trajectory datasets and surrogates record it
+    (:meth:`to_json` / :meth:`from_json`), and :meth:`differences` says how two of them disagree.
+
+    Args:
+        domain_names: the K domains, in action order.
+        domain_fields: ``"source"`` or ``"target"`` per domain.
+        benchmarks: the B benchmarks, in observation order.
+        base_scores: the base model's raw score of every benchmark, the reference of every improvement.
+        num_steps: re-weighting steps per episode.
+        action_mode: ``"logits"`` (``softmax(action / temperature)``) or ``"weights"``.
+        temperature: the softmax temperature of the logits mode.
+        aggregate: which benchmarks make the field aggregates (:data:`AGGREGATES`).
+        initial_weights: the mixture of the reset observation (the base model's pretraining mixture).
+    """
+
+    domain_names: tuple[str, ...]
+    domain_fields: tuple[str, ...]
+    benchmarks: tuple[BenchmarkSpec, ...]
+    base_scores: Mapping[str, float]
+    num_steps: int
+    action_mode: str = "logits"
+    temperature: float = 0.25
+    aggregate: str = "bpb"
+    initial_weights: tuple[float, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.domain_names or len(self.domain_names) != len(self.domain_fields):
+            raise ValueError(f"A layout needs at least one domain and one field per domain, got names "
+                             f"{list(self.domain_names)} and fields {list(self.domain_fields)}.")
+        unknown = sorted(set(self.domain_fields) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"Unknown domain fields {unknown}; use {FIELDS}.")
+        mdp.check_action_mode(self.action_mode, self.temperature)
+        check_aggregate(self.aggregate)
+        missing = [b.name for b in self.benchmarks if b.name not in self.base_scores]
+        if missing:
+            raise ValueError(f"The base scores lack benchmarks {missing}.")
+        if self.initial_weights and len(self.initial_weights) != len(self.domain_names):
+            raise ValueError(f"initial_weights has {len(self.initial_weights)} entries for "
+                             f"{len(self.domain_names)} domains.")
+
+    # ------------------------------------------------------------------------------ built from
+
+    @staticmethod
+    def of(env: gym.Env) -> MixingLayout:
+        """The layout of a mixing env (through any wrappers)."""
+        layout = getattr(env.unwrapped, "layout", None)
+        if not isinstance(layout, MixingLayout):
+            raise TypeError(f"{type(env.unwrapped).__name__} is not a mixing-gym env (it has no MixingLayout); "
+                            "make one with gym.make('DataMixing-v0') or gym.make('DataMixingSurrogate-v0').")
+        return layout
+
+    def to_json(self) -> dict[str, Any]:
+        """The layout as plain JSON values (what datasets and surrogates record)."""
+        return {"domain_names": list(self.domain_names), "domain_fields": list(self.domain_fields),
+                "benchmarks": [dataclasses.asdict(b) for b in self.benchmarks],
+                "base_scores": {name: float(value) for name, value in self.base_scores.items()},
+                "num_steps": int(self.num_steps), "action_mode": self.action_mode,
+                "temperature": float(self.temperature), "aggregate": self.aggregate,
+                "initial_weights": [float(w) for w in self.initial_weights]}
+
+    @classmethod
+    def from_json(cls, block: Mapping[str, Any]) -> MixingLayout:
+        """The layout recorded by :meth:`to_json`; a missing or mangled entry raises ``KeyError`` / ``ValueError``."""
+        return cls(tuple(block["domain_names"]), tuple(block["domain_fields"]),
+                   tuple(BenchmarkSpec(**b) for b in block["benchmarks"]),
+                   {name: float(value) for name, value in block["base_scores"].items()}, int(block["num_steps"]),
+                   block["action_mode"], float(block["temperature"]), block["aggregate"],
+                   tuple(float(w) for w in block["initial_weights"]))
+
+    def differences(self, other: MixingLayout, ignore: Sequence[str] = ()) -> list[str]:
+        """How ``other`` differs from this layout, one line per entry (base scores within a relative 1e-6);
+        entries named in ``ignore`` (e.g. ``"action_mode"``) are not compared."""
+        mine, theirs = self.to_json(), other.to_json()
+        lines = [f"{key}: {mine[key]!r} here, {theirs[key]!r} there"
+                 for key in mine if key not in (*ignore, "base_scores") and mine[key] != theirs[key]]
+        names = sorted(self.base_scores)
+        if "base_scores" in ignore:
+            return lines
+        if names != sorted(other.base_scores) or not np.allclose(
+                [self.base_scores[n] for n in names], [other.base_scores[n] for n in names],
+                rtol=BASE_SCORE_RTOL, atol=0.0):
+            lines.append(f"base_scores: {mine['base_scores']} here, {theirs['base_scores']} there (the base "
+                         "checkpoint or the benchmarks changed)")
+        return lines
+
+    # ------------------------------------------------------------------------------ sizes and names
+
+    @property
+    def num_domains(self) -> int:
+        return len(self.domain_names)
+
+    @property
+    def num_benchmarks(self) -> int:
+        return len(self.benchmarks)
+
+    @property
+    def benchmark_names(self) -> tuple[str, ...]:
+        return tuple(b.name for b in self.benchmarks)
+
+    @property
+    def observation_names(self) -> tuple[str, ...]:
+        """What each observation entry is: ``weight/<domain>``, ``score/<task>``, the aggregates, ``progress``."""
+        return tuple(mdp.observation_names(self.domain_names, self.benchmark_names))
+
+    @property
+    def target_mask(self) -> np.ndarray:
+        return np.array([f == "target" for f in self.domain_fields])
+
+    # ------------------------------------------------------------------------------ the MDP
+
+    @property
+    def observation_space(self) -> spaces.Box:
+        return mdp.observation_space(self.num_domains, self.num_benchmarks)
+
+    @property
+    def action_space(self) -> spaces.Box:
+        return mdp.action_space(self.num_domains, self.action_mode)
+
+    def action_to_weights(self, action: np.ndarray) -> np.ndarray:
+        """Validate one action and map it to the mixture the env trains on."""
+        return mdp.action_to_weights(action, (self.num_domains,), self.action_mode, self.temperature)
+
+    def weights_to_action(self, weights: Sequence[float] | np.ndarray) -> np.ndarray:
+        """The action that makes the env train on ``weights`` (see :func:`mixing_gym.mdp.weights_to_action`)."""
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (self.num_domains,):
+            raise ValueError(f"Expected {self.num_domains} weights (domains {list(self.domain_names)}), "
+                             f"got shape {w.shape}.")
+        return mdp.weights_to_action(w, self.action_mode, self.temperature)
+
+    def field_mixture(self, target_share: float) -> np.ndarray:
+        """Uniform within each field, ``target_share`` of the tokens on the target field."""
+        return field_mixture(self.target_mask, target_share)
+
+    def step_index(self, observation: np.ndarray) -> int:
+        """Steps taken so far in the episode, read from the observation's ``progress`` entry."""
+        return round(float(observation[-1]) * self.num_steps)
+
+    # ------------------------------------------------------------------------------ scores
+
+    @property
+    def aggregate_members(self) -> np.ndarray:
+        """``(B, 2)``: which benchmarks make the source and target aggregates (see :func:`field_members`)."""
+        return field_members(self.benchmarks, self.aggregate)
+
+    def scores(self, raw: Mapping[str, float]) -> Scores:
+        """:class:`Scores` of raw benchmark scores relative to this layout's base scores."""
+        return score_against(self.benchmarks, raw, self.base_scores, self.aggregate)
+
+    def domain_benchmarks(self, kind: str) -> list[BenchmarkSpec | None]:
+        """Per domain, in action order, its benchmark of ``kind`` (``None`` where it has none)."""
+        by_domain = {b.domain: b for b in self.benchmarks if b.kind == kind and b.domain is not None}
+        return [by_domain.get(name) for name in self.domain_names]
+
+    def domain_scores(self, scores: Mapping[str, float], kind: str = "lm") -> np.ndarray:
+        """Each domain's raw score on its benchmark of ``kind`` (default: held-out bits per byte), in domain order."""
+        benchmarks = self.domain_benchmarks(kind)
+        missing = [name for name, b in zip(self.domain_names, benchmarks) if b is None or b.name not in scores]
+        if missing:
+            raise KeyError(f"No {kind!r} benchmark score for domains {missing}; loss-driven agents need the "
+                           "per-domain held-out bits-per-byte benchmarks (benchmarks='bpb' or 'all').")
+        return np.array([scores[b.name] for b in benchmarks], dtype=np.float64)
