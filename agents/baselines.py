@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from agents.base import Agent, MixtureAgent, play_episode
 from agents.regression import MixtureRegressor
@@ -142,7 +143,7 @@ class RegMix(MixtureAgent):
         return draws / draws.sum(axis=1, keepdims=True)
 
     def learn(self, env, num_runs: int = 32, seed: int = 0, max_steps: int | None = None,
-              table_path: str | Path | None = None) -> RegMix:
+              table_path: str | Path | None = None, progress: bool = True) -> RegMix:
         """Run ``num_runs`` proxy episodes on random fixed mixtures, fit the regressor, pick the mixture.
 
         Args:
@@ -152,13 +153,15 @@ class RegMix(MixtureAgent):
             max_steps: stop each proxy episode after this many steps (default: the whole episode).
             table_path: a CSV of runs; rows already there are reused and new ones appended after each
                 run, so an interrupted ``learn`` resumes.
+            progress: show a progress bar over the proxy runs (each is a whole CPT run).
         """
         names = list(MixingLayout.of(env).domain_names)
         rng = np.random.default_rng(seed)
         mixtures = self._sample_mixtures(rng, num_runs, len(names))
         path = Path(table_path) if table_path is not None else None
         rows = pd.read_csv(path).to_dict("records") if path is not None and path.exists() else []
-        for run in range(len(rows), num_runs):
+        for run in tqdm(range(len(rows), num_runs), desc="RegMix proxy runs", unit="run", initial=len(rows),
+                        total=num_runs, disable=not progress):
             episode = play_episode(FixedMixture(mixtures[run]), env, seed=seed + run, max_steps=max_steps).record()
             rows.append({**dict(zip(names, episode["steps"][-1]["mixture"])), "objective": episode["objective"]})
             if path is not None:

@@ -1,8 +1,9 @@
-"""The ``mixing-gym`` command line with the agents: ``mixing_gym.cli``'s commands plus ``evaluate`` and ``demo``."""
+"""The mixing-gym command line with the agents: ``mixing_gym.cli``'s commands plus evaluate, demo and collect."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,20 +11,71 @@ from typing import TYPE_CHECKING, Any
 from mixing_gym import cli as base_cli
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from agents.base import Agent
     from agents.harness import Comparison
 
 DEFAULT_AGENTS = "uniform,source_only,target_only,fixed_ratio,linear_schedule,odm,doremi"
 DEMO_AGENTS = "target_only,fixed_ratio,odm,doremi"
-DEMO_HELP = """run baselines and a short PPO run on the default env (small proxy, math space) and compare them.
-Takes about 9 minutes on 2 shared CPU cores once `small` is prepared (PPO trains 16 steps in 2
-workers, about 3 minutes; then 5 evaluation episodes of 8 steps, about 70 s each), plus 5-8 minutes on
-the first run to prepare the data and pretrain the base checkpoint."""
+#: The files of a comparison in its output folder, as the report lists them.
+RESULT_FILES = ("results.md", "results.csv", "episodes.csv", "mixtures.png", "scores.png", "frontier.png", "episodes/")
 
+EPILOG = """\
+examples:
+  mixing-gym info              spaces, presets and what is prepared
+  mixing-gym demo              baselines and PPO on the default env, compared
+  mixing-gym prepare --space code --preset micro
+  mixing-gym evaluate --preset micro --seeds 5 --agents uniform,odm,doremi
+  mixing-gym collect --preset micro --episodes 16 --workers 2
 
-COLLECT_HELP = """record episodes of random mixture policies (Dirichlet draws, field splits, perturbed baselines) in
-worker processes into a Minari dataset; each finished episode is committed atomically, so a killed
-collection keeps what it wrote and `--resume` continues it. --seed seeds the collection."""
+Run "mixing-gym COMMAND --help" for a command's options and what it writes.
+The cache is in $MIXING_GYM_CACHE, else ~/.cache/mixing_gym."""
+
+COMPARISON_FILES = """\
+  results.md, results.csv  per agent: mean and 95% interval of the final
+                           source, target and balanced scores, the return
+                           and the target share
+  episodes.csv             one row per episode
+  mixtures.png             each agent's mixture over the steps
+  scores.png               source and target scores over the steps
+  frontier.png             final source score against target score
+  episodes/                one JSON per finished episode; a rerun reuses
+                           them, so an interrupted comparison resumes"""
+
+EVALUATE_HELP = f"""\
+Play every agent of --agents for --seeds episodes of DataMixing-v0, on the
+same seeds 0..N-1, and compare them. Prints the table and which agent has
+the best balanced score (the mean of the source and target improvements)
+and whether its lead is larger than the 95% confidence intervals. Writes
+into --output:
+{COMPARISON_FILES}"""
+
+DEMO_HELP = f"""\
+The whole loop on the default env (small proxy, math space; --preset and
+--space change it): train PPO for 16 steps in 2 worker processes, then play
+it and the baselines target_only, fixed_ratio, odm and doremi on the same
+seeds and compare them as evaluate does, ending with what the comparison
+found. About 9 minutes on 2 shared CPU cores once small is prepared (PPO
+about 3 minutes, then 5 episodes of 8 steps, about 70 s each), plus 5-8
+minutes on the first run to prepare the data and pretrain the base
+checkpoint.
+
+Writes into --output: ppo/ (the PPO model ppo_final.zip, its checkpoints and
+logs; a rerun reuses the model) and evaluate's files:
+{COMPARISON_FILES}"""
+
+COLLECT_HELP = """\
+Record episodes of random mixture policies (Dirichlet draws of varied
+concentration, field splits from source-only to target-only, baselines'
+mixtures perturbed by noise) on DataMixing-v0, in --workers processes: the
+offline RL data of the surrogate env and the Data Mixing Agent. Episode i
+depends only on --seed and i.
+
+Writes a Minari dataset folder at --output: data/metadata.json (the env's
+arguments and layout) and one Arrow file per episode under data/. Each
+finished episode is committed atomically, so a killed collection keeps what
+it wrote and --resume continues it to --episodes."""
 
 
 def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -66,11 +118,44 @@ def _build_agents(names: list[str], env_kwargs: dict[str, Any], output: str | Pa
     return agents
 
 
+def finding(summary: pd.DataFrame, metric: str = "balanced") -> str:
+    """What a comparison found, in one or two lines: the best agent on ``metric``, its lead over the next, and
+    whether that lead is larger than the 95% confidence intervals.
+
+    Args:
+        summary: :attr:`agents.harness.Comparison.summary`: one row per agent with ``agent``, ``episodes`` and
+            ``<metric>_mean`` / ``<metric>_ci95`` (the interval's half-width, NaN for a single episode).
+        metric: the metric to rank by (the balanced score, whatever the env's reward).
+    """
+    label = f"{metric} score"
+    ranked = summary.sort_values(f"{metric}_mean", ascending=False, kind="stable").to_dict("records")
+    best = ranked[0]
+    if len(ranked) == 1:
+        return f"Finding: one agent, {best['agent']}, with a {label} of {best[f'{metric}_mean']:+.4f}."
+    runner = ranked[1]
+    lead = best[f"{metric}_mean"] - runner[f"{metric}_mean"]
+    first = (f"Finding: {best['agent']} has the best {label}, {best[f'{metric}_mean']:+.4f}, {lead:.4f} above "
+             f"{runner['agent']} ({runner[f'{metric}_mean']:+.4f}).")
+    best_ci, runner_ci = best[f"{metric}_ci95"], runner[f"{metric}_ci95"]
+    if math.isnan(best_ci) or math.isnan(runner_ci):
+        return (first + "\nWith one seed per agent there are no 95% confidence intervals to tell that lead from "
+                        "noise; --seeds 5 plays five seeds per agent and gives them.")
+    intervals = f"±{best_ci:.4f} and ±{runner_ci:.4f} over {best['episodes']} seeds"
+    # Two intervals that do not overlap: the lead exceeds both half-widths together.
+    if lead > best_ci + runner_ci:
+        return first + f"\nThe lead is larger than the 95% confidence intervals ({intervals}): they do not overlap."
+    return (first + f"\nThe lead is within the 95% confidence intervals ({intervals}): they overlap, so the two "
+                    "are not told apart; more --seeds narrow the intervals.")
+
+
 def _report(comparison: Comparison) -> None:
+    """Print the comparison's table, where its files are, and, last, what it found."""
     print((comparison.output_dir / "results.md").read_text())
     print(f"{comparison.new_episodes} new episodes; results and plots in {comparison.output_dir}/:")
-    for name in ("results.csv", "results.md", "mixtures.png", "scores.png", "frontier.png"):
-        print(f"  {comparison.output_dir / name}")
+    for name in RESULT_FILES:
+        print(f"  {comparison.output_dir}/{name}")  # not a Path join, which drops the slash of "episodes/"
+    print()
+    print(finding(comparison.summary))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -95,7 +180,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     if not model_path.exists():
         print(f"training PPO for {args.ppo_timesteps} steps in 2 envs ...", flush=True)
         train_ppo(args.preset, total_timesteps=args.ppo_timesteps, n_envs=2, seed=args.seed, log_dir=output / "ppo",
-                  env_kwargs={k: v for k, v in env_kwargs.items() if k != "preset"}, verbose=0)
+                  env_kwargs={k: v for k, v in env_kwargs.items() if k != "preset"}, verbose=0, progress_bar=True)
     agents = _build_agents([*DEMO_AGENTS.split(","), "ppo"], env_kwargs, output, args.seed, str(model_path))
     _report(evaluate_agents(agents, args.seeds, env_kwargs, output))
 
@@ -113,52 +198,69 @@ def cmd_collect(args: argparse.Namespace) -> None:
           f"minari.MinariDataset('{summary.path / 'data'}').")
 
 
-def _add_env_arguments(parser: argparse.ArgumentParser, threads: int | None) -> None:
+def _add_env_arguments(parser: argparse.ArgumentParser, threads_of: str) -> None:
+    """The options of ``gym.make("DataMixing-v0", ...)`` a command exposes.
+
+    Args:
+        parser: the command's parser.
+        threads_of: whose torch threads ``--torch-threads`` sets, for its help text.
+    """
     base_cli.add_common_arguments(parser)
     parser.add_argument("--benchmarks", default="bpb", choices=("bpb", "all"),
                         help="bpb: language modelling only (fast, default); all: multiple-choice accuracy too")
     parser.add_argument("--reward", default="balanced", help="the env's reward (default: balanced)")
-    parser.add_argument("--torch-threads", type=int, default=threads,
-                        help=f"torch threads of the env (default: {threads or 'torch default'}; 1 is safest on "
-                             "shared cores, where threads spin-waiting on each other slow a step many times)")
+    base_cli.add_threads_argument(parser, threads_of)
 
 
-def _add_run_arguments(parser: argparse.ArgumentParser, seeds: int, output: str, threads: int | None) -> None:
-    _add_env_arguments(parser, threads)
-    parser.add_argument("--seeds", type=int, default=seeds, help=f"episodes per agent, seeds 0..N-1 (default: {seeds})")
-    parser.add_argument("--output", default=output, help=f"results folder; finished episodes there are reused "
-                                                          f"(default: {output})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of RegMix's proxy runs and of PPO")
+def _add_run_arguments(parser: argparse.ArgumentParser, seeds: int, output: str) -> None:
+    _add_env_arguments(parser, "each env process")
+    parser.add_argument("--seeds", type=int, default=seeds,
+                        help=f"episodes per agent, on seeds 0..N-1; 2 or more give 95%% intervals (default: {seeds})")
+    parser.add_argument("--output", default=output,
+                        help=f"results folder; finished episodes there are reused (default: {output})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of RegMix's proxy runs and of PPO (default: 0)")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """``mixing_gym.cli``'s parser with the agents' commands added."""
     parser, commands = base_cli.build_parser()
-    evaluate = commands.add_parser("evaluate", help="compare agents on the same seeds: table and plots")
-    _add_run_arguments(evaluate, seeds=3, output="runs/compare", threads=None)
-    evaluate.add_argument("--agents", default=DEFAULT_AGENTS, help=f"comma-separated names (default: {DEFAULT_AGENTS}; "
-                                                                    "also random, regmix, ppo, dma)")
-    evaluate.add_argument("--ppo-model", default=None, help="a PPO zip, for the agent 'ppo'")
-    evaluate.add_argument("--dma-model", default=None, help="a saved offline agent directory, for the agent 'dma'")
-    evaluate.add_argument("--regmix-runs", type=int, default=32, help="RegMix proxy episodes (default: 32)")
+    parser.epilog = EPILOG  # the examples of the whole tool, agents' commands included
+
+    evaluate = base_cli.add_command(
+        commands, "evaluate", "compare agents on the same seeds: table, plots, episodes", EVALUATE_HELP,
+        ["mixing-gym evaluate --preset micro --seeds 5",
+         "mixing-gym evaluate --agents uniform,ppo --ppo-model runs/ppo/ppo_final.zip"])
+    _add_run_arguments(evaluate, seeds=3, output="runs/compare")
+    evaluate.add_argument("--agents", default=DEFAULT_AGENTS,
+                          help=f"comma-separated agent names (default: {DEFAULT_AGENTS.replace(',', ', ')}); also "
+                               "random, regmix (learns from --regmix-runs proxy episodes), ppo (needs --ppo-model) "
+                               "and dma (needs --dma-model)")
+    evaluate.add_argument("--ppo-model", default=None, help="a PPO zip, for the agent ppo")
+    evaluate.add_argument("--dma-model", default=None, help="a saved offline agent directory, for the agent dma")
+    evaluate.add_argument("--regmix-runs", type=int, default=32, help="RegMix's proxy episodes (default: 32)")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    demo = commands.add_parser("demo", help="baselines and a short PPO run on the default env, compared "
-                                            "(about 9 min on 2 cores once prepared)",
-                               description=DEMO_HELP)
-    _add_run_arguments(demo, seeds=1, output="runs/demo", threads=1)
+    demo = base_cli.add_command(
+        commands, "demo", "baselines and a short PPO run on the default env, compared", DEMO_HELP,
+        ["mixing-gym demo", "mixing-gym demo --preset micro --output runs/demo-micro",
+         "mixing-gym demo --seeds 5 --output runs/demo-5seeds"])
+    _add_run_arguments(demo, seeds=1, output="runs/demo")
     demo.add_argument("--ppo-timesteps", type=int, default=16, help="PPO training steps (default: 16, two episodes)")
     demo.set_defaults(func=cmd_demo)
-    collect = commands.add_parser("collect", help="record trajectories of random mixture policies (offline RL data)",
-                                  description=COLLECT_HELP)
-    _add_env_arguments(collect, threads=1)
+
+    collect = base_cli.add_command(
+        commands, "collect", "record trajectories of random mixtures (a Minari dataset)", COLLECT_HELP,
+        ["mixing-gym collect --preset small --episodes 64 --workers 2",
+         "mixing-gym collect --preset small --episodes 128 --workers 2 --resume"])
+    _add_env_arguments(collect, "each worker process")
     collect.add_argument("--output", default="runs/trajectories",
                          help="the dataset folder (default: runs/trajectories)")
     collect.add_argument("--seed", type=int, default=0, help="the collection's seed: episode i depends on (seed, i)")
     collect.add_argument("--episodes", type=int, required=True, help="episodes the dataset should hold")
-    collect.add_argument("--workers", type=int, default=1, help="worker processes, one env and torch thread each")
+    collect.add_argument("--workers", type=int, default=1, help="worker processes, one env each (default: 1)")
     collect.add_argument("--resume", action="store_true", help="continue the dataset at --output to --episodes")
-    collect.add_argument("--num-steps", type=int, default=None, help="re-weighting steps per episode (preset default)")
+    collect.add_argument("--num-steps", type=int, default=None,
+                         help="re-weighting steps per episode (default: the preset's)")
     collect.set_defaults(func=cmd_collect)
     return parser, commands
 

@@ -119,9 +119,13 @@ def _markdown(summary: pd.DataFrame) -> str:
     for row in summary.to_dict("records"):
         cells = [cell(key, row[f"{key}_mean"], row[f"{key}_ci95"]) for key, _ in METRICS]
         lines.append(f"| {row['agent']} | {row['episodes']} | " + " | ".join(cells) + " |")
-    return ("Mean ± 95% confidence interval (Student's t) over seeds. Source and target: final field "
-            "aggregates (improvement over the base model); balanced: their mean; return: of the env's reward; "
-            "target share: of the tokens, mean over steps.\n\n"
+    single = summary.loc[summary["episodes"] < 2, "agent"].tolist()
+    intervals = ("Mean ± 95% confidence interval (Student's t) over seeds." if not single else
+                 "Mean ± 95% confidence interval (Student's t) over seeds; no interval for "
+                 + ("any agent" if len(single) == len(summary) else ", ".join(single))
+                 + ": one episode each (run more seeds, e.g. `--seeds 5`, for intervals).")
+    return (intervals + " Source and target: final field aggregates (improvement over the base model); "
+            "balanced: their mean; return: of the env's reward; target share: of the tokens, mean over steps.\n\n"
             + "\n".join(lines) + "\n")
 
 

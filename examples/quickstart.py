@@ -3,7 +3,7 @@
     python examples/quickstart.py                 # the default `small` proxy on the math field
     python examples/quickstart.py --preset micro  # seconds instead of minutes
 
-The first run prepares the data and pretrains the base checkpoint (about 5 minutes for `small` on two
+The first run prepares the data and pretrains the base checkpoint (about 8 minutes for `small` on two
 CPU cores); later runs reuse the cache.
 """
 

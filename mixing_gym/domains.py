@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import reprlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -42,6 +44,12 @@ BUILTIN_SOURCES: dict[str, TextSource] = {
     "math_fractions": ReasoningGymSource(("fraction_simplification",)),
     "math_number_theory": ReasoningGymSource(("gcd", "lcm", "prime_factorization")),
 }
+
+#: The keys of a domain space config and of one domain entry in it (the README's Domain spaces section).
+SPACE_KEYS = ("name", "target_field", "domains", "benchmarks")
+DOMAIN_KEYS = ("name", "field", "hf")
+HF_KEYS = tuple(f.name for f in fields(HFDatasetSource))
+FORMAT_HINT = "see the README's Domain spaces section for the format"
 
 
 @dataclass(frozen=True)
@@ -172,29 +180,125 @@ class DomainSpace:
 
         Each domain entry names a built-in source (``{name: wikipedia, field: source}``) or declares a
         Hugging Face dataset (``{name: my_corpus, field: target, hf: {path: json, data_files: [a.jsonl]}}``).
+
+        Args:
+            config: the config as a mapping, or the path of a YAML file holding one.
+
+        Raises ``FileNotFoundError`` for a missing file, ``ValueError`` naming the file (and for a YAML
+        syntax error its line and column) and the faulty key, and ``KeyError`` for a domain that is neither
+        built in nor declared with ``hf``.
         """
         if isinstance(config, (str, Path)):
-            config = yaml.safe_load(Path(config).read_text())
-        domains = []
-        for entry in config["domains"]:
-            name, field = entry["name"], entry.get("field", "source")
-            if "hf" in entry:
-                options = dict(entry["hf"])
-                if isinstance(options.get("data_files"), (list, tuple)):
-                    options["data_files"] = tuple(options["data_files"])
-                elif isinstance(options.get("data_files"), str):
-                    options["data_files"] = (options["data_files"],)
-                source: TextSource = HFDatasetSource(**options)
-            elif name in BUILTIN_SOURCES:
-                source = BUILTIN_SOURCES[name]
-            else:
-                raise KeyError(
-                    f"Unknown domain {name!r}: not a built-in source ({sorted(BUILTIN_SOURCES)}) and no 'hf' "
-                    "entry declaring a Hugging Face dataset."
-                )
-            domains.append(Domain(name, field, source))
-        return cls(config.get("name", "custom"), domains, config.get("target_field", "custom"),
-                   config.get("benchmarks", ()))
+            path = Path(config)
+            return cls._from_parsed(_read_space_file(path), f"Domain space file {path}")
+        return cls._from_parsed(config, "Domain space config")
+
+    @classmethod
+    def _from_parsed(cls, config: Any, origin: str) -> DomainSpace:
+        """The space of a parsed config; every error names ``origin`` (the file, or that it was a dict).
+
+        Args:
+            config: what the YAML file held, or the dict given.
+            origin: how errors name the config.
+        """
+        if not isinstance(config, Mapping):
+            raise _config_error(origin, f"expected a mapping with the keys {list(SPACE_KEYS)}, got {_shown(config)}")
+        unknown = sorted(set(config) - set(SPACE_KEYS), key=str)
+        if unknown:
+            raise _config_error(origin, f"unknown keys {unknown}; a space has the keys {list(SPACE_KEYS)}")
+        for key in ("name", "target_field"):
+            if key in config and not isinstance(config[key], str):
+                raise _config_error(origin, f"{key!r} must be a string, got {_shown(config[key])}")
+        benchmarks = config.get("benchmarks", ())
+        if not _is_list(benchmarks) or not all(isinstance(b, str) for b in benchmarks):
+            raise _config_error(origin, f"'benchmarks' must be a list of benchmark names, got {_shown(benchmarks)}")
+        if "domains" not in config:
+            raise _config_error(origin, "the required key 'domains' is missing")
+        if not _is_list(config["domains"]) or not config["domains"]:
+            raise _config_error(origin, "'domains' must be a non-empty list of {name, field} mappings, "
+                                        f"got {_shown(config['domains'])}")
+        entries = [_domain_entry(index, entry, origin) for index, entry in enumerate(config["domains"])]
+        try:  # a bad field, a duplicate name or a missing field: the message is the space's, the file is ours
+            domains = [Domain(name, field, source) for name, field, source in entries]
+            return cls(config.get("name", "custom"), domains, config.get("target_field", "custom"), benchmarks)
+        except ValueError as error:
+            raise ValueError(f"{origin}: {error}") from error
+
+
+def _config_error(origin: str, message: str) -> ValueError:
+    """The error for a malformed space config: where, what, and where the format is described."""
+    return ValueError(f"{origin}: {message}; {FORMAT_HINT}.")
+
+
+def _shown(value: Any) -> str:
+    """A short description of a config value for an error message."""
+    return "nothing (an empty value)" if value is None else f"{type(value).__name__} {reprlib.repr(value)}"
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str)
+
+
+def _read_space_file(path: Path) -> Any:
+    """The parsed YAML of a domain space file; a syntax error raises ``ValueError`` with its line and column."""
+    if not path.is_file():
+        raise FileNotFoundError(f"Domain space file {path} does not exist (relative paths start at {Path.cwd()}).")
+    try:
+        with path.open("rb") as stream:
+            return yaml.safe_load(stream)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        # A scanner or parser error says what it found; other YAML errors (bad bytes) only have their text.
+        detail = getattr(error, "problem", None) or " ".join(str(error).split())
+        context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
+        if context:
+            detail += f" ({context}" + (f" that starts at line {start.line + 1}, column {start.column + 1}"
+                                        if start else "") + ")"
+        raise ValueError(f"Domain space file {where}: not valid YAML: {detail}. A domain space file is a YAML "
+                         f"mapping with a name, a target_field and a list of domains; {FORMAT_HINT}.") from error
+
+
+def _domain_entry(index: int, entry: Any, origin: str) -> tuple[str, str, TextSource]:
+    """The name, field and text source of entry ``index`` of a config's ``domains``.
+
+    Args:
+        index: the entry's position, to name it in errors.
+        entry: the entry as parsed.
+        origin: how errors name the config.
+    """
+    label = f"domains[{index}]"
+    if not isinstance(entry, Mapping):
+        raise _config_error(origin, f"{label} must be a mapping like {{name: wikipedia, field: source}}, "
+                                    f"got {_shown(entry)}")
+    unknown = sorted(set(entry) - set(DOMAIN_KEYS), key=str)
+    if unknown:
+        raise _config_error(origin, f"{label} has unknown keys {unknown}; a domain has the keys {list(DOMAIN_KEYS)}")
+    if not isinstance(entry.get("name"), str):
+        raise _config_error(origin, f"{label} needs a 'name' string, got {_shown(entry.get('name'))}")
+    name, field = entry["name"], entry.get("field", "source")
+    label = f"{label} ({name!r})"
+    if not isinstance(field, str):
+        raise _config_error(origin, f"{label}: 'field' must be 'source' or 'target', got {_shown(field)}")
+    if "hf" in entry:
+        if not isinstance(entry["hf"], Mapping) or "path" not in entry["hf"]:
+            raise _config_error(origin, f"{label}: 'hf' must be a mapping with at least a 'path', "
+                                        f"got {_shown(entry['hf'])}")
+        options = dict(entry["hf"])
+        unknown = sorted(set(options) - set(HF_KEYS), key=str)
+        if unknown:
+            raise _config_error(origin, f"{label}: 'hf' has unknown keys {unknown}; it takes {list(HF_KEYS)}")
+        # Tuples keep the source hashable and its description stable.
+        if _is_list(options.get("data_files")):
+            options["data_files"] = tuple(options["data_files"])
+        elif isinstance(options.get("data_files"), str):
+            options["data_files"] = (options["data_files"],)
+        return name, field, HFDatasetSource(**options)
+    if name not in BUILTIN_SOURCES:
+        raise KeyError(f"{origin}: Unknown domain {name!r} (domains[{index}]): not a built-in source "
+                       f"({sorted(BUILTIN_SOURCES)}) and no 'hf' entry declaring a Hugging Face dataset; "
+                       f"{FORMAT_HINT}.")
+    return name, field, BUILTIN_SOURCES[name]
 
 
 def _space(name: str, source: Sequence[str], target: Sequence[str], target_field: str,
@@ -219,13 +323,40 @@ BUILTIN_SPACES = {
 }
 
 
+def _quoted(names: Iterable[str]) -> str:
+    """``'a', 'b' and 'c'``: names for a sentence."""
+    quoted = [repr(name) for name in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
 def get_domain_space(space: str | DomainSpace | Mapping | Path) -> DomainSpace:
-    """A built-in space by name, a :class:`DomainSpace`, a config dict, or a YAML file path."""
+    """A built-in space by name, a :class:`DomainSpace`, a config dict, or a YAML file path.
+
+    Args:
+        space: the space; a string ending in ``.yaml`` or ``.yml`` is a file path.
+    """
     if isinstance(space, DomainSpace):
         return space
     if isinstance(space, Mapping) or (isinstance(space, (str, Path)) and str(space).endswith((".yaml", ".yml"))):
         return DomainSpace.from_config(space)
     if space not in BUILTIN_SPACES:
-        raise KeyError(f"Unknown domain space {space!r}; built-in spaces: {sorted(BUILTIN_SPACES)} "
-                       "(or pass a DomainSpace, a config dict or a YAML file).")
+        raise KeyError(f"Unknown domain space {space!r}; the built-in spaces are {_quoted(BUILTIN_SPACES)}, "
+                       "named by their target field (the env's target_field); for another space pass a "
+                       "DomainSpace, a config dict or the path of a YAML file, .yaml or .yml (space= in gym.make, "
+                       "--space on the command line).")
     return BUILTIN_SPACES[space]()
+
+
+def target_field_space(target_field: str) -> DomainSpace:
+    """The built-in space of a target field: what ``gym.make("DataMixing-v0", target_field=...)`` trains on.
+
+    Args:
+        target_field: ``"math"`` or ``"code"``; each built-in space is named by its target field.
+
+    Raises ``KeyError`` speaking of target fields (not of spaces) for any other name.
+    """
+    if target_field not in BUILTIN_SPACES:
+        raise KeyError(f"Unknown target_field {target_field!r}; the built-in target fields are "
+                       f"{_quoted(BUILTIN_SPACES)}; for another field pass space=<a DomainSpace, a config dict "
+                       "or a YAML path>.")
+    return BUILTIN_SPACES[target_field]()

@@ -7,6 +7,7 @@ episode of ``DataMixing-v0`` does.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, replace
@@ -18,10 +19,18 @@ import torch
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from mixing_gym.domains import DomainSpace, get_domain_space
+from mixing_gym.domains import DomainSpace, get_domain_space, target_field_space
 from mixing_gym.evaluation import Evaluator, StandardTask
 from mixing_gym.layout import Scores
-from mixing_gym.models import ProxyPreset, build_model, count_parameters, env_preset, get_preset, load_model
+from mixing_gym.models import (
+    ProxyPreset,
+    build_model,
+    count_parameters,
+    env_preset,
+    get_preset,
+    load_model,
+    save_model,
+)
 from mixing_gym.prepare import DataConfig, PreparedData, data_dir_for, prepare_data
 from mixing_gym.sampler import MixtureSampler
 from mixing_gym.storage import CacheError, atomic_write_json, fingerprint
@@ -29,6 +38,15 @@ from mixing_gym.trainer import ContinualTrainer, TrainReport, compile_for_traini
 
 BASE_MARKER = "base.json"
 BASE_SEED = 1234
+
+
+#: Model FLOP/s of base pretraining on 2 CPU cores (the README's performance section: 100-180 GFLOP/s
+#: uncontended), discounted for shared cores; only for the first-run notice's time estimate.
+CPU_TRAINING_FLOPS = 7e10
+
+
+def _duration(seconds: float) -> str:
+    return "a minute or less" if seconds < 60 else f"{seconds / 60:.0f} minutes"
 
 
 #: Preset fields that only shape episodes; changing them must not re-pretrain the base checkpoint.
@@ -51,6 +69,12 @@ def build_base_checkpoint(data: PreparedData, preset: ProxyPreset, progress: boo
         if (path / BASE_MARKER).exists():
             return path
         model = build_model(preset, data.tokenizer, seed=BASE_SEED)
+        if progress:
+            flops = 6 * count_parameters(model) * preset.base_tokens
+            tqdm.write(f"mixing-gym: pretraining the base checkpoint of preset {preset.name!r} "
+                       f"({count_parameters(model) / 1e6:.2f}M parameters) on {preset.base_tokens:,} source-field "
+                       f"tokens into {path}. This happens once per preset and data; about "
+                       f"{_duration(flops / CPU_TRAINING_FLOPS)} on a 2-core CPU.", file=sys.stderr)
         sampler = MixtureSampler(data, preset.seq_len, preset.batch_size)
         tokens_per_batch = preset.seq_len * preset.batch_size
         trainer = ContinualTrainer(model, preset.base_tokens, tokens_per_batch, preset.base_lr,
@@ -68,8 +92,7 @@ def build_base_checkpoint(data: PreparedData, preset: ProxyPreset, progress: boo
                 remaining -= report.tokens
                 bar.update(report.tokens)
                 bar.set_postfix(loss=f"{report.loss:.3f}")
-        model.save_pretrained(str(path), safe_serialization=True)
-        data.tokenizer.save_pretrained(str(path))
+        save_model(model, data.tokenizer, path)
         seconds = sum(r.seconds for r in reports)
         atomic_write_json(path / BASE_MARKER, {
             "preset": asdict(preset),
@@ -119,7 +142,7 @@ def prepare_for_env(env_kwargs: Mapping[str, Any], progress: bool = True) -> tup
     """
     preset = env_preset(env_kwargs.get("preset", "small"), env_kwargs.get("num_steps"),
                         env_kwargs.get("tokens_per_step"), env_kwargs.get("model"))
-    space = env_kwargs.get("space") or env_kwargs.get("target_field", "math")
+    space = env_kwargs.get("space") or target_field_space(env_kwargs.get("target_field", "math"))
     return prepare(space, preset, env_kwargs.get("cache_dir"), env_kwargs.get("data_config"), progress=progress)
 
 
@@ -238,5 +261,4 @@ class ProxyRun:
 
     def save(self, path: str | Path) -> None:
         """Save the current model (safetensors) and tokenizer, loadable by lm-eval's ``hf`` model."""
-        self.model.save_pretrained(str(path), safe_serialization=True)
-        self.data.tokenizer.save_pretrained(str(path))
+        save_model(self.model, self.data.tokenizer, path)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -109,14 +110,38 @@ def build_model(preset: ProxyPreset, tokenizer, seed: int) -> PreTrainedModel:
     return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
 
 
+@contextlib.contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """transformers' own progress bars ("Loading weights", "Writing model shards") off while env work runs:
+    an env loads and saves checkpoints as a matter of course, and the bars would bury its own output."""
+    from transformers.utils import logging as transformers_logging
+
+    enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            transformers_logging.enable_progress_bar()
+
+
 def load_model(path: str | Path, gguf_file: str | None = None) -> PreTrainedModel:
     """A causal LM from a local directory (safetensors, or a GGUF file); never runs code from it."""
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-    config = AutoConfig.from_pretrained(str(path), trust_remote_code=False, **kwargs)
-    return AutoModelForCausalLM.from_pretrained(
-        str(path), config=config, trust_remote_code=False, use_safetensors=gguf_file is None,
-        attn_implementation="sdpa", dtype=torch.float32, **kwargs,
-    )
+    with quiet_progress_bars():
+        config = AutoConfig.from_pretrained(str(path), trust_remote_code=False, **kwargs)
+        return AutoModelForCausalLM.from_pretrained(
+            str(path), config=config, trust_remote_code=False, use_safetensors=gguf_file is None,
+            attn_implementation="sdpa", dtype=torch.float32, **kwargs,
+        )
+
+
+def save_model(model: PreTrainedModel, tokenizer, path: str | Path) -> None:
+    """Save ``model`` (safetensors) and its tokenizer into ``path``: what lm-eval's ``hf`` model and
+    :func:`load_model` read."""
+    with quiet_progress_bars():
+        model.save_pretrained(str(path), safe_serialization=True)
+        tokenizer.save_pretrained(str(path))
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -258,6 +259,10 @@ def prepare_data(
 
 
 def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -> None:
+    if progress:
+        tqdm.write(f"mixing-gym: first use of space {space.name!r} with this data config: extracting its "
+                   f"{len(space)} domains, training the tokenizer and writing token shards and held-out benchmark "
+                   f"sets into {path} (once; about half a minute for the built-in sources).", file=sys.stderr)
     rng = np.random.default_rng(config.seed)
     train_text: dict[str, list[str]] = {}
     heldout_text: dict[str, list[str]] = {}

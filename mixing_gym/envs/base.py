@@ -11,6 +11,8 @@ from mixing_gym.layout import MixingLayout, Scores
 from mixing_gym.mdp import ScoreObjective, reward_name, score_objective
 
 RENDER_MODES = ("ansi", "rgb_array")
+#: How the text rendering names each benchmark kind's raw metric.
+UNITS = {"lm": "bpb", "accuracy": "acc", "task": "task"}
 
 
 def check_render_mode(render_mode: str | None, supported: Sequence[str]) -> None:
@@ -87,8 +89,11 @@ class MixingEnvBase:
         base = self.layout.base_scores
         lines = [title, f"{'domain':24s} {'field':7s} {'weight':>7s}"]
         lines += [f"{n:24s} {f:7s} {w:7.3f}" for n, f, w in zip(self.domain_names, self.domain_fields, weights)]
-        lines.append(f"{'benchmark':34s} {'score':>8s} {'base':>8s}")
-        lines += [f"{name:34s} {scores.raw[name]:8.4f} {base[name]:8.4f}" for name in self.benchmark_names]
-        lines += [f"{'source_score (improvement)':34s} {scores.source:+8.4f}",
-                  f"{'target_score (improvement)':34s} {scores.target:+8.4f}"]
+        lines += ["", "score: bits per byte for language modelling (bpb, lower is better), accuracy for multiple",
+                  "choice (acc, higher is better); improvement: relative change over the base model (higher is better)",
+                  f"{'benchmark':34s} {'metric':6s} {'score':>8s} {'base':>8s} {'improvement':>11s}"]
+        lines += [f"{b.name:34s} {UNITS[b.kind]:6s} {scores.raw[b.name]:8.4f} {base[b.name]:8.4f} "
+                  f"{scores.improvements[b.name]:+11.4f}" for b in self.layout.benchmarks]
+        lines += [f"{'source_score (field aggregate)':34s} {'':6s} {'':8s} {'':8s} {scores.source:+11.4f}",
+                  f"{'target_score (field aggregate)':34s} {'':6s} {'':8s} {'':8s} {scores.target:+11.4f}"]
         return "\n".join(lines)

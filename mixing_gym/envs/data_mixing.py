@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import multiprocessing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -12,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from mixing_gym.domains import DomainSpace
+from mixing_gym.domains import DomainSpace, target_field_space
 from mixing_gym.engine import ProxyRun
 from mixing_gym.envs.base import RENDER_MODES, MixingEnvBase, check_render_mode
 from mixing_gym.evaluation import StandardTask
@@ -89,7 +88,7 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
     gym.make("DataMixing-v0", preset="small", target_field="math", num_steps=None, tokens_per_step=None,
              reward="balanced", reward_coef=0.5, action_mode="logits", temperature=0.25,
              benchmarks="bpb", aggregate="bpb", standard_tasks=(), model=None, space=None, cache_dir=None,
-             data_config=None, auto_prepare=True, torch_threads=None, precision="auto", compile=False,
+             data_config=None, auto_prepare=True, torch_threads=1, precision="auto", compile=False,
              device="cpu", render_mode=None)
     ```
 
@@ -107,7 +106,10 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
     - ``space``: a custom domain space (``DomainSpace``, config dict or YAML), overriding ``target_field``.
     - ``cache_dir``, ``data_config``, ``auto_prepare``: where and how data is prepared; with
       ``auto_prepare=False`` a missing cache raises an error naming the ``mixing-gym prepare`` command.
-    - ``torch_threads``: torch threads of this env; default 1 in a worker process, else torch's default.
+    - ``torch_threads``: torch threads of the process (``torch.set_num_threads``); default 1, the project's
+      thread policy everywhere: on busy or shared cores, threads spin-waiting on each other made a ``micro``
+      step 4.9 s instead of 0.64 s. Pass 2 or more on an idle machine for faster ``small`` steps, or
+      ``None`` to leave torch's setting alone (``benchmarks/thread_policy.py`` measures both).
     - ``precision``, ``device``: training and scoring precision (``"auto"``: bf16 where the hardware computes
       it natively, ``"bf16"``, ``"fp32"``) and device.
     - ``compile``: train through ``torch.compile`` with plain attention (about 1.2-1.5x faster training
@@ -116,7 +118,9 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
 
     ## Version History
 
-    - v0: initial version.
+    - v0: initial version. Since the layout refactor, ``torch_threads`` defaults to 1 in every process
+      (before: only in worker processes), and ``render()`` labels its metrics; observations, rewards
+      and ``info`` are unchanged (``tests/test_v0_reproduction.py`` replays a recorded episode exactly).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 2}
@@ -139,7 +143,7 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
         cache_dir: str | Path | None = None,
         data_config: DataConfig | None = None,
         auto_prepare: bool = True,
-        torch_threads: int | None = None,
+        torch_threads: int | None = 1,
         precision: str = "auto",
         compile: bool = False,
         device: str = "cpu",
@@ -149,12 +153,10 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
         if benchmarks not in ("all", "bpb"):
             raise ValueError(f"Unknown benchmarks {benchmarks!r}; use 'all' or 'bpb'.")
         check_render_mode(render_mode, self.metadata["render_modes"])
-        if torch_threads is None and multiprocessing.current_process().name != "MainProcess":
-            torch_threads = 1  # vectorised workers share the cores; one thread each avoids oversubscription
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
 
-        self.run = ProxyRun(space if space is not None else target_field,
+        self.run = ProxyRun(space if space is not None else target_field_space(target_field),
                             env_preset(preset, num_steps, tokens_per_step, model),
                             cache_dir, data_config, auto_prepare, precision, accuracy=benchmarks == "all",
                             aggregate=aggregate, standard_tasks=tuple(standard_tasks), compile=compile,
