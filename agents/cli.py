@@ -106,11 +106,13 @@ def _build_agents(names: list[str], env_kwargs: dict[str, Any], output: str | Pa
             if not dma_model:
                 raise ValueError("Agent 'dma' needs --dma-model DIR (saved by examples/train_offline_agent.py).")
             agents[name] = AGENTS[name](dma_model)
-        elif name == "regmix":
+        elif name in ("regmix", "search"):  # both learn from real proxy episodes, cached in a table
             env = gym.make("DataMixing-v0", **env_kwargs)
             try:
-                agents[name] = AGENTS[name]().learn(env, num_runs=regmix_runs, seed=seed,
-                                                    table_path=Path(output) / "regmix_runs.csv")
+                table = Path(output) / f"{name}_runs.csv"
+                agents[name] = (AGENTS[name]().learn(env, num_runs=regmix_runs, seed=seed, table_path=table)
+                                if name == "regmix" else
+                                AGENTS[name]().learn(env, budget=regmix_runs, seed=seed, table_path=table))
             finally:
                 env.close()
         else:
@@ -233,11 +235,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     _add_run_arguments(evaluate, seeds=3, output="runs/compare")
     evaluate.add_argument("--agents", default=DEFAULT_AGENTS,
                           help=f"comma-separated agent names (default: {DEFAULT_AGENTS.replace(',', ', ')}); also "
-                               "random, regmix (learns from --regmix-runs proxy episodes), ppo (needs --ppo-model) "
-                               "and dma (needs --dma-model)")
+                               "random, regmix and search (learn from --regmix-runs proxy episodes), "
+                               "ppo (needs --ppo-model) and dma (needs --dma-model)")
     evaluate.add_argument("--ppo-model", default=None, help="a PPO zip, for the agent ppo")
     evaluate.add_argument("--dma-model", default=None, help="a saved offline agent directory, for the agent dma")
-    evaluate.add_argument("--regmix-runs", type=int, default=32, help="RegMix's proxy episodes (default: 32)")
+    evaluate.add_argument("--regmix-runs", type=int, default=32,
+                          help="real proxy episodes RegMix and the search baseline learn from (default: 32)")
     evaluate.set_defaults(func=cmd_evaluate)
 
     demo = base_cli.add_command(

@@ -17,6 +17,7 @@ from agents.baselines import (
     TargetOnly,
     Uniform,
 )
+from agents.search import MixtureSearch
 
 
 def load_ppo(path: str | Path) -> Agent:
@@ -42,6 +43,7 @@ AGENTS: dict[str, Callable[..., Agent]] = {
     "fixed_ratio": FixedRatio,
     "linear_schedule": LinearSchedule,
     "regmix": RegMix,
+    "search": MixtureSearch,
     "odm": OnlineDataMixing,
     "doremi": DoReMi,
     "ppo": load_ppo,
@@ -49,4 +51,4 @@ AGENTS: dict[str, Callable[..., Agent]] = {
 }
 
 #: Agents that need learning or a saved model before they act.
-NEEDS_TRAINING = ("regmix", "ppo", "dma")
+NEEDS_TRAINING = ("regmix", "search", "ppo", "dma")

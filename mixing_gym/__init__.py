@@ -1,7 +1,7 @@
 """mixing-gym: learning to mix pre-training data as a Gymnasium environment.
 
-Importing the package registers ``DataMixing-v0`` and ``DataMixingSurrogate-v0`` (Gymnasium 1.x loads no
-entry-point plugins), so ``gym.make("DataMixing-v0")`` works after ``import mixing_gym`` and
+Importing the package registers ``DataMixing-v0``, ``DataMixing-v1`` and ``DataMixingSurrogate-v0``
+(Gymnasium 1.x loads no entry-point plugins), so ``gym.make("DataMixing-v0")`` works after ``import mixing_gym`` and
 ``gym.make("mixing_gym:DataMixing-v0")`` works anywhere, subprocess workers included. The heavy modules
 load only when an env is made. :class:`MixingLayout` (``MixingLayout.of(env)``) is what an env's consumers
 read: its domains, its benchmarks and what each measures, its base scores and MDP settings.
@@ -16,6 +16,8 @@ __all__ = ["BenchmarkSpec", "MixingLayout", "Scores"]
 
 if "DataMixing-v0" not in gym.registry:
     gym.register(id="DataMixing-v0", entry_point="mixing_gym.envs.data_mixing:DataMixingEnv")
+if "DataMixing-v1" not in gym.registry:
+    gym.register(id="DataMixing-v1", entry_point="mixing_gym.envs.data_mixing_v1:DataMixingV1Env")
 if "DataMixingSurrogate-v0" not in gym.registry:
     gym.register(id="DataMixingSurrogate-v0", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateEnv",
                  vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateVectorEnv")

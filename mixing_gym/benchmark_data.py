@@ -7,9 +7,23 @@ seeds) and returns the rows of one task's JSONL file, read by the lm-eval tasks 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
-from mixing_gym.sources import Problem, load_humaneval
+from mixing_gym.sources import (
+    CorpusSource,
+    DialogueSource,
+    LicenseSource,
+    NewsSource,
+    Problem,
+    ProblemSource,
+    ReasoningGymSource,
+    StdlibDocsSource,
+    WikipediaSource,
+    load_humaneval,
+)
 
 CHOICES_PER_ITEM = 4
 
@@ -106,3 +120,146 @@ def _mc_item(context: str, gold: str, distractors: list[str], rng: np.random.Gen
     choices = [gold, *distractors]
     order = rng.permutation(len(choices))
     return {"context": context, "choices": [choices[i] for i in order], "gold": int(np.argmax(order == 0))}
+
+
+# --------------------------------------------------------------------------------------------
+# Task benchmarks: a prompt and its gold answer, scored as bits per byte of the answer given the prompt.
+# Each differs in format from every training domain and draws on held-out material of several domains.
+
+
+@dataclass(frozen=True)
+class TaskInputs:
+    """What a task builder may read.
+
+    Args:
+        heldout: the held-out documents of a corpus source (the same hash split ``prepare`` uses for the
+            domains, so no task item comes from a document any domain trains on).
+        count: items to build.
+        rng: the benchmark construction's random generator.
+        seed: the data config's seed; generated problems use seeds no domain uses.
+        problem_sources: the problem sources of the space's domains (a word-problem task reads the GSM
+            templates its domain leaves out).
+    """
+
+    heldout: Callable[[CorpusSource], list[str]]
+    count: int
+    rng: np.random.Generator
+    seed: int
+    problem_sources: tuple[ProblemSource, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskBenchmark:
+    """A task benchmark a domain space may name in its ``benchmarks``.
+
+    Args:
+        field: ``"source"`` or ``"target"``.
+        description: what it asks, for the README and ``mixing-gym tasks``.
+        build: the items, ``[{"prompt", "answer"}]``.
+    """
+
+    field: str
+    description: str
+    build: Callable[[TaskInputs], list[dict]]
+
+
+def _cut(text: str, at: int) -> int:
+    """The last whitespace at or before ``at`` (so neither part splits a word)."""
+    space = text.rfind(" ", at // 2, at)
+    return space if space > 0 else at
+
+
+def _continuations(documents: list[str], inputs: TaskInputs, prompt: str, context_chars: int = 240,
+                   answer_chars: int = 100) -> list[dict]:
+    """``prompt`` + the start of a held-out document, and its next ``answer_chars`` characters as the answer."""
+    usable = [" ".join(doc.split()) for doc in documents]
+    usable = [doc for doc in usable if len(doc) >= context_chars + answer_chars]
+    picks = inputs.rng.permutation(len(usable))[: inputs.count]
+    items = []
+    for index in picks:
+        doc = usable[index]
+        cut = _cut(doc, context_chars)
+        end = _cut(doc, cut + answer_chars)
+        items.append({"prompt": prompt + doc[:cut], "answer": doc[cut:end]})
+    return items
+
+
+def passage_items(inputs: TaskInputs) -> list[dict]:
+    """Held-out encyclopedia articles and news stories, continued."""
+    documents = inputs.heldout(WikipediaSource()) + inputs.heldout(NewsSource())
+    return _continuations(documents, inputs, "Read the start of an article and continue it.\n\n")
+
+
+def documentation_items(inputs: TaskInputs) -> list[dict]:
+    """Held-out Python documentation: a topic's opening, then its explanation."""
+    return _continuations(inputs.heldout(StdlibDocsSource()), inputs, "A question about Python's documentation.\n"
+                          "Topic: ", context_chars=120, answer_chars=120)
+
+
+def dialogue_items(inputs: TaskInputs) -> list[dict]:
+    """A held-out conversation's first turn and its reply, as reported speech."""
+    items = []
+    for doc in inputs.heldout(DialogueSource()):
+        lines = [line.split(": ", 1)[-1] for line in doc.splitlines()]
+        if len(lines) >= 2 and len(lines[1]) <= 200:
+            items.append({"prompt": f'One person says: "{lines[0]}"\nThe other replies: "', "answer": f'{lines[1]}"'})
+    order = inputs.rng.permutation(len(items))[: inputs.count]
+    return [items[i] for i in order]
+
+
+def licence_items(inputs: TaskInputs) -> list[dict]:
+    """Clauses of held-out licences, completed."""
+    clauses = [part for doc in inputs.heldout(LicenseSource()) for part in doc.split("\n\n")]
+    return _continuations(clauses, inputs, "Complete the licence clause.\n\n", context_chars=160, answer_chars=80)
+
+
+def _generated(name: str, inputs: TaskInputs, offset: int, size: int | None = None) -> list[dict]:
+    import reasoning_gym
+
+    # Seeds from 77_777 on: the problem domains draw theirs from seed * 10_000 + a small chunk index.
+    dataset = reasoning_gym.create_dataset(name, seed=77_777 + inputs.seed * 100 + offset, size=size or inputs.count)
+    return [dataset[i] for i in range(len(dataset))]
+
+
+def word_problem_items(inputs: TaskInputs) -> list[dict]:
+    """GSM-style word problems of the templates the space's word-problem domain leaves out, answered by a
+    worked solution (training formats them ``Question: ... Answer: ... #### n``; the task does not)."""
+    holding_out = [source for source in inputs.problem_sources
+                   if isinstance(source, ReasoningGymSource) and source.exclude_templates]
+    if not holding_out:
+        raise ValueError("The word_problems task needs a domain whose ReasoningGymSource leaves GSM templates out "
+                         "(exclude_templates=...), so that its problems come from templates no domain trains on.")
+    items = []
+    for problem in holding_out[0].heldout_template_problems(77_777 + inputs.seed, inputs.count * 3):
+        question, _, reasoning = problem.context.removeprefix("Question: ").partition("\nAnswer: ")
+        reasoning = reasoning.removesuffix("#### ").strip()
+        if reasoning and len(reasoning) <= 400:
+            items.append({"prompt": f"Solve the word problem.\nProblem: {question.strip()}\nWorked solution:",
+                          "answer": f" {reasoning}\nThe answer is {problem.answer}."})
+    return items[: inputs.count]
+
+
+def equation_items(inputs: TaskInputs) -> list[dict]:
+    """Linear equations from seeds no domain uses, answered with the unknown's value."""
+    return [{"prompt": f"Find the unknown.\n{entry['question'].strip()}\nValue:", "answer": f" {entry['answer']}"}
+            for entry in _generated("simple_equations", inputs, 1)]
+
+
+def decimal_items(inputs: TaskInputs) -> list[dict]:
+    """Decimal arithmetic, a problem family no target domain holds."""
+    return [{"prompt": f"Compute: {entry['question'].strip().splitlines()[-1]}\nResult:",
+             "answer": f" {entry['answer']}"} for entry in _generated("decimal_arithmetic", inputs, 2)]
+
+
+#: The task benchmarks a domain space can name, by name (the lm-eval task is ``mg_task_<name>``).
+TASK_BENCHMARKS: dict[str, TaskBenchmark] = {
+    "passages": TaskBenchmark("source", "held-out encyclopedia or news passage -> its continuation", passage_items),
+    "documentation": TaskBenchmark("source", "held-out Python documentation topic -> its explanation",
+                                   documentation_items),
+    "dialogue": TaskBenchmark("source", "a held-out conversation's first turn -> the reply", dialogue_items),
+    "licences": TaskBenchmark("source", "a held-out licence clause -> its completion", licence_items),
+    "word_problems": TaskBenchmark("target", "GSM word problem of a held-out template -> worked solution and answer",
+                                   word_problem_items),
+    "equations": TaskBenchmark("target", "linear equation -> the unknown's value", equation_items),
+    "decimals": TaskBenchmark("target", "decimal arithmetic (no domain holds it) -> the result", decimal_items),
+}

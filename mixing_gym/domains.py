@@ -26,6 +26,7 @@ from mixing_gym.sources import (
     TextSource,
     WikipediaSource,
 )
+from mixing_gym.topics import TopicSource
 
 #: Built-in text sources by domain name. A domain's field is set by the space that uses it:
 #: ``stdlib_code`` is source-field text in the ``math`` space and target-field text in ``code``.
@@ -44,6 +45,62 @@ BUILTIN_SOURCES: dict[str, TextSource] = {
     "math_fractions": ReasoningGymSource(("fraction_simplification",)),
     "math_number_theory": ReasoningGymSource(("gcd", "lcm", "prime_factorization")),
 }
+
+#: How many topics each corpus of the ``math-v1`` space is clustered into; 1 keeps the corpus whole.
+#: Chosen so that every topic holds well over 40K characters of train text (``benchmarks/domain_card.py``):
+#: the standard library's docstrings always split off a cluster of a few thousand characters (the
+#: identical docstrings of its generated codecs), so they stay whole, as does the small dialogue corpus.
+MATH_V1_TOPICS = {"stdlib_code": 5, "stdlib_docs": 1, "wikipedia": 4, "news": 2, "scripture": 2, "licenses": 2,
+                  "dialogue": 1}
+#: The GSM templates the word problems of ``math-v1`` leave out (every 9th template reasoning-gym draws
+#: from), so that a benchmark of unseen templates can be built from them
+#: (``ReasoningGymSource.heldout_template_problems``). Fixed here, not computed, to stay the same whatever
+#: reasoning-gym adds.
+MATH_V1_HELDOUT_TEMPLATES = (4, 13, 22, 31, 43, 52, 62, 73, 88)
+#: The target field of ``math-v1``: one reasoning-gym generator per domain, named ``math_<generator>``, with
+#: the config options that some need. Besides the families that teach math (v0's, split apart, and number
+#: sequences) some help math benchmarks little (letter counting, spelling backwards, sorting, base
+#: conversion), as the subsets of real math corpora do.
+MATH_V1_GENERATORS: dict[str, tuple[tuple[str, object], ...]] = {
+    "basic_arithmetic": (),
+    "chain_sum": (),
+    "gsm_symbolic": (),
+    "simple_equations": (),
+    "fraction_simplification": (),
+    "gcd": (),
+    # The defaults (numbers up to 100 and 1,000) have too few distinct problems: after 2M characters of train
+    # problems, 141 unseen ones were left to hold out for lcm and none for prime_factorization.
+    "lcm": (("max_value", 1_000),),
+    "prime_factorization": (("max_value", 100_000),),
+    # Rules square the terms repeatedly: past 5 terms a few sequences grow to numbers of millions of digits
+    # and take seconds each to generate (one of the default 8 terms took 14 s).
+    "number_sequence": (("max_terms", 5),),
+    "letter_counting": (),
+    "spell_backward": (),
+    "number_sorting": (),
+    "base_conversion": (),
+}
+
+
+def _math_v1_sources() -> dict[str, TextSource]:
+    """The sources of ``math-v1`` by domain name: ``<corpus>_<topic>`` for a clustered corpus (the corpus's
+    own name when it stays whole), ``math_<generator>`` for a problem family."""
+    sources: dict[str, TextSource] = {}
+    for corpus, topics in MATH_V1_TOPICS.items():
+        base = BUILTIN_SOURCES[corpus]
+        if topics == 1:
+            sources[corpus] = base
+        else:
+            sources.update({f"{corpus}_{topic}": TopicSource(base, topics, topic) for topic in range(topics)})
+    for generator, options in MATH_V1_GENERATORS.items():
+        held_out = MATH_V1_HELDOUT_TEMPLATES if generator == "gsm_symbolic" else ()
+        sources[f"math_{generator}"] = ReasoningGymSource((generator,), options=options, exclude_templates=held_out)
+    return sources
+
+
+MATH_V1_SOURCES = _math_v1_sources()
+# The whole corpora among them are v0's own sources, so this adds the topics and the problem families only.
+BUILTIN_SOURCES.update(MATH_V1_SOURCES)
 
 #: The keys of a domain space config and of one domain entry in it (the README's Domain spaces section).
 SPACE_KEYS = ("name", "target_field", "domains", "benchmarks")
@@ -320,7 +377,17 @@ BUILTIN_SPACES = {
         "code", ["stdlib_docs", "wikipedia", "news", "licenses", "scripture", "dialogue"],
         ["stdlib_code", "stdlib_tests"], "code", benchmarks=("humaneval",)
     ),
+    # The paper's shape (DataMixing-v1): topic domains of the source corpora, as DCLM's are, and separate
+    # problem families as the target field, as the subsets of a math corpus are.
+    "math-v1": lambda: _space(
+        "math-v1", [n for n, s in MATH_V1_SOURCES.items() if not isinstance(s, ReasoningGymSource)],
+        [n for n, s in MATH_V1_SOURCES.items() if isinstance(s, ReasoningGymSource)], "math",
+        # the task benchmarks of mixing_gym.benchmark_data.TASK_BENCHMARKS: v1's feedback
+        benchmarks=("passages", "documentation", "dialogue", "licences", "word_problems", "equations", "decimals")
+    ),
 }
+#: The built-in spaces that a target field selects in ``DataMixing-v0`` (``target_field=...``), each named by it.
+FIELD_SPACES = ("math", "code")
 
 
 def _quoted(names: Iterable[str]) -> str:
@@ -340,10 +407,10 @@ def get_domain_space(space: str | DomainSpace | Mapping | Path) -> DomainSpace:
     if isinstance(space, Mapping) or (isinstance(space, (str, Path)) and str(space).endswith((".yaml", ".yml"))):
         return DomainSpace.from_config(space)
     if space not in BUILTIN_SPACES:
-        raise KeyError(f"Unknown domain space {space!r}; the built-in spaces are {_quoted(BUILTIN_SPACES)}, "
-                       "named by their target field (the env's target_field); for another space pass a "
-                       "DomainSpace, a config dict or the path of a YAML file, .yaml or .yml (space= in gym.make, "
-                       "--space on the command line).")
+        raise KeyError(f"Unknown domain space {space!r}; the built-in spaces are {_quoted(BUILTIN_SPACES)} "
+                       f"({_quoted(FIELD_SPACES)} named by their target field, the env's target_field); for another "
+                       "space pass a DomainSpace, a config dict or the path of a YAML file, .yaml or .yml (space= in "
+                       "gym.make, --space on the command line).")
     return BUILTIN_SPACES[space]()
 
 
@@ -351,12 +418,12 @@ def target_field_space(target_field: str) -> DomainSpace:
     """The built-in space of a target field: what ``gym.make("DataMixing-v0", target_field=...)`` trains on.
 
     Args:
-        target_field: ``"math"`` or ``"code"``; each built-in space is named by its target field.
+        target_field: ``"math"`` or ``"code"`` (:data:`FIELD_SPACES`), each the name of its space.
 
     Raises ``KeyError`` speaking of target fields (not of spaces) for any other name.
     """
-    if target_field not in BUILTIN_SPACES:
+    if target_field not in FIELD_SPACES:
         raise KeyError(f"Unknown target_field {target_field!r}; the built-in target fields are "
-                       f"{_quoted(BUILTIN_SPACES)}; for another field pass space=<a DomainSpace, a config dict "
+                       f"{_quoted(FIELD_SPACES)}; for another field pass space=<a DomainSpace, a config dict "
                        "or a YAML path>.")
     return BUILTIN_SPACES[target_field]()

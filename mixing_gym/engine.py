@@ -177,8 +177,11 @@ class ProxyRun:
         auto_prepare: prepare missing data and checkpoints on first use (else raise with the command).
         precision: ``"auto"`` (bf16 autocast where the hardware has it), ``"bf16"`` or ``"fp32"``.
         accuracy: score the multiple-choice benchmarks too (off: bits-per-byte only).
-        aggregate: which benchmarks make the field aggregates, ``"bpb"`` or ``"all"`` (see :mod:`.evaluation`).
+        aggregate: which benchmarks make the field aggregates, ``"bpb"``, ``"tasks"`` or ``"all"`` (see
+            :mod:`.evaluation`).
         standard_tasks: extra lm-eval tasks by name.
+        target_tokens: unique training tokens of the whole target field, shared equally by its domains (each
+            keeps at least two sequences' worth); ``None``: every prepared token (plentiful, as in v0).
         eval_batch_size: lm-eval batch size.
         compile: train through ``torch.compile`` with plain (not SDPA) attention, which it fuses: about
             1.2-1.5x the tokens/s on CPU, after a one-time compilation of 20-40 s per process.
@@ -201,6 +204,7 @@ class ProxyRun:
         compile: bool = False,
         device: str = "cpu",
         progress: bool = True,
+        target_tokens: int | None = None,
     ):
         self.preset = get_preset(preset)
         self.data, self.base_path = open_prepared(space, self.preset, cache_dir, data_config, auto_prepare, progress)
@@ -213,7 +217,8 @@ class ProxyRun:
         self.precision = resolve_precision(precision, self.device)
         # Compiled once per run, so every episode reuses the graph.
         self._train_model = compile_for_training(self.model) if compile else self.model
-        self.sampler = MixtureSampler(self.data, self.preset.seq_len, self.preset.batch_size)
+        self.sampler = MixtureSampler(self.data, self.preset.seq_len, self.preset.batch_size,
+                                      self._target_limits(target_tokens))
         self.evaluator = Evaluator(self.data, max_length=self.preset.seq_len, batch_size=eval_batch_size,
                                    accuracy=accuracy, precision=self.precision, aggregate=aggregate,
                                    standard_tasks=standard_tasks, device=str(self.device))
@@ -222,12 +227,25 @@ class ProxyRun:
         self.trainer: ContinualTrainer | None = None
         self.rng = np.random.default_rng(0)
         self.tokens_trained = 0
+        self.domain_tokens_trained = np.zeros(len(self.space), dtype=np.int64)
         #: Seconds spent in the last calls of sample, train and evaluate (kept apart from results).
         self.timings = {"sample": 0.0, "train": 0.0, "score": 0.0}
+
+    def _target_limits(self, target_tokens: int | None) -> dict[str, int]:
+        if target_tokens is None:
+            return {}
+        targets = self.space.target_names
+        floor = 2 * (self.preset.seq_len + 1)  # the sampler draws whole windows of seq_len + 1 tokens
+        return {name: max(target_tokens // len(targets), floor) for name in targets}
 
     @property
     def num_parameters(self) -> int:
         return count_parameters(self.model)
+
+    @property
+    def epochs(self) -> np.ndarray:
+        """How many times each domain's unique training tokens have been trained on since the last reset."""
+        return self.domain_tokens_trained / self.sampler.unique_tokens
 
     def reset(self, seed: int, total_tokens: int | None = None) -> None:
         """Restore the base weights and start a fresh optimizer and schedule spanning ``total_tokens``."""
@@ -239,6 +257,7 @@ class ProxyRun:
             self.preset.cpt_lr, precision=self.precision,
         )
         self.tokens_trained = 0
+        self.domain_tokens_trained[:] = 0
 
     def train(self, weights, num_tokens: int | None = None) -> TrainReport:
         """Continue training on ``num_tokens`` tokens (default: one step's) drawn by ``weights``."""
@@ -250,6 +269,7 @@ class ProxyRun:
         report = self.trainer.train(batches)
         self.timings["train"] = report.seconds
         self.tokens_trained += report.tokens
+        self.domain_tokens_trained += report.tokens_per_domain
         return report
 
     def evaluate(self) -> Scores:

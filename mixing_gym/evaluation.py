@@ -45,13 +45,15 @@ import yaml
 
 from mixing_gym.layout import BenchmarkSpec, Scores, check_aggregate, score_against
 from mixing_gym.prepare import PreparedData
-from mixing_gym.tasks import TASKS_DIR
-from mixing_gym.tasks.loaders import load_task_data
+from mixing_gym.tasks import TASKS_DIR, loaders
 
 #: The lm-eval template of each benchmark kind built by mixing-gym (files in ``mixing_gym/tasks``).
-TEMPLATES = {"lm": "_bpb.yaml", "accuracy": "_mc.yaml"}
-#: The loader the templates name in their ``custom_dataset: !function`` entry.
-TEMPLATE_LOADER = "loaders.load_task_data"
+TEMPLATES = {"lm": "_bpb.yaml", "task": "_task.yaml", "accuracy": "_mc.yaml"}
+#: The lm-eval metric each kind built by mixing-gym reports.
+METRICS = {"lm": "bits_per_byte,none", "task": "bits_per_byte,none", "accuracy": "acc,none"}
+#: Templates name their functions ``!function loaders.<name>``, relative to their folder; built in memory,
+#: the same functions come from the package.
+TEMPLATE_MODULE = "loaders."
 
 
 @dataclass(frozen=True)
@@ -85,33 +87,37 @@ class LMEvalTask:
 
 
 class _TemplateLoader(yaml.SafeLoader):
-    """Reads a task template with its ``!function`` entry as the plain string it names."""
+    """Reads a task template, resolving ``!function loaders.<name>`` to :mod:`mixing_gym.tasks.loaders`' function."""
 
 
-_TemplateLoader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+def _template_function(loader: yaml.SafeLoader, node: yaml.Node):
+    reference = loader.construct_scalar(node)
+    if not reference.startswith(TEMPLATE_MODULE) or not hasattr(loaders, reference[len(TEMPLATE_MODULE):]):
+        raise ValueError(f"A mixing-gym task template names the function {reference!r}; its functions live in "
+                         f"mixing_gym/tasks/loaders.py and are named {TEMPLATE_MODULE}<name>.")
+    return getattr(loaders, reference[len(TEMPLATE_MODULE):])
+
+
+_TemplateLoader.add_constructor("!function", _template_function)
 
 
 def _task_config(kind: str, task: str, file: str, data_dir: Path) -> dict:
     """The in-memory lm-eval config of task ``task`` from the template of ``kind``, reading ``file``."""
     config = yaml.load((TASKS_DIR / TEMPLATES[kind]).read_text(), Loader=_TemplateLoader)
-    if config.get("custom_dataset") != TEMPLATE_LOADER:
-        raise ValueError(f"{TASKS_DIR / TEMPLATES[kind]} names the loader {config.get('custom_dataset')!r}; "
-                         f"mixing-gym builds its tasks with {TEMPLATE_LOADER}.")
-    config.update(task=task, custom_dataset=load_task_data, dataset_kwargs={"file": file})
+    config.update(task=task, dataset_kwargs={"file": file})
     config["metadata"] = {**config.get("metadata", {}), "data_dir": str(data_dir)}
     return config
 
 
 def space_benchmarks(data: PreparedData, accuracy: bool = True) -> list[LMEvalTask]:
     """The benchmarks ``prepare`` wrote for the space of ``data``, as its manifest describes them:
-    bits-per-byte for every domain, and (``accuracy``) the multiple-choice tasks."""
+    bits-per-byte of every domain's held-out text, the space's task benchmarks (bits-per-byte of gold
+    answers) and (``accuracy``) the multiple-choice tasks."""
     tasks = []
     for file, role in sorted(data.manifest["benchmarks"].items()):
         spec = BenchmarkSpec(f"mg_{file}", role["field"], role["kind"], role["domain"])
-        if spec.kind == "lm":
-            tasks.append(LMEvalTask(spec, "bits_per_byte,none", _task_config("lm", spec.name, file, data.path)))
-        elif accuracy:
-            tasks.append(LMEvalTask(spec, "acc,none", _task_config("accuracy", spec.name, file, data.path)))
+        if spec.kind != "accuracy" or accuracy:
+            tasks.append(LMEvalTask(spec, METRICS[spec.kind], _task_config(spec.kind, spec.name, file, data.path)))
     return tasks
 
 
@@ -124,7 +130,8 @@ class Evaluator:
         batch_size: lm-eval batch size.
         accuracy: include the multiple-choice accuracy tasks (off: bits-per-byte only, faster).
         precision: ``"bf16"`` scores under bf16 autocast (as the trainer trains), ``"fp32"`` in full precision.
-        aggregate: ``"bpb"`` (field aggregates from language modelling) or ``"all"`` (every benchmark).
+        aggregate: which benchmarks make the field aggregates: ``"bpb"`` (the domains' held-out language
+            modelling), ``"tasks"`` (the task benchmarks) or ``"all"`` (every benchmark).
         standard_tasks: lm-eval tasks by name, for users who have their data (``StandardTask`` s, or their
             fields as dicts, as recorded with trajectories).
         device: torch device of the models to score.
@@ -152,7 +159,7 @@ class Evaluator:
         self.aggregate = aggregate
         self.precision = precision
         self.tasks = space_benchmarks(data, accuracy) + [
-            LMEvalTask(BenchmarkSpec(t.task, t.field, "task"), t.metric)
+            LMEvalTask(BenchmarkSpec(t.task, t.field, "standard"), t.metric)
             for t in (StandardTask(**t) if isinstance(t, Mapping) else t for t in standard_tasks)
         ]
         manager = TaskManager(include_defaults=bool(standard_tasks))

@@ -25,11 +25,13 @@ if TYPE_CHECKING:
     from gymnasium import spaces
 
 FIELDS = ("source", "target")
-#: ``lm``: held-out language modelling in bits per byte (lower is better); ``accuracy``: a multiple-choice
-#: accuracy; ``task``: a task of lm-eval's own registry, by name (higher is better).
-BENCHMARK_KINDS = ("lm", "accuracy", "task")
-#: Which benchmarks make the field aggregates: ``bpb`` the language-modelling ones, ``all`` every one.
-AGGREGATES = ("bpb", "all")
+#: ``lm``: a domain's held-out language modelling in bits per byte (lower is better); ``task``: a task
+#: benchmark, bits per byte of the gold answer given its prompt (lower is better); ``accuracy``: a
+#: multiple-choice accuracy; ``standard``: a task of lm-eval's own registry, by name (higher is better).
+BENCHMARK_KINDS = ("lm", "task", "accuracy", "standard")
+#: Which benchmarks make the field aggregates: ``bpb`` the domains' language modelling, ``tasks`` the task
+#: benchmarks, ``all`` every one.
+AGGREGATES = ("bpb", "tasks", "all")
 #: Relative tolerance on base scores when two layouts are compared (recorded as JSON floats).
 BASE_SCORE_RTOL = 1e-6
 
@@ -58,7 +60,7 @@ class BenchmarkSpec:
 
     @property
     def lower_is_better(self) -> bool:
-        return self.kind == "lm"
+        return self.kind in ("lm", "task")
 
     def improvement(self, value: float, reference: float) -> float:
         """Relative change from ``reference``, positive when ``value`` is better."""
@@ -67,7 +69,7 @@ class BenchmarkSpec:
 
     def aggregated(self, aggregate: str) -> bool:
         """Whether this benchmark enters its field's aggregate under ``aggregate``."""
-        return aggregate == "all" or self.kind == "lm"
+        return aggregate == "all" or self.kind == {"bpb": "lm", "tasks": "task"}[aggregate]
 
 
 def field_mixture(target_mask: np.ndarray, target_share: float) -> np.ndarray:
@@ -151,6 +153,8 @@ class MixingLayout:
         temperature: the softmax temperature of the logits mode.
         aggregate: which benchmarks make the field aggregates (:data:`AGGREGATES`).
         initial_weights: the mixture of the reset observation (the base model's pretraining mixture).
+        observe_epochs: the observation ends with ``epochs/<domain>``: how many times each domain's unique
+            training tokens have been trained on (DataMixing-v1, whose target data is finite).
     """
 
     domain_names: tuple[str, ...]
@@ -162,6 +166,7 @@ class MixingLayout:
     temperature: float = 0.25
     aggregate: str = "bpb"
     initial_weights: tuple[float, ...] = field(default=())
+    observe_epochs: bool = False
 
     def __post_init__(self) -> None:
         if not self.domain_names or len(self.domain_names) != len(self.domain_fields):
@@ -197,7 +202,7 @@ class MixingLayout:
                 "base_scores": {name: float(value) for name, value in self.base_scores.items()},
                 "num_steps": int(self.num_steps), "action_mode": self.action_mode,
                 "temperature": float(self.temperature), "aggregate": self.aggregate,
-                "initial_weights": [float(w) for w in self.initial_weights]}
+                "initial_weights": [float(w) for w in self.initial_weights], "observe_epochs": self.observe_epochs}
 
     @classmethod
     def from_json(cls, block: Mapping[str, Any]) -> MixingLayout:
@@ -206,7 +211,7 @@ class MixingLayout:
                    tuple(BenchmarkSpec(**b) for b in block["benchmarks"]),
                    {name: float(value) for name, value in block["base_scores"].items()}, int(block["num_steps"]),
                    block["action_mode"], float(block["temperature"]), block["aggregate"],
-                   tuple(float(w) for w in block["initial_weights"]))
+                   tuple(float(w) for w in block["initial_weights"]), bool(block["observe_epochs"]))
 
     def differences(self, other: MixingLayout, ignore: Sequence[str] = ()) -> list[str]:
         """How ``other`` differs from this layout, one line per entry (base scores within a relative 1e-6);
@@ -241,7 +246,28 @@ class MixingLayout:
     @property
     def observation_names(self) -> tuple[str, ...]:
         """What each observation entry is: ``weight/<domain>``, ``score/<task>``, the aggregates, ``progress``."""
-        return tuple(mdp.observation_names(self.domain_names, self.benchmark_names))
+        return tuple(mdp.observation_names(self.domain_names, self.benchmark_names, self.observe_epochs))
+
+    # Where each part of the observation lies (see :func:`mixing_gym.mdp.observation_names`).
+
+    @property
+    def weight_slice(self) -> slice:
+        return slice(0, self.num_domains)
+
+    @property
+    def score_slice(self) -> slice:
+        """The benchmarks' improvements."""
+        return slice(self.num_domains, self.num_domains + self.num_benchmarks)
+
+    @property
+    def aggregate_slice(self) -> slice:
+        """The source and target aggregates."""
+        start = self.num_domains + self.num_benchmarks
+        return slice(start, start + 2)
+
+    @property
+    def progress_index(self) -> int:
+        return self.num_domains + self.num_benchmarks + 2
 
     @property
     def target_mask(self) -> np.ndarray:
@@ -251,7 +277,7 @@ class MixingLayout:
 
     @property
     def observation_space(self) -> spaces.Box:
-        return mdp.observation_space(self.num_domains, self.num_benchmarks)
+        return mdp.observation_space(self.num_domains, self.num_benchmarks, self.observe_epochs)
 
     @property
     def action_space(self) -> spaces.Box:
@@ -275,7 +301,7 @@ class MixingLayout:
 
     def step_index(self, observation: np.ndarray) -> int:
         """Steps taken so far in the episode, read from the observation's ``progress`` entry."""
-        return round(float(observation[-1]) * self.num_steps)
+        return round(float(observation[self.progress_index]) * self.num_steps)
 
     # ------------------------------------------------------------------------------ scores
 

@@ -29,6 +29,8 @@ OBJECTIVES: dict[str, Callable[[float, float, float], float]] = {
 ACTION_MODES = ("logits", "weights")
 #: Bounds of every relative score in the observation (benchmark improvements and field aggregates).
 RELATIVE_BOUNDS = (-1.0, 10.0)
+#: Most epochs of a domain's unique tokens the observation reports (finite target data; the bound of its Box).
+MAX_EPOCHS = 100.0
 
 
 def balanced_objective(scores: dict[str, float]) -> float:
@@ -59,17 +61,20 @@ def check_action_mode(action_mode: str, temperature: float) -> None:
         raise ValueError(f"temperature must be positive, got {temperature}.")
 
 
-def observation_names(domain_names: Sequence[str], benchmark_names: Sequence[str]) -> list[str]:
-    """The observation entries: ``weight/<domain>``, ``score/<task>``, the two field aggregates, ``progress``."""
+def observation_names(domain_names: Sequence[str], benchmark_names: Sequence[str], epochs: bool = False) -> list[str]:
+    """The observation entries: ``weight/<domain>``, ``score/<task>``, the two field aggregates, ``progress``,
+    then (``epochs``) ``epochs/<domain>``, how many times each domain's unique tokens were trained on."""
     return ([f"weight/{n}" for n in domain_names] + [f"score/{n}" for n in benchmark_names]
-            + ["score/source", "score/target", "progress"])
+            + ["score/source", "score/target", "progress"] + ([f"epochs/{n}" for n in domain_names] if epochs else []))
 
 
-def observation_space(num_domains: int, num_benchmarks: int) -> spaces.Box:
-    """The float32 ``Box`` of :func:`observation_names`: weights in [0, 1], scores in ``RELATIVE_BOUNDS``."""
+def observation_space(num_domains: int, num_benchmarks: int, epochs: bool = False) -> spaces.Box:
+    """The float32 ``Box`` of :func:`observation_names`: weights in [0, 1], scores in ``RELATIVE_BOUNDS``,
+    progress in [0, 1], epochs in [0, ``MAX_EPOCHS``]."""
     k, b = num_domains, num_benchmarks
-    low = np.concatenate([np.zeros(k), np.full(b + 2, RELATIVE_BOUNDS[0]), [0.0]]).astype(np.float32)
-    high = np.concatenate([np.ones(k), np.full(b + 2, RELATIVE_BOUNDS[1]), [1.0]]).astype(np.float32)
+    extra_low, extra_high = (np.zeros(k), np.full(k, MAX_EPOCHS)) if epochs else (np.zeros(0), np.zeros(0))
+    low = np.concatenate([np.zeros(k), np.full(b + 2, RELATIVE_BOUNDS[0]), [0.0], extra_low]).astype(np.float32)
+    high = np.concatenate([np.ones(k), np.full(b + 2, RELATIVE_BOUNDS[1]), [1.0], extra_high]).astype(np.float32)
     return spaces.Box(low, high, dtype=np.float32)
 
 

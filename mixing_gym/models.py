@@ -83,6 +83,13 @@ PRESETS: dict[str, ProxyPreset] = {
 }
 
 
+# The unseen, larger proxies of the headline's setting (c) and the v1 card's rank agreement: twice the width
+# (and, from small, more layers), with the same data and CPT budget.
+PRESETS["micro-wide"] = replace(PRESETS["micro"], name="micro-wide", hidden_size=64, intermediate_size=128)
+PRESETS["small-wide"] = replace(PRESETS["small"], name="small-wide", hidden_size=256, num_layers=6,
+                                intermediate_size=688)
+
+
 def get_preset(preset: str | ProxyPreset | Mapping, **overrides) -> ProxyPreset:
     """A preset by name, as given, or from its fields as a dict (as recorded in datasets), with fields
     overridden by keyword."""

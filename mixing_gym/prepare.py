@@ -28,7 +28,14 @@ import numpy as np
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from mixing_gym.benchmark_data import continuation_items, humaneval_items, problem_items, token_passages
+from mixing_gym.benchmark_data import (
+    TASK_BENCHMARKS,
+    TaskInputs,
+    continuation_items,
+    humaneval_items,
+    problem_items,
+    token_passages,
+)
 from mixing_gym.domains import DomainSpace, get_domain_space
 from mixing_gym.sources import Problem, ProblemSource
 from mixing_gym.storage import (
@@ -60,7 +67,7 @@ class DataConfig:
         eval_chars: characters of held-out text per domain scored for bits-per-byte.
         eval_passage_tokens: the most tokens in one scored passage; below every preset's context, so
             lm-eval scores each passage in one window with no padding.
-        mc_items: items per multiple-choice benchmark.
+        mc_items: items per multiple-choice benchmark and per task benchmark.
         seed: seed of problem generation and benchmark construction.
         tokenizer: a local Hugging Face tokenizer (or model) directory to use instead of training one.
     """
@@ -277,8 +284,10 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
             train, heldout = _generate_problems(domain.source, config)
             train_text[domain.name] = [p.text for p in train]
             heldout_text[domain.name] = [p.text for p in heldout]
-            tasks[f"mc_{domain.name}"] = problem_items(heldout[: config.mc_items], rng)
-            roles[f"mc_{domain.name}"] = {"field": domain.field, "kind": "accuracy", "domain": domain.name}
+            items = problem_items(heldout[: config.mc_items], rng)
+            if items:  # a family whose held-out answers are too few to offer 4 choices has no such benchmark
+                tasks[f"mc_{domain.name}"] = items
+                roles[f"mc_{domain.name}"] = {"field": domain.field, "kind": "accuracy", "domain": domain.name}
             eval_docs = [p.text for p in heldout[config.mc_items:]]
         else:
             train, heldout = split_documents(domain.source.documents(), config.heldout_fraction)
@@ -300,6 +309,13 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
     if "humaneval" in space.benchmarks:
         tasks["humaneval_mc"] = humaneval_items(config.mc_items, rng)
         roles["humaneval_mc"] = {"field": "target", "kind": "accuracy", "domain": None}
+    inputs = TaskInputs(lambda source: split_documents(source.documents(), config.heldout_fraction)[1],
+                        config.mc_items, rng, config.seed,
+                        tuple(d.source for d in space.domains if isinstance(d.source, ProblemSource)))
+    for name in space.benchmarks:
+        if name in TASK_BENCHMARKS:
+            tasks[f"task_{name}"] = TASK_BENCHMARKS[name].build(inputs)
+            roles[f"task_{name}"] = {"field": TASK_BENCHMARKS[name].field, "kind": "task", "domain": None}
 
     staging = path.with_name(path.name + ".partial")
     if staging.exists():
@@ -314,6 +330,10 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
         tasks[f"bpb_{name}"] = [{"text": passage} for passage in
                                 token_passages(text, tokenizer, config.eval_passage_tokens, config.eval_chars)]
         roles[f"bpb_{name}"] = {"field": space.domains[space.index(name)].field, "kind": "lm", "domain": name}
+    for name in [name for name, role in roles.items() if role["kind"] == "task"]:
+        # lm-eval scores a gold answer in one window: it must fit every preset's context (the prompt is cut)
+        tasks[name] = [item for item in tasks[name] if len(tokenizer(item["answer"], add_special_tokens=False)
+                                                            ["input_ids"]) <= config.eval_passage_tokens]
     dtype = np.dtype(np.uint16 if len(tokenizer) <= np.iinfo(np.uint16).max + 1 else np.uint32)
 
     domain_stats = {}

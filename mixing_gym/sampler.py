@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,13 +50,22 @@ class MixtureSampler:
         data: the prepared data.
         seq_len: tokens per training sequence.
         batch_size: sequences per batch.
+        domain_tokens: unique training tokens per domain, for the domains named (finite data: windows are
+            drawn from the first that many tokens of the shard, so training past them repeats them).
     """
 
-    def __init__(self, data: PreparedData, seq_len: int, batch_size: int):
+    def __init__(self, data: PreparedData, seq_len: int, batch_size: int,
+                 domain_tokens: Mapping[str, int] | None = None):
         self.space = data.space
         self.seq_len = seq_len
         self.batch_size = batch_size
-        self.shards = [data.train_tokens(name) for name in self.space.names]
+        limits = dict(domain_tokens or {})
+        unknown = sorted(set(limits) - set(self.space.names))
+        if unknown:
+            raise KeyError(f"domain_tokens names domains {unknown} that the space {self.space.name!r} lacks.")
+        self.shards = [data.train_tokens(name)[: limits.get(name)] for name in self.space.names]
+        #: Unique training tokens of each domain, in domain order.
+        self.unique_tokens = np.array([len(shard) for shard in self.shards])
         for name, shard in zip(self.space.names, self.shards):
             if len(shard) <= seq_len + 1:
                 raise ValueError(f"Domain {name!r} has {len(shard)} train tokens, fewer than one sequence of "

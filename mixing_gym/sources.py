@@ -22,6 +22,7 @@ import sysconfig
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -243,25 +244,126 @@ def _format_problem(entry: dict) -> Problem:
     return Problem(f"Question: {question}\nAnswer: ", str(entry["answer"]).strip())
 
 
+#: The generator whose problems come from templates (GSM8K problems made symbolic), which
+#: :attr:`ReasoningGymSource.exclude_templates` can leave out.
+GSM_GENERATOR = "gsm_symbolic"
+
+
+def gsm_templates() -> tuple[int, ...]:
+    """The indices of the GSM templates that ``gsm_symbolic`` draws its problems from.
+
+    reasoning-gym keeps the templates it found broken out of its draw, so these are not all of 0..99.
+    """
+    from reasoning_gym.arithmetic.gsm_symbolic.gsm_symbolic import tasks_ok
+
+    return tuple(tasks_ok)
+
+
 @dataclass(frozen=True)
 class ReasoningGymSource(ProblemSource):
-    """Problems from one or more ``reasoning-gym`` generators, interleaved in equal shares."""
+    """Problems from one or more ``reasoning-gym`` generators, interleaved in equal shares.
+
+    Args:
+        generators: the generators' names (``reasoning_gym.factory.DATASETS``).
+        options: ``(name, value)`` pairs of the generators' configs, passed to every generator
+            (``(("max_value", 100_000),)``); the generators' defaults when empty.
+        exclude_templates: GSM templates (:func:`gsm_templates`) whose problems ``gsm_symbolic`` leaves
+            out, so that a benchmark of unseen templates can be built from them
+            (:meth:`heldout_template_problems`); needs ``gsm_symbolic`` among the generators.
+    """
 
     generators: tuple[str, ...] = field(default=("basic_arithmetic",))
+    options: tuple[tuple[str, Any], ...] = ()
+    exclude_templates: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.exclude_templates and GSM_GENERATOR not in self.generators:
+            raise ValueError(f"exclude_templates {self.exclude_templates} needs the generator {GSM_GENERATOR!r} "
+                             f"among the generators {self.generators}; only its problems have templates.")
+        reserved = {"seed", "size"} & {name for name, _ in self.options}
+        if reserved:
+            raise ValueError(f"options may not set {sorted(reserved)}: the source sets each generator's seed "
+                             "and size itself.")
 
     def describe(self) -> dict:
-        return {"kind": "reasoning_gym", "generators": list(self.generators)}
+        identity: dict[str, Any] = {"kind": "reasoning_gym", "generators": list(self.generators)}
+        # Keys only when set: the describe() of v0's sources, and so their cache fingerprints, stay as they were.
+        if self.options:
+            identity["options"] = dict(self.options)
+        if self.exclude_templates:
+            identity["exclude_templates"] = list(self.exclude_templates)
+        return identity
 
     def problems(self, seed: int, count: int) -> list[Problem]:
-        import reasoning_gym
-
         per_generator = -(-count // len(self.generators))
         streams = []
         for index, name in enumerate(self.generators):
-            dataset = reasoning_gym.create_dataset(name, seed=seed * 1000 + index, size=per_generator)
-            streams.append([_format_problem(dataset[i]) for i in range(per_generator)])
+            if name == GSM_GENERATOR and self.exclude_templates:
+                streams.append(self._template_problems(seed * 1000 + index, per_generator, held_out=False))
+            else:
+                streams.append(self._generated(name, seed * 1000 + index, per_generator))
         interleaved = [problem for group in zip(*streams) for problem in group]
         return interleaved[:count]
+
+    def heldout_template_problems(self, seed: int, count: int) -> list[Problem]:
+        """``count`` problems of only the excluded GSM templates: the material of a held-out-template benchmark.
+
+        None of them can be in :meth:`problems`' output, whatever the seeds, since their templates never are.
+
+        Args:
+            seed: the seed, as in :meth:`problems` (the same seed gives the same problems).
+            count: how many problems.
+        """
+        if not self.exclude_templates:
+            raise ValueError("heldout_template_problems needs exclude_templates: this source holds no template out.")
+        return self._template_problems(seed * 1000 + self.generators.index(GSM_GENERATOR), count, held_out=True)
+
+    def _generated(self, name: str, seed: int, count: int) -> list[Problem]:
+        """``count`` problems of generator ``name`` whose dataset has seed ``seed``.
+
+        Args:
+            name: the generator.
+            seed: the reasoning-gym dataset's seed.
+            count: how many problems.
+        """
+        import reasoning_gym
+
+        dataset = reasoning_gym.create_dataset(name, seed=seed, size=count, **dict(self.options))
+        return [_format_problem(dataset[i]) for i in range(count)]
+
+    def _template_problems(self, seed: int, count: int, held_out: bool) -> list[Problem]:
+        """The first ``count`` problems of a ``gsm_symbolic`` dataset of seed ``seed`` of the templates asked for.
+
+        Args:
+            seed: the reasoning-gym dataset's seed.
+            count: how many problems.
+            held_out: only the templates of ``exclude_templates`` (True), or all but them (False).
+        """
+        import reasoning_gym
+
+        excluded = self._checked_templates()
+        size = max(count, 1)
+        while True:
+            size *= 2
+            dataset = reasoning_gym.create_dataset(GSM_GENERATOR, seed=seed, size=size, **dict(self.options))
+            # The dataset draws its items' templates with Random(seed).choices, so a larger dataset starts with
+            # the same templates, and each item depends on the seed and its index only: drawing more until
+            # ``count`` items are kept gives the same problems whatever size first suffices.
+            chosen = [i for i, template in enumerate(dataset.task_indices) if (template in excluded) == held_out]
+            chosen = chosen[:count]
+            if len(chosen) == count:
+                return [_format_problem(dataset[i]) for i in chosen]
+
+    def _checked_templates(self) -> frozenset[int]:
+        """``exclude_templates`` as a set, each checked to be a template that ``gsm_symbolic`` draws from."""
+        available = gsm_templates()
+        unknown = sorted(set(self.exclude_templates) - set(available))
+        if unknown:
+            raise ValueError(f"exclude_templates names {unknown}, which {GSM_GENERATOR!r} never draws; "
+                             f"its templates are {list(available)}.")
+        if set(available) <= set(self.exclude_templates):
+            raise ValueError(f"exclude_templates leaves out every template of {GSM_GENERATOR!r}; keep at least one.")
+        return frozenset(self.exclude_templates)
 
 
 # --------------------------------------------------------------------------------------------

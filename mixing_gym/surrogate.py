@@ -84,6 +84,9 @@ class SurrogateModel:
                  feature_range: np.ndarray):
         self.metadata = metadata
         self.layout = layout = MixingLayout.from_json(metadata["layout"])
+        if layout.observe_epochs:
+            raise ValueError("The surrogate models DataMixing-v0's dynamics; trajectories with epochs in the "
+                             "observation (DataMixing-v1's finite target data) are not supported yet.")
         self.num_domains, self.num_benchmarks = layout.num_domains, layout.num_benchmarks
 
         groups = list(metadata["groups"])
@@ -210,7 +213,6 @@ class SurrogateModel:
         if differences:
             raise ValueError("The trajectories come from another env config than the surrogate's; use "
                              "trajectories of the same env config. Differences: " + "; ".join(differences))
-        k, b = self.num_domains, self.num_benchmarks
         size = len(self.layout.observation_names)
         before, after = [], []
         for number, episode in enumerate(dataset.episodes):
@@ -221,10 +223,13 @@ class SurrogateModel:
             before.append(observations[:-1])
             after.append(observations[1:])
         before, after = np.concatenate(before), np.concatenate(after)
-        return Transitions(improvements=before[:, k:k + b], weights=after[:, :k], progress=before[:, -1],
-                           changes=after[:, k:k + b] - before[:, k:k + b],
-                           aggregate_changes=after[:, k + b:k + b + 2] - before[:, k + b:k + b + 2],
-                           recorded_aggregates=after[:, k + b:k + b + 2], next_improvements=after[:, k:k + b])
+        layout = self.layout
+        scores, aggregates = layout.score_slice, layout.aggregate_slice
+        return Transitions(improvements=before[:, scores], weights=after[:, layout.weight_slice],
+                           progress=before[:, layout.progress_index],
+                           changes=after[:, scores] - before[:, scores],
+                           aggregate_changes=after[:, aggregates] - before[:, aggregates],
+                           recorded_aggregates=after[:, aggregates], next_improvements=after[:, scores])
 
     def check_aggregates(self, steps: Transitions) -> None:
         """Raise if the recorded field aggregates are not this model's means of the recorded improvements."""

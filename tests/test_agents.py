@@ -157,14 +157,21 @@ def _toy_info(num_steps: int = 4) -> MixingLayout:
     return MixingLayout(names, fields, benchmarks, {b.name: 2.0 for b in benchmarks}, num_steps)
 
 
+def _at(layout: MixingLayout, progress: float) -> np.ndarray:
+    """An observation of ``layout`` at ``progress`` (the update rules below read nothing else of it)."""
+    observation = np.zeros(len(layout.observation_names), dtype=np.float32)
+    observation[layout.progress_index] = progress
+    return observation
+
+
 def test_doremi_upweights_the_domains_whose_loss_exceeds_the_reference():
     layout = _toy_info()
     agent = DoReMi(eta=1.0, smoothing=1e-3)
     agent.reset(layout)
-    first = agent.mixture(np.array([0.0]), {"scores": dict(layout.base_scores)})
+    first = agent.mixture(_at(layout, 0.0), {"scores": dict(layout.base_scores)})
     assert np.allclose(first, 1 / 3)  # no excess loss at the start: uniform, as the paper starts
     scores = {"mg_bpb_a": 2.5, "mg_bpb_b": 2.0, "mg_bpb_c": 1.5}  # a is forgotten, c improved
-    weights = agent.mixture(np.array([0.25]), {"scores": scores})
+    weights = agent.mixture(_at(layout, 0.25), {"scores": scores})
     expected = np.array([np.exp(0.5), 1.0, 1.0]) / (np.exp(0.5) + 2)
     assert np.allclose(weights, 0.999 * expected + 0.001 / 3)
 
@@ -173,13 +180,13 @@ def test_online_data_mixing_favours_high_loss_domains_with_exploration():
     layout = _toy_info()
     agent = OnlineDataMixing(learning_rate=1.0, exploration=0.3, smoothing=0.5)
     agent.reset(layout)
-    assert np.allclose(agent.mixture(np.array([0.0]), {"scores": dict(layout.base_scores)}), 1 / 3)
+    assert np.allclose(agent.mixture(_at(layout, 0.0), {"scores": dict(layout.base_scores)}), 1 / 3)
     scores = {"mg_bpb_a": 1.0, "mg_bpb_b": 2.0, "mg_bpb_c": 5.0}
-    weights = agent.mixture(np.array([0.25]), {"scores": scores})
+    weights = agent.mixture(_at(layout, 0.25), {"scores": scores})
     assert np.argmax(weights) == 2 and np.all(weights >= 0.1 - 1e-12) and np.isclose(weights.sum(), 1.0)
     paper = OnlineDataMixing(learning_rate=None, exploration=None)  # the paper's schedule: uniform while t < K ln K
     paper.reset(layout)
-    assert np.allclose(paper.mixture(np.array([0.25]), {"scores": scores}), 1 / 3)
+    assert np.allclose(paper.mixture(_at(layout, 0.25), {"scores": scores}), 1 / 3)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def test_sampler_rejects_bad_mixtures(prepared):
 def test_presets():
     with pytest.raises(KeyError, match="Unknown preset 'tiny'"):
         get_preset("tiny")
-    assert set(PRESETS) == {"micro", "small", "paper-50m"}
+    assert set(PRESETS) == {"micro", "small", "paper-50m", "micro-wide", "small-wide"}
     assert get_preset("micro", num_steps=3).num_steps == 3
 
 

@@ -10,6 +10,7 @@ import importlib
 
 _ENVS = {
     "DataMixingEnv": "mixing_gym.envs.data_mixing",
+    "DataMixingV1Env": "mixing_gym.envs.data_mixing_v1",
     "DataMixingSurrogateEnv": "mixing_gym.envs.surrogate",
     "DataMixingSurrogateVectorEnv": "mixing_gym.envs.surrogate",
 }

@@ -12,7 +12,7 @@ from mixing_gym.mdp import ScoreObjective, reward_name, score_objective
 
 RENDER_MODES = ("ansi", "rgb_array")
 #: How the text rendering names each benchmark kind's raw metric.
-UNITS = {"lm": "bpb", "accuracy": "acc", "task": "task"}
+UNITS = {"lm": "bpb", "task": "bpb", "accuracy": "acc", "standard": "metric"}
 
 
 def check_render_mode(render_mode: str | None, supported: Sequence[str]) -> None:

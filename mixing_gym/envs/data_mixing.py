@@ -16,7 +16,7 @@ from mixing_gym.engine import ProxyRun
 from mixing_gym.envs.base import RENDER_MODES, MixingEnvBase, check_render_mode
 from mixing_gym.evaluation import StandardTask
 from mixing_gym.layout import MixingLayout, Scores
-from mixing_gym.mdp import RELATIVE_BOUNDS, SOURCE_SCORE, TARGET_SCORE, ScoreObjective, check_action_mode
+from mixing_gym.mdp import MAX_EPOCHS, RELATIVE_BOUNDS, SOURCE_SCORE, TARGET_SCORE, ScoreObjective, check_action_mode
 from mixing_gym.models import ProxyPreset, env_preset
 from mixing_gym.prepare import DataConfig
 
@@ -89,7 +89,7 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
              reward="balanced", reward_coef=0.5, action_mode="logits", temperature=0.25,
              benchmarks="bpb", aggregate="bpb", standard_tasks=(), model=None, space=None, cache_dir=None,
              data_config=None, auto_prepare=True, torch_threads=1, precision="auto", compile=False,
-             device="cpu", render_mode=None)
+             device="cpu", render_mode=None, target_epochs=None, observe_epochs=False)
     ```
 
     - ``preset``: proxy size ``"micro"`` (tests), ``"small"`` (default, CPU), ``"paper-50m"`` (GPU).
@@ -115,6 +115,11 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
     - ``compile``: train through ``torch.compile`` with plain attention (about 1.2-1.5x faster training
       on CPU with two threads, after a one-time compilation of 20-40 s per process).
     - ``render_mode``: ``"ansi"`` (a text table) or ``"rgb_array"`` (a matplotlib picture).
+    - ``target_epochs``: finite target data: the target field keeps ``cpt_tokens / target_epochs`` unique
+      training tokens, shared by its domains, so target-only training repeats them that many times
+      (``None``, v0's default: every prepared token). ``observe_epochs`` appends ``epochs/<domain>``
+      (each domain's unique tokens trained on so far, in epochs) to the observation and ``info["epochs"]``.
+      ``DataMixing-v1`` turns both on.
 
     ## Version History
 
@@ -148,23 +153,29 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
         compile: bool = False,
         device: str = "cpu",
         render_mode: str | None = None,
+        target_epochs: float | None = None,
+        observe_epochs: bool = False,
     ):
         check_action_mode(action_mode, temperature)
+        if target_epochs is not None and not target_epochs > 0:
+            raise ValueError(f"target_epochs must be positive (None: plentiful target data), got {target_epochs}.")
         if benchmarks not in ("all", "bpb"):
             raise ValueError(f"Unknown benchmarks {benchmarks!r}; use 'all' or 'bpb'.")
         check_render_mode(render_mode, self.metadata["render_modes"])
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
 
-        self.run = ProxyRun(space if space is not None else target_field_space(target_field),
-                            env_preset(preset, num_steps, tokens_per_step, model),
+        proxy = env_preset(preset, num_steps, tokens_per_step, model)
+        self.run = ProxyRun(space if space is not None else self._space_of(target_field), proxy,
                             cache_dir, data_config, auto_prepare, precision, accuracy=benchmarks == "all",
                             aggregate=aggregate, standard_tasks=tuple(standard_tasks), compile=compile,
-                            device=device)
+                            device=device,
+                            target_tokens=None if target_epochs is None else int(proxy.cpt_tokens / target_epochs))
         self.space = self.run.space
         self._set_layout(MixingLayout(tuple(self.space.names), tuple(self.space.fields), self.run.evaluator.benchmarks,
                                       dict(self.run.base_scores), self.run.preset.num_steps, action_mode, temperature,
-                                      aggregate, tuple(self.space.field_mixture(0.0).tolist())), reward, reward_coef)
+                                      aggregate, tuple(self.space.field_mixture(0.0).tolist()), observe_epochs),
+                         reward, reward_coef)
         self.render_mode = render_mode
         self.observation_space = self.layout.observation_space
         self.action_space = self.layout.action_space
@@ -179,8 +190,14 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
     def _observation(self, weights: np.ndarray, scores: Scores) -> np.ndarray:
         relative = [*(scores.improvements[name] for name in self.benchmark_names), scores.source, scores.target]
         progress = (self._step_index or 0) / self.num_steps
-        values = np.concatenate([weights, np.clip(relative, *RELATIVE_BOUNDS), [progress]])
+        epochs = np.minimum(self.run.epochs, MAX_EPOCHS) if self.layout.observe_epochs else []
+        values = np.concatenate([weights, np.clip(relative, *RELATIVE_BOUNDS), [progress], epochs])
         return values.astype(np.float32)
+
+    @staticmethod
+    def _space_of(target_field: str) -> DomainSpace:
+        """The built-in domain space of a target field (v1 names its own)."""
+        return target_field_space(target_field)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -219,6 +236,7 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
             "objective": objective,
             "train_loss": report.loss,
             "tokens_trained": self.run.tokens_trained,
+            **({"epochs": self.run.epochs.copy()} if self.layout.observe_epochs else {}),
         }
         terminated = self._step_index >= self.num_steps
         return self._observation(weights, scores), float(reward), bool(terminated), False, info

@@ -24,3 +24,10 @@ def load_task_data(file: str, data_dir: str | None = None, **_metadata):
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: this task is not part of the space prepared in {data_dir}.")
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(read_jsonl(path))})
+
+
+def gold_bits_per_byte(doc: dict, results: list) -> dict:
+    """lm-eval ``process_results`` of the task template: the gold answer's log-likelihood and its UTF-8 bytes,
+    which lm-eval's ``bits_per_byte`` aggregation turns into bits per byte over the whole task."""
+    log_likelihood, _is_greedy = results[0]
+    return {"bits_per_byte": (log_likelihood, len(doc["answer"].encode("utf-8")))}

@@ -1,0 +1,112 @@
+"""Provenance and size of every domain of a space, and how long extracting them takes.
+
+    python benchmarks/domain_card.py                      # math-v1, rows in docs/results/domains_math_v1.csv
+    python benchmarks/domain_card.py --space math --csv /tmp/math.csv
+
+Each domain is extracted as ``prepare`` extracts it, at the default ``DataConfig`` and without a model: a
+corpus's documents (for a topic: its cluster, the corpus clustered once for all its topics) split into
+train and held-out by hash, train text capped at ``max_train_chars``; a problem family's train problems
+generated up to ``max_train_chars`` and its unseen held-out problems. The table gives, per domain, its
+field, where its text comes from (the corpus and cluster with the cluster's top TF-IDF terms, or the
+generator with its options), its documents (a problem family's: the train problems prepare generates;
+the family is unlimited), their characters, the train characters prepare keeps, the held-out documents,
+and the seconds its extraction took; the last line is the total, what a fresh machine spends extracting
+at prepare time. One row per domain goes to ``--csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from mixing_gym.domains import Domain, get_domain_space
+from mixing_gym.prepare import DataConfig, _generate_problems, _take_chars, split_documents  # prepare's own steps
+from mixing_gym.sources import ProblemSource, ReasoningGymSource, TextSource
+from mixing_gym.topics import TopicSource, topic_name, topic_terms
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "domains_math_v1.csv"
+
+
+def provenance(source: TextSource) -> tuple[str, str]:
+    """Where a source's text comes from, and (for a topic) its top terms.
+
+    Args:
+        source: the domain's source.
+    """
+    if isinstance(source, TopicSource):
+        return (f"{source.base.describe()['kind']}, topic {source.topic} of {source.topics} "
+                f"({topic_name(source)})", " ".join(topic_terms(source, 8)))
+    if isinstance(source, ReasoningGymSource):
+        text = "reasoning-gym " + " + ".join(source.generators)
+        if source.options:
+            text += " (" + ", ".join(f"{name}={value}" for name, value in source.options) + ")"
+        if source.exclude_templates:
+            text += f", without GSM templates {', '.join(map(str, source.exclude_templates))}"
+        return text, ""
+    return f"{source.describe()['kind']} (whole corpus)", ""
+
+
+def extract(domain: Domain, config: DataConfig) -> dict:
+    """One domain's row: extracted as ``prepare`` does, timed.
+
+    Args:
+        domain: the domain.
+        config: the data config whose sizes apply.
+    """
+    start = time.perf_counter()
+    if isinstance(domain.source, ProblemSource):
+        train, heldout = _generate_problems(domain.source, config)
+        documents = [problem.text for problem in train]
+        kept = documents
+    else:
+        documents = domain.source.documents()
+        train_documents, heldout = split_documents(documents, config.heldout_fraction)
+        kept = _take_chars(train_documents, config.max_train_chars)
+    seconds = time.perf_counter() - start
+    where, terms = provenance(domain.source)
+    return {"domain": domain.name, "field": domain.field, "provenance": where, "top_terms": terms,
+            "documents": len(documents), "characters": sum(map(len, documents)),
+            "train_characters": sum(map(len, kept)), "heldout_documents": len(heldout),
+            "extract_seconds": round(seconds, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="math-v1", help="a built-in space, or a YAML file (default: math-v1)")
+    parser.add_argument("--csv", type=Path, default=RESULTS, help=f"one row per domain (default: {RESULTS})")
+    args = parser.parse_args()
+
+    # A space file may declare Hugging Face datasets: read them from the local cache only, never download.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    space = get_domain_space(args.space)
+    config = DataConfig()
+    start = time.perf_counter()
+    rows = [extract(domain, config) for domain in space.domains]
+    total = time.perf_counter() - start
+
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.csv, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"`python benchmarks/domain_card.py {shlex.join(sys.argv[1:])}` (rows in {args.csv}); space "
+          f"{space.name!r}, {len(space)} domains ({len(space.source_names)} source, {len(space.target_names)} "
+          f"target), default DataConfig (train text capped at {config.max_train_chars:,} characters)\n")
+    print("| domain | field | provenance | top terms | documents | characters | train chars | held-out docs | s |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| `{row['domain']}` | {row['field']} | {row['provenance']} | {row['top_terms']} | "
+              f"{row['documents']:,} | {row['characters']:,} | {row['train_characters']:,} | "
+              f"{row['heldout_documents']:,} | {row['extract_seconds']:.1f} |")
+    print(f"\nExtracting all {len(space)} domains took {total:.1f} s on {os.cpu_count()} cores "
+          f"(train text in all: {sum(row['train_characters'] for row in rows):,} characters).")
+
+
+if __name__ == "__main__":
+    main()

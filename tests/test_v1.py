@@ -1,0 +1,70 @@
+"""DataMixing-v1 on micro: task benchmarks as feedback, the math-v1 space, finite target data with epochs observed."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from conftest import MICRO, TINY_DATA
+
+import mixing_gym  # noqa: F401  (registers the envs)
+from mixing_gym.layout import MixingLayout, field_scores
+
+
+@pytest.fixture(scope="module")
+def env(cache_dir):
+    environment = gym.make("DataMixing-v1", preset=MICRO, cache_dir=cache_dir, data_config=TINY_DATA,
+                           action_mode="weights", torch_threads=1)
+    yield environment
+    environment.close()
+
+
+def test_layout_has_tasks_domains_and_epochs(env):
+    layout = MixingLayout.of(env)
+    assert layout.num_domains >= 24 and {"source", "target"} == set(layout.domain_fields)
+    tasks = [b for b in layout.benchmarks if b.kind == "task"]
+    assert {b.field for b in tasks} == {"source", "target"} and len(tasks) >= 6
+    assert layout.aggregate == "tasks" and layout.observe_epochs
+    assert layout.observation_names[-layout.num_domains:] == tuple(f"epochs/{d}" for d in layout.domain_names)
+    assert env.observation_space.shape == (2 * layout.num_domains + layout.num_benchmarks + 3,)
+
+
+def test_rewards_come_from_the_tasks_and_epochs_count_repeats(env):
+    layout = MixingLayout.of(env)
+    target_only = layout.field_mixture(1.0).astype(np.float32)
+    observation, _ = env.reset(seed=0)
+    assert np.all(observation[-layout.num_domains:] == 0)
+    drawn = np.zeros(layout.num_domains)
+    for _ in range(layout.num_steps):
+        observation, reward, terminated, _, info = env.step(target_only)
+        drawn += info["tokens_per_domain"]
+    unique = env.unwrapped.run.sampler.unique_tokens
+    np.testing.assert_allclose(info["epochs"], drawn / unique)
+    np.testing.assert_allclose(observation[-layout.num_domains:], drawn / unique, rtol=1e-6)
+    assert np.all(info["epochs"][layout.target_mask] > 1)  # finite target data: target-only repeats it
+    assert np.all(info["epochs"][~layout.target_mask] == 0)
+    improvements = np.array([env.unwrapped._history[-1][1].improvements[b.name] for b in layout.benchmarks])
+    source, target = field_scores(improvements, layout.aggregate_members)
+    assert (info["source_score"], info["target_score"]) == (source, target)
+    assert not layout.aggregate_members[[b.kind != "task" for b in layout.benchmarks]].any()
+
+
+def test_checkers_pass_and_seeded_episodes_repeat(cache_dir):
+    from gymnasium.utils.env_checker import check_env as gym_check
+    from stable_baselines3.common.env_checker import check_env as sb3_check
+
+    env = gym.make("DataMixing-v1", preset=MICRO, cache_dir=cache_dir, data_config=TINY_DATA, torch_threads=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gym_check(env.unwrapped, skip_render_check=True)  # two seeded runs must agree, info included
+        sb3_check(env.unwrapped, warn=True)
+    env.close()
+    ours = [w for w in caught if "gymnasium" in w.filename or "stable_baselines3" in w.filename]
+    assert not ours, [str(w.message) for w in ours]
+
+
+def test_unknown_target_field_names_v1s_fields(cache_dir):
+    with pytest.raises(ValueError, match="Unknown target_field 'code' for DataMixing-v1"):
+        gym.make("DataMixing-v1", preset=MICRO, cache_dir=cache_dir, data_config=TINY_DATA, target_field="code")
