@@ -5,15 +5,16 @@
     python benchmarks/environment_card_v1.py --preset small --report         # the tables from the CSVs only
 
 Every episode is a real ``DataMixing-v1`` episode (``action_mode="weights"``, one torch thread) and is
-appended, as soon as it ends, to ``docs/results/card_v1_<preset>.csv`` (one row per episode: part, name,
-seed, preset, the mixture schedule, source, target, balanced); a rerun plays only the missing rows.
+appended, as soon as it ends, to ``docs/results/card_v1_<preset>[-<tokens per step>].csv`` (one row per
+episode: part, name, seed, preset, the mixture schedule, source, target, balanced); a rerun plays only
+the missing rows.
 
 - ``fixed``: fixed mixtures (source only, target shares 0.25 / 0.5 / 0.75, target only, uniform over all
   domains, two within-field tilts) on seeds 0 .. ``--seeds - 1``: v0's effects (target gain, forgetting,
   an interior optimum) against seed noise.
 - ``search``: the search baseline (``agents.search.MixtureSearch``, Optuna TPE over static mixtures) with
   ``--budget`` real episodes on seed 0 (common random numbers); its trials go to
-  ``docs/results/search_v1_<preset>.csv``.
+  ``docs/results/search_v1_<preset>[-<tokens per step>].csv``.
 - ``rescore``: the search's best mixture and the best fixed heuristic of ``fixed`` (uniform, or the field
   ratio at its best share) on fresh seeds 1 .. ``--seeds``; headroom = their difference over the pooled
   seed-noise std.
@@ -65,16 +66,19 @@ def fixed_mixtures(layout: MixingLayout) -> dict[str, np.ndarray]:
 class Card:
     """The episodes of one preset's card, read from and appended to its CSV."""
 
-    def __init__(self, preset: str):
+    def __init__(self, preset: str, tokens_per_step: int | None = None):
         self.preset = preset
-        self.path = RESULTS / f"card_v1_{preset}.csv"
+        self.tokens_per_step = tokens_per_step
+        label = preset if tokens_per_step is None else f"{preset}-{tokens_per_step}"
+        self.path = RESULTS / f"card_v1_{label}.csv"
+        self.search_path = RESULTS / f"search_v1_{label}.csv"
         self.rows = pd.read_csv(self.path).to_dict("records") if self.path.exists() else []
         self._envs: dict[str, gym.Env] = {}
 
     def env(self, preset: str) -> gym.Env:
         if preset not in self._envs:
             self._envs[preset] = gym.make("DataMixing-v1", preset=get_preset(preset), action_mode="weights",
-                                          torch_threads=1)
+                                          tokens_per_step=self.tokens_per_step, torch_threads=1)
         return self._envs[preset]
 
     def play(self, part: str, name: str, seed: int, schedule: np.ndarray, preset: str | None = None) -> dict:
@@ -112,7 +116,7 @@ def run_fixed(card: Card, seeds: int) -> None:
 
 def run_search(card: Card, budget: int) -> MixtureSearch:
     return MixtureSearch().learn(card.env(card.preset), budget=budget, seed=0,
-                                 table_path=RESULTS / f"search_v1_{card.preset}.csv")
+                                 table_path=card.search_path)
 
 
 def best_heuristic(card: Card) -> str:
@@ -132,7 +136,7 @@ def run_rescore(card: Card, seeds: int, budget: int) -> None:
 
 
 def run_rank(card: Card, large_preset: str) -> None:
-    trials = pd.read_csv(RESULTS / f"search_v1_{card.preset}.csv")
+    trials = pd.read_csv(card.search_path)
     picks = np.linspace(0, len(trials) - 1, 12).round().astype(int)  # ranks spread over the search's trials
     order = trials.sort_values("score").reset_index(drop=True)
     weight_columns = [c for c in trials.columns if c.startswith("weight1/")]
@@ -184,10 +188,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--budget", type=int, default=64, help="real episodes of the search")
     parser.add_argument("--part", choices=PARTS, nargs="+", default=list(PARTS))
+    parser.add_argument("--tokens-per-step", type=int, default=None,
+                        help="override the preset's (micro's 16 sequences a step cannot resolve 30 domains)")
     parser.add_argument("--report", action="store_true", help="only print the tables from the CSVs")
     args = parser.parse_args()
 
-    card = Card(args.preset)
+    card = Card(args.preset, args.tokens_per_step)
     if not args.report:
         for part in args.part:
             if part == "fixed":
