@@ -59,9 +59,9 @@ UNSEEN_SPACE = {
         {"name": "math_equations", "field": "target"},
     ],
 }
-#: (c): the proxy trained on is replaced by one with twice the width (and, from small, more layers).
-UNSEEN_SIZE = {"micro": {"name": "micro-wide", "hidden_size": 64, "intermediate_size": 128},
-               "small": {"name": "small-wide", "hidden_size": 256, "num_layers": 6, "intermediate_size": 688}}
+#: (c): the proxy trained on is replaced by ``<preset>-wide`` (mixing_gym.models.PRESETS), twice the width
+#: (and, from small, more layers).
+TRAINED_PRESETS = ("micro", "small")
 BASELINES = ("random", "uniform", "source_only", "target_only", "fixed_ratio", "linear_schedule", "regmix", "odm",
              "doremi")
 
@@ -71,7 +71,7 @@ def settings(preset: str) -> dict[str, dict[str, Any]]:
     return {
         "a_training": {"preset": preset, "space": "math"},
         "b_unseen_space": {"preset": preset, "space": UNSEEN_SPACE},
-        "c_unseen_size": {"preset": get_preset(preset, **UNSEEN_SIZE[preset]), "space": "math"},
+        "c_unseen_size": {"preset": get_preset(f"{preset}-wide"), "space": "math"},
         "d_code": {"preset": preset, "space": "code"},
     }
 
@@ -98,7 +98,7 @@ def surrogate_ranking(surrogate: SurrogateModel, real: pd.DataFrame, seeds: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="small", choices=sorted(UNSEEN_SIZE))
+    parser.add_argument("--preset", default="small", choices=TRAINED_PRESETS)
     parser.add_argument("--episodes", type=int, default=64, help="trajectories to collect")
     parser.add_argument("--workers", type=int, default=2, help="collection worker processes")
     parser.add_argument("--seeds", type=int, default=5, help="evaluation episodes per agent and setting")
