@@ -213,11 +213,11 @@ def licence_items(inputs: TaskInputs) -> list[dict]:
     return _continuations(clauses, inputs, "Complete the licence clause.\n\n", context_chars=160, answer_chars=80)
 
 
-def _generated(name: str, inputs: TaskInputs, offset: int, size: int | None = None) -> list[dict]:
+def _generated(name: str, inputs: TaskInputs, offset: int) -> list[dict]:
     import reasoning_gym
 
     # Seeds from 77_777 on: the problem domains draw theirs from seed * 10_000 + a small chunk index.
-    dataset = reasoning_gym.create_dataset(name, seed=77_777 + inputs.seed * 100 + offset, size=size or inputs.count)
+    dataset = reasoning_gym.create_dataset(name, seed=77_777 + inputs.seed * 100 + offset, size=inputs.count)
     return [dataset[i] for i in range(len(dataset))]
 
 
