@@ -167,12 +167,23 @@ class RegMix(MixtureAgent):
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 pd.DataFrame(rows).to_csv(path, index=False)
-        self.table = pd.DataFrame(rows[:num_runs])
-        self.regressor.fit(self.table, names, "objective")
-        candidates = self._sample_mixtures(rng, self.num_candidates, len(names))
+        return self.fit(pd.DataFrame(rows[:num_runs]), names, rng)
+
+    def fit(self, table: pd.DataFrame, domain_names: list[str], rng: np.random.Generator) -> RegMix:
+        """Fit the regressor on recorded runs and pick the mixture (what :meth:`learn` does after its runs).
+
+        Args:
+            table: one row per proxy run: a weight column per domain (named by ``domain_names``) and the run's
+                ``objective``; runs recorded by other means (another method's episodes) serve as well.
+            domain_names: the env's domains, in order.
+            rng: draws the simulated candidate mixtures.
+        """
+        self.table = table
+        self.regressor.fit(self.table, domain_names, "objective")
+        candidates = self._sample_mixtures(rng, self.num_candidates, len(domain_names))
         best = np.argsort(self.regressor.predict(candidates))[::-1][: self.top_k]
         self.best_mixture = candidates[best].mean(axis=0)
-        self.domain_names = names
+        self.domain_names = list(domain_names)
         return self
 
     def reset(self, layout: MixingLayout) -> None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mixing_gym import DEFAULT_ENV_ID, REAL_ENV_IDS
 from mixing_gym import cli as base_cli
 
 if TYPE_CHECKING:
@@ -44,11 +45,11 @@ COMPARISON_FILES = """\
                            them, so an interrupted comparison resumes"""
 
 EVALUATE_HELP = f"""\
-Play every agent of --agents for --seeds episodes of DataMixing-v0, on the
-same seeds 0..N-1, and compare them. Prints the table and which agent has
-the best balanced score (the mean of the source and target improvements)
-and whether its lead is larger than the 95% confidence intervals. Writes
-into --output:
+Play every agent of --agents for --seeds episodes of --env (DataMixing-v1
+by default), on the same seeds 0..N-1, and compare them. Prints the table
+and which agent has the best balanced score (the mean of the source and
+target improvements) and whether its lead is larger than the 95% confidence
+intervals. Writes into --output:
 {COMPARISON_FILES}"""
 
 DEMO_HELP = f"""\
@@ -68,9 +69,9 @@ logs; a rerun reuses the model) and evaluate's files:
 COLLECT_HELP = """\
 Record episodes of random mixture policies (Dirichlet draws of varied
 concentration, field splits from source-only to target-only, baselines'
-mixtures perturbed by noise) on DataMixing-v0, in --workers processes: the
-offline RL data of the surrogate env and the Data Mixing Agent. Episode i
-depends only on --seed and i.
+mixtures perturbed by noise) on --env (DataMixing-v1 by default), in
+--workers processes: the offline RL data of the surrogate env and the Data
+Mixing Agent. Episode i depends only on --seed and i.
 
 Writes a Minari dataset folder at --output: data/metadata.json (the env's
 arguments and layout) and one Arrow file per episode under data/. Each
@@ -79,12 +80,13 @@ it wrote and --resume continues it to --episodes."""
 
 
 def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``gym.make(args.env, ...)`` the command's options ask for."""
     return {"preset": args.preset, "space": args.space, "cache_dir": args.cache_dir,
             "data_config": base_cli.data_config_from_args(args), "benchmarks": args.benchmarks, "reward": args.reward,
             "torch_threads": args.torch_threads}
 
 
-def _build_agents(names: list[str], env_kwargs: dict[str, Any], output: str | Path, seed: int,
+def _build_agents(names: list[str], env_id: str, env_kwargs: dict[str, Any], output: str | Path, seed: int,
                   ppo_model: str | None = None, regmix_runs: int = 32,
                   dma_model: str | None = None) -> dict[str, Agent]:
     """The named agents, RegMix trained (its proxy runs cached in ``output``), PPO loaded from ``ppo_model`` and
@@ -107,7 +109,7 @@ def _build_agents(names: list[str], env_kwargs: dict[str, Any], output: str | Pa
                 raise ValueError("Agent 'dma' needs --dma-model DIR (saved by examples/train_offline_agent.py).")
             agents[name] = AGENTS[name](dma_model)
         elif name in ("regmix", "search"):  # both learn from real proxy episodes, cached in a table
-            env = gym.make("DataMixing-v0", **env_kwargs)
+            env = gym.make(env_id, **env_kwargs)
             try:
                 table = Path(output) / f"{name}_runs.csv"
                 agents[name] = (AGENTS[name]().learn(env, num_runs=regmix_runs, seed=seed, table_path=table)
@@ -165,26 +167,27 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     env_kwargs = _env_kwargs(args)
     names = [name.strip() for name in args.agents.split(",") if name.strip()]
-    agents = _build_agents(names, env_kwargs, args.output, args.seed, args.ppo_model, args.regmix_runs,
+    agents = _build_agents(names, args.env, env_kwargs, args.output, args.seed, args.ppo_model, args.regmix_runs,
                            args.dma_model)
-    _report(evaluate_agents(agents, args.seeds, env_kwargs, args.output))
+    _report(evaluate_agents(agents, args.seeds, env_kwargs, args.output, env_id=args.env))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from agents.harness import evaluate_agents
     from agents.ppo import FINAL_MODEL, train_ppo
-    from mixing_gym.engine import prepare_for_env
+    from mixing_gym.envs import prepare_env
 
     output = Path(args.output)
     env_kwargs = _env_kwargs(args)
-    prepare_for_env(env_kwargs)
+    prepare_env(args.env, env_kwargs)
     model_path = output / "ppo" / FINAL_MODEL
     if not model_path.exists():
         print(f"training PPO for {args.ppo_timesteps} steps in 2 envs ...", flush=True)
         train_ppo(args.preset, total_timesteps=args.ppo_timesteps, n_envs=2, seed=args.seed, log_dir=output / "ppo",
-                  env_kwargs={k: v for k, v in env_kwargs.items() if k != "preset"}, verbose=0, progress_bar=True)
-    agents = _build_agents([*DEMO_AGENTS.split(","), "ppo"], env_kwargs, output, args.seed, str(model_path))
-    _report(evaluate_agents(agents, args.seeds, env_kwargs, output))
+                  env_kwargs={k: v for k, v in env_kwargs.items() if k != "preset"}, verbose=0, progress_bar=True,
+                  env_id=f"mixing_gym:{args.env}")
+    agents = _build_agents([*DEMO_AGENTS.split(","), "ppo"], args.env, env_kwargs, output, args.seed, str(model_path))
+    _report(evaluate_agents(agents, args.seeds, env_kwargs, output, env_id=args.env))
 
 
 def cmd_collect(args: argparse.Namespace) -> None:
@@ -193,7 +196,7 @@ def cmd_collect(args: argparse.Namespace) -> None:
     env_kwargs = _env_kwargs(args)
     if args.num_steps is not None:
         env_kwargs["num_steps"] = args.num_steps
-    summary = collect(env_kwargs, args.episodes, args.workers, args.output, args.seed, args.resume)
+    summary = collect(env_kwargs, args.episodes, args.workers, args.output, args.seed, args.resume, env_id=args.env)
     print(f"{summary.path} holds {summary.episodes} episodes; this run played {summary.new_episodes} in "
           f"{summary.seconds:.0f} s with {summary.workers} workers ({summary.episodes_per_hour:.0f} per hour).")
     print("Read it with mixing_gym.trajectories.load_trajectories (or to_hf_dataset, minari_dataset), or "
@@ -201,13 +204,17 @@ def cmd_collect(args: argparse.Namespace) -> None:
 
 
 def _add_env_arguments(parser: argparse.ArgumentParser, threads_of: str) -> None:
-    """The options of ``gym.make("DataMixing-v0", ...)`` a command exposes.
+    """``--env`` and the options of ``gym.make(env, ...)`` a command exposes.
 
     Args:
         parser: the command's parser.
         threads_of: whose torch threads ``--torch-threads`` sets, for its help text.
     """
-    base_cli.add_common_arguments(parser)
+    parser.add_argument("--env", default=DEFAULT_ENV_ID, choices=REAL_ENV_IDS,
+                        help=f"the env (default: {DEFAULT_ENV_ID}: task benchmarks, 30 domains, finite target data; "
+                             "DataMixing-v0: the per-domain loss env of the README's v0 numbers)")
+    base_cli.add_common_arguments(parser, space_default=None,
+                                  space_help="the env's: math-v1 on DataMixing-v1, math on DataMixing-v0")
     parser.add_argument("--benchmarks", default="bpb", choices=("bpb", "all"),
                         help="bpb: language modelling only (fast, default); all: multiple-choice accuracy too")
     parser.add_argument("--reward", default="balanced", help="the env's reward (default: balanced)")

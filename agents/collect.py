@@ -32,11 +32,11 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-import mixing_gym  # noqa: F401  (registers DataMixing-v0)
 from agents.base import MixtureAgent, play_episode
 from agents.harness import RUN_ONLY_ARGUMENTS
 from agents.registry import AGENTS
-from mixing_gym.engine import prepare_for_env
+from mixing_gym import DEFAULT_ENV_ID
+from mixing_gym.envs import prepare_env
 from mixing_gym.layout import MixingLayout
 from mixing_gym.models import env_preset
 from mixing_gym.storage import fingerprint
@@ -49,7 +49,6 @@ from mixing_gym.trajectories import (
     episode_metadata,
 )
 
-ENV_ID = "DataMixing-v0"
 #: Baselines whose mixtures are perturbed: those that act without learning first.
 PERTURBABLE_BASELINES = ("uniform", "source_only", "target_only", "fixed_ratio", "linear_schedule", "odm", "doremi")
 
@@ -185,12 +184,12 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _play_episode(env_kwargs: dict[str, Any], plan: MixturePlan, seed: int,
+def _play_episode(env_id: str, env_kwargs: dict[str, Any], plan: MixturePlan, seed: int,
                   index: int) -> tuple[int, TrajectoryDataset]:
     """Worker task: episode ``index`` as a one-episode dataset (the env layout travels with it)."""
-    key = fingerprint(env_kwargs)
+    key = fingerprint({"env_id": env_id, "env_kwargs": env_kwargs})
     if key not in _WORKER_ENVS:
-        _WORKER_ENVS[key] = gym.make(ENV_ID, **env_kwargs)
+        _WORKER_ENVS[key] = gym.make(env_id, **env_kwargs)
     env = _WORKER_ENVS[key]
     label, policy, env_seed = episode_policy(plan, seed, index)
     dataset = TrajectoryDataset.from_env(env, env_kwargs)
@@ -240,13 +239,17 @@ def _differences(recorded: Any, requested: Any, where: str = "") -> list[str]:
     return [] if recorded == requested else [f"{where}: {recorded!r} recorded, {requested!r} now"]
 
 
-def _check_resumable(writer: TrajectoryWriter, settings: dict[str, Any], episodes: int, resume: bool) -> None:
+def _check_resumable(writer: TrajectoryWriter, env_id: str, settings: dict[str, Any], episodes: int,
+                     resume: bool) -> None:
     if writer.num_episodes and not resume:
         raise TrajectoryDatasetError(
             f"{writer.path} already holds {writer.num_episodes} recorded episodes; pass --resume (resume=True) to "
             f"continue it to {episodes}, or choose another output folder (recorded episodes are never overwritten).")
     if writer.metadata is None:
         return
+    if writer.header is not None and writer.header.env_id != env_id:
+        raise TrajectoryDatasetError(f"{writer.path} holds {writer.header.env_id} episodes, not {env_id} ones; collect "
+                                     f"{env_id} episodes into another folder.")
     recorded = writer.extra.get("settings")
     if recorded is None:
         raise TrajectoryDatasetError(f"{writer.path} was not written by `mixing-gym collect` (it records no collection "
@@ -267,11 +270,12 @@ def collect(
     resume: bool = False,
     plan: MixturePlan = MixturePlan(),
     progress: bool = True,
+    env_id: str = DEFAULT_ENV_ID,
 ) -> CollectionSummary:
-    """Record ``episodes`` episodes of random mixture policies on ``DataMixing-v0`` into the dataset at ``output``.
+    """Record ``episodes`` episodes of random mixture policies on ``env_id`` into the dataset at ``output``.
 
     Args:
-        env_kwargs: keyword arguments of ``gym.make("DataMixing-v0", ...)``, recorded with the dataset
+        env_kwargs: keyword arguments of ``gym.make(env_id, ...)``, recorded with the dataset
             (a ``ProxyPreset`` or ``DataConfig`` is recorded as a dict; a callable reward cannot be).
         episodes: episodes the dataset should hold at the end.
         workers: worker processes, each with its own env and one torch thread (unless ``env_kwargs``
@@ -282,18 +286,19 @@ def collect(
             episodes is an error.
         plan: how the mixtures are generated.
         progress: show a progress bar.
+        env_id: the env to play: ``"DataMixing-v1"`` (default) or ``"DataMixing-v0"``.
     """
     if episodes < 1 or workers < 1:
         raise ValueError(f"Need episodes >= 1 and workers >= 1, got episodes={episodes}, workers={workers}.")
     recorded_kwargs = env_kwargs_to_json(env_kwargs)
     settings = _settings(recorded_kwargs, plan, seed)
     with TrajectoryWriter(output) as writer:
-        _check_resumable(writer, settings, episodes, resume)
+        _check_resumable(writer, env_id, settings, episodes, resume)
         done = {int(meta["index"]) for meta in episode_metadata(writer.path)} if writer.num_episodes else set()
         pending = [index for index in range(episodes) if index not in done]
         if not pending:
             return CollectionSummary(writer.path, writer.num_episodes, 0, 0.0, 0)
-        prepare_for_env(env_kwargs, progress=progress)  # the workers then find a complete cache
+        prepare_env(env_id, dict(env_kwargs), progress=progress)  # the workers then find a complete cache
         extra = {"settings": settings, "preset": asdict(env_preset(
             env_kwargs.get("preset", "small"), env_kwargs.get("num_steps"), env_kwargs.get("tokens_per_step"),
             env_kwargs.get("model")))}
@@ -302,7 +307,7 @@ def collect(
         context = multiprocessing.get_context("forkserver")  # torch and fork do not mix
         with (ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with_parent) as pool,
               tqdm(total=episodes, initial=len(done), desc="episodes", unit="ep", disable=not progress) as bar):
-            running: set[Future] = {pool.submit(_play_episode, dict(env_kwargs), plan, seed, index)
+            running: set[Future] = {pool.submit(_play_episode, env_id, dict(env_kwargs), plan, seed, index)
                                     for index in pending}
             try:
                 while running:

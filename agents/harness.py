@@ -29,9 +29,9 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-import mixing_gym  # noqa: F401  (registers DataMixing-v0)
 from agents.base import Agent, play_episode
 from agents.plots import plot_frontier, plot_mixtures, plot_scores
+from mixing_gym import DEFAULT_ENV_ID
 from mixing_gym.storage import atomic_write_json, fingerprint
 
 #: Episode summaries compared in the table: (record key, column label).
@@ -77,10 +77,13 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
     return float(array.mean()), float(half)
 
 
-def _cache_key(env_kwargs: Mapping[str, Any]) -> str:
+def _cache_key(env_id: str, env_kwargs: Mapping[str, Any]) -> str:
     # A callable (a custom reward) is named, not printed: its repr holds a memory address.
-    return fingerprint({k: f"{v.__module__}.{v.__qualname__}" if callable(v) else v
-                        for k, v in env_kwargs.items() if k not in RUN_ONLY_ARGUMENTS})
+    identity = {k: f"{v.__module__}.{v.__qualname__}" if callable(v) else v
+                for k, v in env_kwargs.items() if k not in RUN_ONLY_ARGUMENTS}
+    if env_id != "DataMixing-v0":  # v0's episodes keep the key they were cached under before v1 existed
+        identity["env_id"] = env_id
+    return fingerprint(identity)
 
 
 def _load_cached(path: Path, key: str) -> dict[str, Any] | None:
@@ -135,15 +138,17 @@ def evaluate_agents(
     env_kwargs: Mapping[str, Any],
     output_dir: str | Path,
     progress: bool = True,
+    env_id: str = DEFAULT_ENV_ID,
 ) -> Comparison:
     """Play every agent on the same seeds (one episode each), cache the episodes, write the table and plots.
 
     Args:
         agents: the agents by name (names become file names: letters, digits, ``_.-``).
         seeds: the episode seeds, or a count ``N`` for seeds ``0 .. N-1``.
-        env_kwargs: keyword arguments of ``gym.make("DataMixing-v0", ...)``; one env serves every episode.
+        env_kwargs: keyword arguments of ``gym.make(env_id, ...)``; one env serves every episode.
         output_dir: where the episodes, ``results.csv``, ``results.md`` and the plots go.
         progress: show a progress bar over the episodes.
+        env_id: the env to play: ``"DataMixing-v1"`` (default) or ``"DataMixing-v0"``.
     """
     if not agents:
         raise ValueError("No agents to evaluate.")
@@ -152,12 +157,12 @@ def evaluate_agents(
         raise ValueError(f"Agent names {bad} cannot name files; use letters, digits, '_', '.' and '-'.")
     output_dir = Path(output_dir)
     seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    key = _cache_key(env_kwargs)
+    key = _cache_key(env_id, env_kwargs)
     paths = {(name, seed): output_dir / "episodes" / f"{name}__seed{seed}.json" for name in agents for seed in seeds}
     records = {pair: record for pair, path in paths.items() if (record := _load_cached(path, key)) is not None}
     pending = [pair for pair in paths if pair not in records]
     if pending:
-        env = gym.make("DataMixing-v0", **env_kwargs)
+        env = gym.make(env_id, **env_kwargs)
         try:
             with tqdm(total=len(paths), initial=len(records), desc="episodes", unit="ep", disable=not progress) as bar:
                 for name, seed in pending:

@@ -1,4 +1,4 @@
-"""Reference PPO (Stable-Baselines3) on ``DataMixing-v0``, configured for expensive steps; resumable.
+"""Reference PPO (Stable-Baselines3) on the mixing envs, configured for expensive steps; resumable.
 
 Every env step trains and scores a real proxy model (about a second on ``micro``, ten on ``small``
 on two CPU cores), so the rollouts are short (``n_steps`` = one episode per env), the whole rollout is
@@ -20,9 +20,10 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from agents.base import SB3Agent
-from mixing_gym.engine import prepare_for_env
+from mixing_gym import DEFAULT_ENV_ID, REAL_ENV_IDS
+from mixing_gym.envs import prepare_env
 
-ENV_ID = "mixing_gym:DataMixing-v0"
+ENV_ID = f"mixing_gym:{DEFAULT_ENV_ID}"
 SURROGATE_ENV_ID = "mixing_gym:DataMixingSurrogate-v0"
 FINAL_MODEL = "ppo_final.zip"
 
@@ -57,7 +58,7 @@ def train_ppo(
     verbose: int = 1,
     env_id: str = ENV_ID,
 ) -> PPO:
-    """Train (or resume training) PPO on ``DataMixing-v0``; saves checkpoints, logs and the final model.
+    """Train (or resume training) PPO on a mixing env; saves checkpoints, logs and the final model.
 
     Args:
         preset: the proxy preset (name or ``ProxyPreset``).
@@ -72,17 +73,17 @@ def train_ppo(
         ppo_kwargs: overrides of :data:`PPO_DEFAULTS` and of ``n_steps`` / ``batch_size``.
         progress_bar: SB3's progress bar; default on when ``verbose`` and ``tqdm`` and ``rich`` are installed.
         verbose: 1 prints SB3's training tables, 0 keeps quiet (the CSV log is written either way).
-        env_id: the env to train on: ``DataMixing-v0`` (default) or the surrogate
+        env_id: the env to train on: ``DataMixing-v1`` (default), ``DataMixing-v0`` or the surrogate
             (:data:`SURROGATE_ENV_ID`, with ``env_kwargs={"surrogate": path}``), whose steps cost
             microseconds, so its envs run in the main process.
     """
     log_dir = Path(log_dir)
     # SB3's make_vec_env asks for rgb_array rendering unless told otherwise; training renders nothing
     env_kwargs = {"render_mode": None, **(env_kwargs or {})}
-    real_env = env_id.rpartition(":")[2] == ENV_ID.rpartition(":")[2]  # with or without the module prefix
+    real_env = env_id.rpartition(":")[2] in REAL_ENV_IDS  # with or without the module prefix
     if real_env:
         env_kwargs["preset"] = preset
-        prepare_for_env(env_kwargs, progress=verbose > 0)  # once, here, before any worker starts
+        prepare_env(env_id, env_kwargs, progress=verbose > 0)  # once, here, before any worker starts
     threads = torch.get_num_threads()
     subprocesses = n_envs > 1 and real_env  # surrogate steps cost microseconds: subprocesses would only add IPC
     done = 0

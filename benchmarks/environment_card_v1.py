@@ -1,7 +1,9 @@
 """The DataMixing-v1 environment card: its effects, its headroom in seed-noise units, and rank agreement.
 
     python benchmarks/environment_card_v1.py --preset small                  # every part, resumable
-    python benchmarks/environment_card_v1.py --preset small --part fixed     # one part (run parts in parallel)
+    python benchmarks/environment_card_v1.py --preset small --part fixed rank  # parts, beside
+    python benchmarks/environment_card_v1.py --preset small --part search      # ... this one
+    python benchmarks/environment_card_v1.py --preset small --part rescore regmix  # once both are done
     python benchmarks/environment_card_v1.py --preset small --report         # the tables from the CSVs only
 
 Every episode is a real ``DataMixing-v1`` episode (``action_mode="weights"``, one torch thread) and is
@@ -15,11 +17,13 @@ the missing rows.
 - ``search``: the search baseline (``agents.search.MixtureSearch``, Optuna TPE over static mixtures) with
   ``--budget`` real episodes on seed 0 (common random numbers); its trials go to
   ``docs/results/search_v1_<preset>[-<tokens per step>].csv``.
-- ``rescore``: the search's best mixture and the best fixed heuristic of ``fixed`` (uniform, or the field
-  ratio at its best share) on fresh seeds 1 .. ``--seeds``; headroom = their difference over the pooled
-  seed-noise std.
-- ``rank``: 12 mixtures (spread over the search's trials) on ``--preset`` and ``--large-preset``, seed 0:
-  Spearman rank agreement between proxy sizes.
+- ``rescore``: the search's best mixture, the best fixed heuristic of ``fixed`` (uniform, or the field ratio at
+  its best share) and two schedules whose average is the search's best (its target share 15 points lower,
+  then higher, or the reverse) on fresh seeds 1 .. ``--seeds``; headroom = the best's lead over the heuristic
+  over the pooled seed-noise std.
+- ``regmix``: RegMix fitted on the search's episodes (the same budget, the same runs), re-scored like the best.
+- ``rank``: 12 mixtures (the interior fixed ones and Dirichlet draws, none from the search, so that the part
+  runs beside it) on ``--preset`` and ``--large-preset``, seed 0: Spearman rank agreement between proxy sizes.
 """
 
 from __future__ import annotations
@@ -38,29 +42,43 @@ from scipy.stats import spearmanr
 
 import mixing_gym  # noqa: F401  (registers the envs)
 from agents.base import play_episode
+from agents.baselines import RegMix
 from agents.search import FixedSchedule, MixtureSearch
 from mixing_gym.layout import MixingLayout
 from mixing_gym.models import get_preset
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
-PARTS = ("fixed", "search", "rescore", "rank")
+PARTS = ("fixed", "search", "rescore", "regmix", "rank")
 COLUMNS = ("part", "name", "seed", "preset", "schedule", "source", "target", "balanced")
 
 
 def fixed_mixtures(layout: MixingLayout) -> dict[str, np.ndarray]:
     """The card's fixed mixtures, by name."""
     target = layout.target_mask
-    tilt = np.where(target, np.linspace(2.0, 0.5, len(target)), 1.0)  # favours the first target domains
+    ramp = np.linspace(2.0, 0.5, int(target.sum()))  # favours the first target domains, in domain order
 
-    def tilted(weights: np.ndarray, factor: np.ndarray) -> np.ndarray:
-        shares = weights * factor
-        return np.where(target, shares / shares[target].sum() * 0.5, shares / shares[~target].sum() * 0.5)
+    def tilted(ramp: np.ndarray) -> np.ndarray:
+        shares = np.zeros(layout.num_domains)
+        shares[~target] = 0.5 / (~target).sum()
+        shares[target] = 0.5 * ramp / ramp.sum()
+        return shares
 
-    half = layout.field_mixture(0.5)
     return {"source only": layout.field_mixture(0.0), "target 25%": layout.field_mixture(0.25),
-            "target 50%": half, "target 75%": layout.field_mixture(0.75), "target only": layout.field_mixture(1.0),
-            "uniform": np.full(layout.num_domains, 1.0 / layout.num_domains),
-            "50%, first targets heavy": tilted(half, tilt), "50%, last targets heavy": tilted(half, tilt[::-1])}
+            "target 50%": layout.field_mixture(0.5), "target 75%": layout.field_mixture(0.75),
+            "target only": layout.field_mixture(1.0), "uniform": np.full(layout.num_domains, 1.0 / layout.num_domains),
+            "50%, first targets heavy": tilted(ramp), "50%, last targets heavy": tilted(ramp[::-1])}
+
+
+def rank_mixtures(layout: MixingLayout, draws: int = 6) -> dict[str, np.ndarray]:
+    """The rank part's mixtures: the interior fixed ones and ``draws`` Dirichlet draws (seeded), none from the
+    search, so that the part runs beside it; source-only and target-only are left out because any two proxy
+    sizes rank those extremes alike."""
+    fixed = fixed_mixtures(layout)
+    mixtures = {name: fixed[name] for name in fixed if name not in ("source only", "target only")}
+    rng = np.random.default_rng(12)
+    for index in range(draws):
+        mixtures[f"dirichlet {index}"] = rng.dirichlet(np.full(layout.num_domains, 0.5))
+    return mixtures
 
 
 class Card:
@@ -72,8 +90,12 @@ class Card:
         label = preset if tokens_per_step is None else f"{preset}-{tokens_per_step}"
         self.path = RESULTS / f"card_v1_{label}.csv"
         self.search_path = RESULTS / f"search_v1_{label}.csv"
-        self.rows = pd.read_csv(self.path).to_dict("records") if self.path.exists() else []
+        self.reload()
         self._envs: dict[str, gym.Env] = {}
+
+    def reload(self) -> None:
+        """Read the CSV again (another process may be playing other parts into it)."""
+        self.rows = pd.read_csv(self.path).to_dict("records") if self.path.exists() else []
 
     def env(self, preset: str) -> gym.Env:
         if preset not in self._envs:
@@ -126,57 +148,114 @@ def best_heuristic(card: Card) -> str:
     return str(heuristics.groupby("name")["balanced"].mean().idxmax())
 
 
+def shifted_schedule(weights: np.ndarray, layout: MixingLayout, late: bool, shift: float = 0.15) -> np.ndarray:
+    """Two phases whose average is ``weights``: the target share ``shift`` lower in the first half and higher in
+    the second (``late``), or the other way round; within each field the weights keep their proportions."""
+    share = float(weights[layout.target_mask].sum())
+    shift = min(shift, share / 2, (1 - share) / 2)
+    plan = []
+    for step in range(layout.num_steps):
+        target_share = share + (shift if (step >= layout.num_steps // 2) == late else -shift)
+        plan.append(np.where(layout.target_mask, weights * target_share / share,
+                             weights * (1 - target_share) / (1 - share)))
+    return np.array(plan)
+
+
 def run_rescore(card: Card, seeds: int, budget: int) -> None:
     search = run_search(card, budget)
+    card.reload()
+    if card.frame("fixed")["seed"].nunique() < seeds:
+        raise RuntimeError(f"The rescore part needs the fixed part on {seeds} seeds first (--part fixed).")
     heuristic = best_heuristic(card)
-    weights = fixed_mixtures(MixingLayout.of(card.env(card.preset)))[heuristic]
+    layout = MixingLayout.of(card.env(card.preset))
+    weights = fixed_mixtures(layout)[heuristic]
+    best = search.best_schedule[0]
     for seed in range(1, seeds + 1):
-        card.play("rescore", "search best", seed, search.best_schedule)
+        card.play("rescore", "search best", seed, best)
         card.play("rescore", f"heuristic: {heuristic}", seed, weights)
+        card.play("rescore", "search best, target early", seed, shifted_schedule(best, layout, late=False))
+        card.play("rescore", "search best, target late", seed, shifted_schedule(best, layout, late=True))
+
+
+def run_regmix(card: Card, seeds: int) -> None:
+    """RegMix fitted on the search's episodes (the same budget and the same runs), re-scored on fresh seeds."""
+    trials = pd.read_csv(card.search_path)
+    names = list(MixingLayout.of(card.env(card.preset)).domain_names)
+    table = trials.rename(columns={f"weight1/{name}": name for name in names}).rename(columns={"score": "objective"})
+    regmix = RegMix().fit(table, names, np.random.default_rng(0))
+    for seed in range(1, seeds + 1):
+        card.play("rescore", "regmix on the search's runs", seed, regmix.best_mixture)
 
 
 def run_rank(card: Card, large_preset: str) -> None:
-    trials = pd.read_csv(card.search_path)
-    picks = np.linspace(0, len(trials) - 1, 12).round().astype(int)  # ranks spread over the search's trials
-    order = trials.sort_values("score").reset_index(drop=True)
-    weight_columns = [c for c in trials.columns if c.startswith("weight1/")]
-    for index in picks:
-        weights = order.loc[index, weight_columns].to_numpy(float)
+    layout = MixingLayout.of(card.env(card.preset))
+    for name, weights in rank_mixtures(layout).items():
         for preset in (card.preset, large_preset):
-            card.play("rank", f"trial {int(order.loc[index, 'trial'])}", 0, weights, preset)
+            # on the card's preset, a fixed mixture's seed-0 episode is the fixed part's: the very same episode
+            part = "fixed" if name in fixed_mixtures(layout) and preset == card.preset else "rank"
+            card.play(part, name, 0, weights, preset)
+
+
+def describe_mixture(weights: np.ndarray, layout: MixingLayout, count: int = 3) -> str:
+    """A mixture in words: its target share, and the domains it favours and avoids most against uniform."""
+    ratio = weights * layout.num_domains
+    order = np.argsort(ratio)
+    names = layout.domain_names
+    favoured = ", ".join(f"{names[i]} {ratio[i]:.1f}x" for i in order[::-1][:count])
+    avoided = ", ".join(f"{names[i]} {ratio[i]:.2f}x" for i in order[:count])
+    return (f"target share {weights[layout.target_mask].sum():.0%}; favours {favoured}; avoids {avoided} "
+            "(weight against uniform's)")
 
 
 def report(card: Card, large_preset: str) -> None:
     fixed = card.frame("fixed")
-    if len(fixed):
-        stats = fixed.groupby("name", sort=False)[["source", "target", "balanced"]].agg(["mean", "std"])
-        noise = {key: float(np.sqrt(np.nanmean(stats[(key, "std")] ** 2))) for key in ("source", "target", "balanced")}
-        print(f"\n### Fixed mixtures ({card.preset}, {fixed['seed'].nunique()} seeds; mean ± std over seeds)\n")
-        print("| mixture | source | target | balanced |\n|---|---|---|---|")
-        for name, row in stats.iterrows():
-            print(f"| {name} | " + " | ".join(f"{row[(k, 'mean')]:+.4f} ± {row[(k, 'std')]:.4f}"
-                                            for k in ("source", "target", "balanced")) + " |")
-        print(f"\nseed noise (pooled std): source {noise['source']:.5f}, target {noise['target']:.5f}, "
-              f"balanced {noise['balanced']:.5f}")
-        means = stats[("balanced", "mean")]
-        print(f"best fixed mixture: {means.idxmax()} ({means.max():+.4f}); target-only gain "
-              f"{stats.loc['target only', ('target', 'mean')] / noise['target']:.0f}x noise; forgetting "
-              f"{-stats.loc['target only', ('source', 'mean')] / noise['source']:.0f}x noise")
-        rescore = card.frame("rescore")
-        if len(rescore):
-            heuristic_name = f"heuristic: {best_heuristic(card)}"
-            per = rescore.pivot_table(index="seed", columns="name", values="balanced")
-            if {"search best", heuristic_name} <= set(per.columns):
-                per = per[["search best", heuristic_name]].dropna()
-                best, heuristic = per["search best"], per.drop(columns="search best").iloc[:, 0]
-                gap = float((best - heuristic).mean())
-                print(f"\nheadroom on {len(per)} fresh seeds: search best {best.mean():+.4f} vs "
-                      f"{per.columns.drop('search best')[0]} {heuristic.mean():+.4f}: {gap:+.4f} = "
-                      f"{gap / noise['balanced']:.1f}x the seed-noise std (paired std of the gap "
-                      f"{float((best - heuristic).std(ddof=1)) if len(per) > 1 else float('nan'):.4f})")
+    if not len(fixed):
+        return
+    stats = fixed.groupby("name", sort=False)[["source", "target", "balanced"]].agg(["mean", "std"])
+    noise = {key: float(np.sqrt(np.nanmean(stats[(key, "std")] ** 2))) for key in ("source", "target", "balanced")}
+    print(f"\n### Fixed mixtures ({card.preset}, {fixed['seed'].nunique()} seeds; mean ± std over seeds)\n")
+    print("| mixture | source | target | balanced |\n|---|---|---|---|")
+    for name, row in stats.iterrows():
+        print(f"| {name} | " + " | ".join(f"{row[(k, 'mean')]:+.4f} ± {row[(k, 'std')]:.4f}"
+                                        for k in ("source", "target", "balanced")) + " |")
+    print(f"\nseed noise (pooled std): source {noise['source']:.5f}, target {noise['target']:.5f}, "
+          f"balanced {noise['balanced']:.5f}")
+    means = stats[("balanced", "mean")]
+    print(f"best fixed mixture: {means.idxmax()} ({means.max():+.4f}); spread best - median of the "
+          f"{len(means)} fixed mixtures {means.max() - means.median():+.4f} = "
+          f"{(means.max() - means.median()) / noise['balanced']:.1f}x noise")
+    if "target only" in stats.index:
+        print(f"target-only: target gain {stats.loc['target only', ('target', 'mean')] / noise['target']:.0f}x "
+              f"noise, forgetting {-stats.loc['target only', ('source', 'mean')] / noise['source']:.0f}x noise; "
+              f"interior optimum: best fixed - target-only "
+              f"{(means.max() - means['target only']) / noise['balanced']:.0f}x noise")
+
+    rescore = card.frame("rescore")
+    if len(rescore):
+        per = rescore.pivot_table(index="seed", columns="name", values="balanced")
+        heuristic_name = f"heuristic: {best_heuristic(card)}"
+        print(f"\n### Re-scored on fresh seeds {sorted(per.index)} (balanced; paired gap against {heuristic_name})\n")
+        print("| policy | balanced | gap | gap / seed noise | paired std of the gap |\n|---|---|---|---|---|")
+        for name in per.columns:
+            both = per[[name, heuristic_name]].dropna() if heuristic_name in per else per[[name]].dropna()
+            if heuristic_name not in per or name == heuristic_name:
+                print(f"| {name} | {both[name].mean():+.4f} ± {both[name].std(ddof=1):.4f} | | | |")
+                continue
+            gap = both[name] - both[heuristic_name]
+            print(f"| {name} | {both[name].mean():+.4f} ± {both[name].std(ddof=1):.4f} | {gap.mean():+.4f} | "
+                  f"{gap.mean() / noise['balanced']:.1f}x | {gap.std(ddof=1):.4f} |")
+        if card.search_path.exists():
+            trials = pd.read_csv(card.search_path)
+            layout = MixingLayout.of(card.env(card.preset))
+            columns = [f"weight1/{name}" for name in layout.domain_names]
+            best = trials.loc[trials["score"].idxmax(), columns].to_numpy(float)
+            print(f"\nthe search's best ({len(trials)} trials, seed 0): {describe_mixture(best, layout)}")
+
     rank = card.frame("rank")
     if len(rank):
-        table = rank.pivot_table(index="name", columns="preset", values="balanced").dropna()
+        mixtures = rank_mixtures(MixingLayout.of(card.env(card.preset)))
+        small = fixed[(fixed["seed"] == 0) & fixed["name"].isin(mixtures)].assign(preset=card.preset)
+        table = pd.concat([small, rank]).pivot_table(index="name", columns="preset", values="balanced").dropna()
         if large_preset in table and card.preset in table and len(table) >= 3:
             rho = spearmanr(table[card.preset], table[large_preset]).statistic
             print(f"\nrank agreement of {len(table)} mixtures, {card.preset} vs {large_preset}: Spearman {rho:.2f}")
@@ -203,6 +282,8 @@ def main() -> None:
                 run_search(card, args.budget)
             elif part == "rescore":
                 run_rescore(card, args.seeds, args.budget)
+            elif part == "regmix":
+                run_regmix(card, args.seeds)
             else:
                 run_rank(card, args.large_preset)
     print(f"`python benchmarks/environment_card_v1.py {shlex.join(sys.argv[1:])}`")

@@ -65,6 +65,9 @@ TRAINED_PRESETS = ("micro", "small")
 BASELINES = ("random", "uniform", "source_only", "target_only", "fixed_ratio", "linear_schedule", "regmix", "odm",
              "doremi")
 
+#: The headline is measured on v0 (its surrogate and agent are fitted on v0 trajectories).
+ENV_ID = "DataMixing-v0"
+
 
 def settings(preset: str) -> dict[str, dict[str, Any]]:
     """The env arguments of the four evaluation settings."""
@@ -124,7 +127,7 @@ def main() -> None:
     trajectories = Path(args.trajectories) if args.trajectories else output / "trajectories"
     if not args.trajectories:
         collect(env_settings["a_training"], episodes=args.episodes, workers=args.workers, output=trajectories,
-                seed=0, resume=trajectories.exists())
+                seed=0, resume=trajectories.exists(), env_id=ENV_ID)
     timings["collect"] = time.perf_counter() - start
     dataset = load_trajectories(trajectories)
 
@@ -162,13 +165,13 @@ def main() -> None:
         for baseline in args.baselines.split(","):
             agents[baseline] = AGENTS[baseline]()
         if "regmix" in agents:
-            env = gym.make("DataMixing-v0", **env_kwargs)
+            env = gym.make(ENV_ID, **env_kwargs)
             try:
                 agents["regmix"].learn(env, num_runs=args.regmix_runs, seed=1,
                                        table_path=output / name / "regmix_runs.csv")
             finally:
                 env.close()
-        results[name] = evaluate_agents(agents, args.seeds, env_kwargs, output / name).summary
+        results[name] = evaluate_agents(agents, args.seeds, env_kwargs, output / name, env_id=ENV_ID).summary
         timings[f"evaluate {name}"] = time.perf_counter() - start
 
     ranking = surrogate_ranking(surrogate, results["a_training"], args.seeds) if "a_training" in results else None

@@ -1,7 +1,8 @@
-"""One episode of DataMixing-v0 with a random agent: the first thing to run.
+"""One episode of DataMixing-v1 with a random agent: the first thing to run.
 
     python examples/quickstart.py                 # the default `small` proxy on the math field
     python examples/quickstart.py --preset micro  # seconds instead of minutes
+    python examples/quickstart.py --env DataMixing-v0 --target-field code
 
 The first run prepares the data and pretrains the base checkpoint (about 8 minutes for `small` on two
 CPU cores); later runs reuse the cache.
@@ -13,17 +14,18 @@ import argparse
 
 import gymnasium as gym
 
-import mixing_gym  # noqa: F401  (registers DataMixing-v0)
+import mixing_gym  # noqa: F401  (registers the envs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="small")
-    parser.add_argument("--target-field", default="math", choices=["math", "code"])
+    parser.add_argument("--env", default="DataMixing-v1", choices=["DataMixing-v1", "DataMixing-v0"])
+    parser.add_argument("--target-field", default="math", choices=["math", "code"], help="code: DataMixing-v0 only")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    env = gym.make("DataMixing-v0", preset=args.preset, target_field=args.target_field, render_mode="ansi")
+    env = gym.make(args.env, preset=args.preset, target_field=args.target_field, render_mode="ansi")
     _, info = env.reset(seed=args.seed)
     env.action_space.seed(args.seed)
     print(f"{env.unwrapped.num_domains} domains: {env.unwrapped.domain_names}")

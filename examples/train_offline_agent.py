@@ -73,7 +73,7 @@ def main() -> None:
     # Cached episodes are keyed by agent name: name the agent by its weights so a retrained one plays again.
     name = f"dma-{sha256_file(agent_dir / WEIGHTS_FILE)[:8]}"
     agents = {name: DataMixingAgent.load(agent_dir), **{b: AGENTS[b]() for b in baselines}}
-    comparison = evaluate_agents(agents, args.seeds, env_kwargs, out / "evaluation")
+    comparison = evaluate_agents(agents, args.seeds, env_kwargs, out / "evaluation", env_id=dataset.env_id)
     print((comparison.output_dir / "results.md").read_text())
     print(f"agent: {agent_dir}; results and plots: {comparison.output_dir}")
 

@@ -1,4 +1,4 @@
-"""Train the reference PPO agent on DataMixing-v0 (resumable); compare it with baselines on the command line.
+"""Train the reference PPO agent on DataMixing-v1 (--env: or v0), resumable; compare it with baselines.
 
     python examples/train_ppo.py --preset micro --timesteps 2048 --envs 2 --log-dir runs/ppo-micro
     python examples/train_ppo.py --preset micro --timesteps 4096 --log-dir runs/ppo-micro \\
@@ -19,7 +19,9 @@ from agents.ppo import FINAL_MODEL, train_ppo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="micro", help="proxy preset (default: micro)")
-    parser.add_argument("--space", default="math", help="domain space: math, code or a YAML file")
+    parser.add_argument("--env", default="DataMixing-v1", choices=("DataMixing-v1", "DataMixing-v0"))
+    parser.add_argument("--space", default=None, help="domain space: math-v1, math, code or a YAML file (default: the "
+                                                      "env's)")
     parser.add_argument("--cache-dir", default=None, help="cache root (default: $MIXING_GYM_CACHE or ~/.cache/...)")
     parser.add_argument("--benchmarks", default="bpb", choices=("bpb", "all"), help="env benchmarks (default: bpb)")
     parser.add_argument("--reward", default="balanced", help="the env's reward (default: balanced)")
@@ -35,7 +37,7 @@ def main() -> None:
     env_kwargs = {"space": args.space, "cache_dir": args.cache_dir, "benchmarks": args.benchmarks,
                   "reward": args.reward}
     model = train_ppo(args.preset, args.timesteps, args.envs, args.seed, args.log_dir, args.checkpoint_freq,
-                      resume_from=args.resume, env_kwargs=env_kwargs)
+                      resume_from=args.resume, env_kwargs=env_kwargs, env_id=f"mixing_gym:{args.env}")
     print(f"trained {model.num_timesteps} steps; final model: {args.log_dir}/{FINAL_MODEL}")
 
 

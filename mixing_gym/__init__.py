@@ -12,7 +12,11 @@ import gymnasium as gym
 from mixing_gym.layout import BenchmarkSpec, MixingLayout, Scores
 
 __version__ = "0.1.0"
-__all__ = ["BenchmarkSpec", "MixingLayout", "Scores"]
+__all__ = ["DEFAULT_ENV_ID", "REAL_ENV_IDS", "BenchmarkSpec", "MixingLayout", "Scores"]
+
+#: The envs that train a real proxy, and the one the command line, the harness and the collector use by default.
+REAL_ENV_IDS = ("DataMixing-v1", "DataMixing-v0")
+DEFAULT_ENV_ID = "DataMixing-v1"
 
 if "DataMixing-v0" not in gym.registry:
     gym.register(id="DataMixing-v0", entry_point="mixing_gym.envs.data_mixing:DataMixingEnv")

@@ -156,11 +156,13 @@ class TaskBenchmark:
         field: ``"source"`` or ``"target"``.
         description: what it asks, for the README and ``mixing-gym tasks``.
         build: the items, ``[{"prompt", "answer"}]``.
+        version: raised whenever ``build`` changes its items, so that caches prepared before are rebuilt.
     """
 
     field: str
     description: str
     build: Callable[[TaskInputs], list[dict]]
+    version: int = 1
 
 
 def _cut(text: str, at: int) -> int:
@@ -169,7 +171,7 @@ def _cut(text: str, at: int) -> int:
     return space if space > 0 else at
 
 
-def _continuations(documents: list[str], inputs: TaskInputs, prompt: str, context_chars: int = 240,
+def _continuations(documents: list[str], inputs: TaskInputs, prompt: str, context_chars: int = 160,
                    answer_chars: int = 100) -> list[dict]:
     """``prompt`` + the start of a held-out document, and its next ``answer_chars`` characters as the answer."""
     usable = [" ".join(doc.split()) for doc in documents]
@@ -210,14 +212,14 @@ def dialogue_items(inputs: TaskInputs) -> list[dict]:
 def licence_items(inputs: TaskInputs) -> list[dict]:
     """Clauses of held-out licences, completed."""
     clauses = [part for doc in inputs.heldout(LicenseSource()) for part in doc.split("\n\n")]
-    return _continuations(clauses, inputs, "Complete the licence clause.\n\n", context_chars=160, answer_chars=80)
+    return _continuations(clauses, inputs, "Complete the licence clause.\n\n", context_chars=120, answer_chars=80)
 
 
-def _generated(name: str, inputs: TaskInputs, offset: int) -> list[dict]:
+def _generated(name: str, inputs: TaskInputs, offset: int, count: int) -> list[dict]:
     import reasoning_gym
 
     # Seeds from 77_777 on: the problem domains draw theirs from seed * 10_000 + a small chunk index.
-    dataset = reasoning_gym.create_dataset(name, seed=77_777 + inputs.seed * 100 + offset, size=inputs.count)
+    dataset = reasoning_gym.create_dataset(name, seed=77_777 + inputs.seed * 100 + offset, size=count)
     return [dataset[i] for i in range(len(dataset))]
 
 
@@ -233,33 +235,70 @@ def word_problem_items(inputs: TaskInputs) -> list[dict]:
     for problem in holding_out[0].heldout_template_problems(77_777 + inputs.seed, inputs.count * 3):
         question, _, reasoning = problem.context.removeprefix("Question: ").partition("\nAnswer: ")
         reasoning = reasoning.removesuffix("#### ").strip()
-        if reasoning and len(reasoning) <= 400:
+        if reasoning and len(reasoning) <= 300:
             items.append({"prompt": f"Solve the word problem.\nProblem: {question.strip()}\nWorked solution:",
                           "answer": f" {reasoning}\nThe answer is {problem.answer}."})
     return items[: inputs.count]
 
 
+def _few_shot(instruction: str, solved: list[tuple[str, str]], queries: list[tuple[str, str]]) -> list[dict]:
+    """Items whose prompt is ``instruction``, the ``solved`` examples and one query; the answer is its solution.
+
+    The examples fix the answer's format, so that a short answer's bits per byte measures what the model knows
+    of the problem rather than whether it guesses the format (on short numeric answers, without examples, the
+    seed-to-seed spread of the score is several times the differences between mixtures).
+    """
+    shots = "".join(f"{question}{answer}\n\n" for question, answer in solved)
+    return [{"prompt": f"{instruction}\n\n{shots}{question}", "answer": answer} for question, answer in queries]
+
+
+#: Solved examples in a few-shot task's prompt (one: each costs every item's prompt tokens at every step).
+SHOTS = 1
+
+
+def _worked_equation(equation: str, variable: str) -> str:
+    """``a*x + b = c`` solved in worked steps: the constant moved across, then the division."""
+    import sympy
+
+    symbol = sympy.Symbol(variable)
+    left, right = (sympy.expand(sympy.sympify(side)) for side in equation.split("="))
+    coefficient, constant = left.coeff(symbol), left.subs(symbol, 0)
+    total = right - constant
+    steps = []
+    if constant != 0:
+        steps.append(f"{coefficient}*{variable} = {right} {'-' if constant > 0 else '+'} {abs(constant)} = {total}")
+    steps.append(f"{variable} = {total}/{coefficient} = {total / coefficient}")
+    return " " + "\n".join(steps)
+
+
 def equation_items(inputs: TaskInputs) -> list[dict]:
-    """Linear equations from seeds no domain uses, answered with the unknown's value."""
-    return [{"prompt": f"Find the unknown.\n{entry['question'].strip()}\nValue:", "answer": f" {entry['answer']}"}
-            for entry in _generated("simple_equations", inputs, 1)]
+    """Linear equations from seeds no domain uses, solved in worked steps (training states only the value)."""
+    problems = [(f"Equation: {entry['metadata']['equation']}\nSolution:",
+                 _worked_equation(entry["metadata"]["equation"], entry["metadata"]["variable"]))
+                for entry in _generated("simple_equations", inputs, 1, inputs.count + SHOTS)]
+    return _few_shot("Solve each equation for its unknown.", problems[:SHOTS], problems[SHOTS:])
 
 
 def decimal_items(inputs: TaskInputs) -> list[dict]:
-    """Decimal arithmetic, a problem family no target domain holds."""
-    return [{"prompt": f"Compute: {entry['question'].strip().splitlines()[-1]}\nResult:",
-             "answer": f" {entry['answer']}"} for entry in _generated("decimal_arithmetic", inputs, 2)]
+    """Decimal arithmetic, a problem family no target domain holds, answered to three decimal places."""
+    problems = [(f"{entry['question'].strip().splitlines()[-1].removesuffix(' = ?')} =",
+                 f" {float(entry['answer']):.3f}")
+                for entry in _generated("decimal_arithmetic", inputs, 2, inputs.count + SHOTS)]
+    return _few_shot("Compute each expression to three decimal places.", problems[:SHOTS], problems[SHOTS:])
 
 
 #: The task benchmarks a domain space can name, by name (the lm-eval task is ``mg_task_<name>``).
 TASK_BENCHMARKS: dict[str, TaskBenchmark] = {
-    "passages": TaskBenchmark("source", "held-out encyclopedia or news passage -> its continuation", passage_items),
+    "passages": TaskBenchmark("source", "held-out encyclopedia or news passage -> its continuation", passage_items,
+                              version=2),
     "documentation": TaskBenchmark("source", "held-out Python documentation topic -> its explanation",
                                    documentation_items),
     "dialogue": TaskBenchmark("source", "a held-out conversation's first turn -> the reply", dialogue_items),
-    "licences": TaskBenchmark("source", "a held-out licence clause -> its completion", licence_items),
+    "licences": TaskBenchmark("source", "a held-out licence clause -> its completion", licence_items, version=2),
     "word_problems": TaskBenchmark("target", "GSM word problem of a held-out template -> worked solution and answer",
-                                   word_problem_items),
-    "equations": TaskBenchmark("target", "linear equation -> the unknown's value", equation_items),
-    "decimals": TaskBenchmark("target", "decimal arithmetic (no domain holds it) -> the result", decimal_items),
+                                   word_problem_items, version=2),
+    "equations": TaskBenchmark("target", "linear equation, after a solved one -> its worked solution",
+                               equation_items, version=2),
+    "decimals": TaskBenchmark("target", "decimal arithmetic (no domain holds it), after a solved one -> the "
+                              "result to three places", decimal_items, version=2),
 }

@@ -70,9 +70,17 @@ def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train characters kept per domain (default: the data config's 2,000,000)")
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of every command that works on one space and preset."""
-    parser.add_argument("--space", default="math", help="domain space: math, code, or a YAML file (default: math)")
+def add_common_arguments(parser: argparse.ArgumentParser, space_default: str | None = "math",
+                         space_help: str = "math") -> None:
+    """The options of every command that works on one space and preset.
+
+    Args:
+        parser: the command's parser.
+        space_default: ``--space``'s default (``None``: the env's own space).
+        space_help: how the help text names that default.
+    """
+    parser.add_argument("--space", default=space_default,
+                        help=f"domain space: math, math-v1, code, or a YAML file (default: {space_help})")
     parser.add_argument("--preset", default="small", help="proxy preset: micro, small, paper-50m (default: small)")
     add_cache_arguments(parser)
 

@@ -103,7 +103,7 @@ MATH_V1_SOURCES = _math_v1_sources()
 BUILTIN_SOURCES.update(MATH_V1_SOURCES)
 
 #: The keys of a domain space config and of one domain entry in it (the README's Domain spaces section).
-SPACE_KEYS = ("name", "target_field", "domains", "benchmarks")
+SPACE_KEYS = ("name", "target_field", "domains", "benchmarks", "eval_chars", "task_items")
 DOMAIN_KEYS = ("name", "field", "hf")
 HF_KEYS = tuple(f.name for f in fields(HFDatasetSource))
 FORMAT_HINT = "see the README's Domain spaces section for the format"
@@ -138,9 +138,14 @@ class DomainSpace:
         domains: the domains, source and target fields both present.
         target_field: label of the target field (``"math"``, ``"code"``, ...).
         benchmarks: extra field benchmarks beyond the per-domain ones (``"humaneval"`` for code).
+        eval_chars: at most this many characters of held-out text per domain are scored for its bits per byte
+            (a cap on the data config's ``eval_chars``: a space of many domains scores less of each, so that
+            scoring stays a small part of a step); ``None``: the data config's.
+        task_items: at most this many items per task benchmark (a cap on the data config's ``mc_items``).
     """
 
-    def __init__(self, name: str, domains: Sequence[Domain], target_field: str, benchmarks: Sequence[str] = ()):
+    def __init__(self, name: str, domains: Sequence[Domain], target_field: str, benchmarks: Sequence[str] = (),
+                 eval_chars: int | None = None, task_items: int | None = None):
         names = [domain.name for domain in domains]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -152,6 +157,11 @@ class DomainSpace:
         self.domains = tuple(domains)
         self.target_field = target_field
         self.benchmarks = tuple(benchmarks)
+        for knob, value in (("eval_chars", eval_chars), ("task_items", task_items)):
+            if value is not None and value < 1:
+                raise ValueError(f"Domain space {name!r}: {knob} must be a positive whole number or None.")
+        self.eval_chars = eval_chars
+        self.task_items = task_items
 
     def __repr__(self) -> str:
         return f"DomainSpace({self.name!r}, K={len(self)}, source={self.source_names}, target={self.target_names})"
@@ -267,6 +277,10 @@ class DomainSpace:
             if key in config and not isinstance(config[key], str):
                 raise _config_error(origin, f"{key!r} must be a string, got {_shown(config[key])}")
         benchmarks = config.get("benchmarks", ())
+        for knob in ("eval_chars", "task_items"):
+            value = config.get(knob)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise _config_error(origin, f"{knob!r} must be a whole number, got {_shown(value)}")
         if not _is_list(benchmarks) or not all(isinstance(b, str) for b in benchmarks):
             raise _config_error(origin, f"'benchmarks' must be a list of benchmark names, got {_shown(benchmarks)}")
         if "domains" not in config:
@@ -277,7 +291,8 @@ class DomainSpace:
         entries = [_domain_entry(index, entry, origin) for index, entry in enumerate(config["domains"])]
         try:  # a bad field, a duplicate name or a missing field: the message is the space's, the file is ours
             domains = [Domain(name, field, source) for name, field, source in entries]
-            return cls(config.get("name", "custom"), domains, config.get("target_field", "custom"), benchmarks)
+            return cls(config.get("name", "custom"), domains, config.get("target_field", "custom"), benchmarks,
+                       config.get("eval_chars"), config.get("task_items"))
         except ValueError as error:
             raise ValueError(f"{origin}: {error}") from error
 
@@ -359,10 +374,11 @@ def _domain_entry(index: int, entry: Any, origin: str) -> tuple[str, str, TextSo
 
 
 def _space(name: str, source: Sequence[str], target: Sequence[str], target_field: str,
-           benchmarks: Sequence[str] = ()) -> DomainSpace:
+           benchmarks: Sequence[str] = (), eval_chars: int | None = None,
+           task_items: int | None = None) -> DomainSpace:
     domains = [Domain(n, "source", BUILTIN_SOURCES[n]) for n in source]
     domains += [Domain(n, "target", BUILTIN_SOURCES[n]) for n in target]
-    return DomainSpace(name, domains, target_field, benchmarks)
+    return DomainSpace(name, domains, target_field, benchmarks, eval_chars, task_items)
 
 
 MATH_TARGET = ["math_arithmetic", "math_word_problems", "math_equations", "math_fractions", "math_number_theory"]
@@ -383,7 +399,10 @@ BUILTIN_SPACES = {
         "math-v1", [n for n, s in MATH_V1_SOURCES.items() if not isinstance(s, ReasoningGymSource)],
         [n for n, s in MATH_V1_SOURCES.items() if isinstance(s, ReasoningGymSource)], "math",
         # the task benchmarks of mixing_gym.benchmark_data.TASK_BENCHMARKS: v1's feedback
-        benchmarks=("passages", "documentation", "dialogue", "licences", "word_problems", "equations", "decimals")
+        benchmarks=("passages", "documentation", "dialogue", "licences", "word_problems", "equations", "decimals"),
+        # 500 of v0's 4,000 characters per domain (30 domains' bits per byte are the agent's view, not the
+        # reward) and 32 items per task, so that scoring stays under a fifth of a small step
+        eval_chars=500, task_items=32,
     ),
 }
 #: The built-in spaces that a target field selects in ``DataMixing-v0`` (``target_field=...``), each named by it.

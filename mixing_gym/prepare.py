@@ -237,7 +237,15 @@ class PreparedData:
 
 
 def data_dir_for(space: DomainSpace, config: DataConfig, cache_dir: str | Path | None = None) -> Path:
-    key = fingerprint({"data": asdict(config), "space": space.describe(), "version": MANIFEST_VERSION})
+    identity = {"data": asdict(config), "space": space.describe(), "version": MANIFEST_VERSION}
+    task_versions = {name: TASK_BENCHMARKS[name].version for name in space.benchmarks if name in TASK_BENCHMARKS}
+    # Only when there are any: the spaces without them (v0's) keep the fingerprints they always had. Base
+    # checkpoints (PreparedData.models_dir) depend on neither, so either change reuses them.
+    if task_versions:
+        identity["tasks"] = task_versions
+    identity.update({knob: value for knob in ("eval_chars", "task_items")
+                     if (value := getattr(space, knob)) is not None})
+    key = fingerprint(identity)
     return resolve_cache_dir(cache_dir) / "data" / f"{space.name}-{key}"
 
 
@@ -310,7 +318,7 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
         tasks["humaneval_mc"] = humaneval_items(config.mc_items, rng)
         roles["humaneval_mc"] = {"field": "target", "kind": "accuracy", "domain": None}
     inputs = TaskInputs(lambda source: split_documents(source.documents(), config.heldout_fraction)[1],
-                        config.mc_items, rng, config.seed,
+                        min(space.task_items or config.mc_items, config.mc_items), rng, config.seed,
                         tuple(d.source for d in space.domains if isinstance(d.source, ProblemSource)))
     for name in space.benchmarks:
         if name in TASK_BENCHMARKS:
@@ -328,7 +336,8 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
     tokenizer.save_pretrained(str(staging / "tokenizer"))
     for name, text in eval_text.items():
         tasks[f"bpb_{name}"] = [{"text": passage} for passage in
-                                token_passages(text, tokenizer, config.eval_passage_tokens, config.eval_chars)]
+                                token_passages(text, tokenizer, config.eval_passage_tokens,
+                                               min(space.eval_chars or config.eval_chars, config.eval_chars))]
         roles[f"bpb_{name}"] = {"field": space.domains[space.index(name)].field, "kind": "lm", "domain": name}
     for name in [name for name, role in roles.items() if role["kind"] == "task"]:
         # lm-eval scores a gold answer in one window: it must fit every preset's context (the prompt is cut)

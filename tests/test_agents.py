@@ -65,7 +65,7 @@ def ppo_run(env_kwargs, tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("ppo")
     kwargs = {k: v for k, v in env_kwargs.items() if k != "preset"}
     model = train_ppo(MICRO, total_timesteps=8, n_envs=2, seed=0, log_dir=log_dir, checkpoint_freq=8,
-                      env_kwargs=kwargs, verbose=0)
+                      env_kwargs=kwargs, verbose=0, env_id="DataMixing-v0")
     return model, log_dir, kwargs
 
 
@@ -239,7 +239,7 @@ def test_ppo_trains_checkpoints_resumes_and_acts(env, ppo_run):
     checkpoint = log_dir / "checkpoints" / "ppo_8_steps.zip"
     assert checkpoint.exists() and (log_dir / FINAL_MODEL).exists() and (log_dir / "progress.csv").exists()
     resumed = train_ppo(MICRO, total_timesteps=16, n_envs=1, seed=0, log_dir=log_dir / "resumed",
-                        resume_from=checkpoint, env_kwargs=kwargs, verbose=0)
+                        resume_from=checkpoint, env_kwargs=kwargs, verbose=0, env_id="DataMixing-v0")
     assert resumed.num_timesteps == 16
     agent = PPOAgent.load(log_dir / "resumed" / FINAL_MODEL)
     layout = MixingLayout.of(env)
@@ -260,7 +260,8 @@ def test_harness_on_another_space_writes_table_and_plots_and_resumes(tiny_kwargs
     with pytest.raises(ValueError, match="tied to its domain space"):  # a policy cannot change spaces
         PPOAgent(ppo_run[0]).reset(tiny_info)
 
-    comparison = evaluate_agents(agents, seeds=2, env_kwargs=tiny_kwargs, output_dir=tmp_path, progress=False)
+    comparison = evaluate_agents(agents, seeds=2, env_kwargs=tiny_kwargs, output_dir=tmp_path, progress=False,
+                                 env_id="DataMixing-v0")
     assert comparison.new_episodes == len(agents) * 2
     for record in comparison.records.values():
         _check_episode(record, tiny_info)
@@ -276,15 +277,17 @@ def test_harness_on_another_space_writes_table_and_plots_and_resumes(tiny_kwargs
     episodes = sorted((tmp_path / "episodes").glob("*.json"))
     assert len(episodes) == len(agents) * 2
     stamps = {path: path.stat().st_mtime_ns for path in episodes}
-    again = evaluate_agents(agents, seeds=2, env_kwargs=tiny_kwargs, output_dir=tmp_path, progress=False)
+    again = evaluate_agents(agents, seeds=2, env_kwargs=tiny_kwargs, output_dir=tmp_path, progress=False,
+                            env_id="DataMixing-v0")
     assert again.new_episodes == 0 and {p: p.stat().st_mtime_ns for p in episodes} == stamps
     pd.testing.assert_frame_equal(again.summary, comparison.summary)
     more = evaluate_agents({**agents, "half": AGENTS["fixed_ratio"](0.5)}, seeds=2, env_kwargs=tiny_kwargs,
-                           output_dir=tmp_path, progress=False)
+                           output_dir=tmp_path, progress=False, env_id="DataMixing-v0")
     assert more.new_episodes == 2
     assert json.loads((tmp_path / "episodes" / "half__seed1.json").read_text())["agent"] == "half"
     with pytest.raises(ValueError, match="another env configuration"):
-        evaluate_agents(agents, seeds=2, env_kwargs={**tiny_kwargs, "reward": "target"}, output_dir=tmp_path)
+        evaluate_agents(agents, seeds=2, env_kwargs={**tiny_kwargs, "reward": "target"}, output_dir=tmp_path,
+                        env_id="DataMixing-v0")
 
 
 def test_cli_extends_mixing_gym_and_reports_bad_agents(capsys):

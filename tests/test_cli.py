@@ -197,3 +197,15 @@ def test_report_closes_with_the_finding(tmp_path, capsys):
     assert f"  {tmp_path}/frontier.png" in lines and f"  {tmp_path}/episodes/" in lines
     assert lines[-2].startswith("Finding: uniform has the best balanced score, +0.2500, 0.0900 above target_only")
     assert lines[-1].startswith("With one seed per agent")
+
+
+def test_env_commands_default_to_v1_and_its_own_space(parser):
+    parser, _ = parser
+    for command in ("evaluate", "demo", "collect"):
+        extra = ["--episodes", "1"] if command == "collect" else []
+        args = parser.parse_args([command, *extra])
+        assert (args.env, args.space) == ("DataMixing-v1", None)  # None: the env's space (math-v1 on v1)
+        assert parser.parse_args([command, "--env", "DataMixing-v0", *extra]).env == "DataMixing-v0"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["evaluate", "--env", "DataMixing-v2"])
+    assert parser.parse_args(["prepare"]).space == "math"  # the data commands keep their default space

@@ -39,6 +39,8 @@ EPISODES = 4
 SEED = 7
 #: Episodes the killed collection aims at: enough that it is still running when the first one is committed.
 KILLED_TARGET = 12
+#: The env these tests collect on: v0's math space at the tiny data config (the collector is the same for v1).
+V0 = "DataMixing-v0"
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def minari_root(tmp_path_factory):
 def collected(env_kwargs, minari_root):
     """An uninterrupted collection in two workers, in the folder where ``minari.load_dataset`` looks for its id."""
     summary = collect(env_kwargs, EPISODES, workers=2, output=minari_root / "mixing-gym" / "micro-v0", seed=SEED,
-                      progress=False)
+                      progress=False, env_id=V0)
     assert (summary.episodes, summary.new_episodes, summary.workers) == (EPISODES, EPISODES, 2)
     return summary.path
 
@@ -123,12 +125,13 @@ def test_the_dataset_loads_in_minari_and_hugging_face_datasets(collected, minari
 def test_recorded_episodes_are_never_overwritten(collected, env_kwargs, capsys):
     before = load_trajectories(collected)
     with pytest.raises(TrajectoryDatasetError, match="--resume"):
-        collect(env_kwargs, EPISODES, output=collected, seed=SEED, progress=False)
+        collect(env_kwargs, EPISODES, output=collected, seed=SEED, progress=False, env_id=V0)
     with pytest.raises(TrajectoryDatasetError, match="seed: 7 recorded, 8 now"):
-        collect(env_kwargs, EPISODES + 1, output=collected, seed=8, resume=True, progress=False)
+        collect(env_kwargs, EPISODES + 1, output=collected, seed=8, resume=True, progress=False, env_id=V0)
     with pytest.raises(TrajectoryDatasetError, match="env_kwargs.num_steps: 2 recorded, 3 now"):
-        collect({**env_kwargs, "num_steps": 3}, EPISODES + 1, output=collected, seed=SEED, resume=True, progress=False)
-    done = collect(env_kwargs, EPISODES, output=collected, seed=SEED, resume=True, progress=False)
+        collect({**env_kwargs, "num_steps": 3}, EPISODES + 1, output=collected, seed=SEED, resume=True,
+                progress=False, env_id=V0)
+    done = collect(env_kwargs, EPISODES, output=collected, seed=SEED, resume=True, progress=False, env_id=V0)
     assert (done.episodes, done.new_episodes) == (EPISODES, 0)
 
     assert main(["collect", "--episodes", "2", "--output", str(collected), "--preset", "micro"]) == 2
@@ -150,7 +153,8 @@ def test_missing_corrupt_and_unrecordable_inputs_name_the_fix(collected, env_kwa
     with pytest.raises(TrajectoryDatasetError, match=r"corrupt: cannot read .*metadata\.json"):
         load_trajectories(broken)
     with pytest.raises(ValueError, match=r"env_kwargs\['reward'\].*plain value"):
-        collect({**env_kwargs, "reward": lambda source, target: target}, 1, output=tmp_path / "x", progress=False)
+        collect({**env_kwargs, "reward": lambda source, target: target}, 1, output=tmp_path / "x", progress=False,
+                env_id=V0)
     with pytest.raises(ValueError, match="Cannot perturb baselines"):
         MixturePlan(baselines=("regmix",))
 
@@ -190,7 +194,8 @@ def test_a_killed_collection_keeps_its_episodes_and_resumes_to_the_uninterrupted
     script = (f"import sys; sys.path.insert(0, {str(tests)!r}); from conftest import MICRO, TINY_DATA; "
               "from agents.collect import collect; "
               f"collect({{'preset': MICRO, 'data_config': TINY_DATA, 'cache_dir': {env_kwargs['cache_dir']!r}, "
-              f"'num_steps': 2}}, {KILLED_TARGET}, workers=2, output={str(output)!r}, seed={SEED}, progress=False)")
+              f"'num_steps': 2}}, {KILLED_TARGET}, workers=2, output={str(output)!r}, seed={SEED}, progress=False, "
+              f"env_id={V0!r})")
     process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
@@ -210,7 +215,8 @@ def test_a_killed_collection_keeps_its_episodes_and_resumes_to_the_uninterrupted
     survived = load_trajectories(output)
     assert 1 <= len(survived.episodes) < KILLED_TARGET
 
-    summary = collect(env_kwargs, KILLED_TARGET, workers=2, output=output, seed=SEED, resume=True, progress=False)
+    summary = collect(env_kwargs, KILLED_TARGET, workers=2, output=output, seed=SEED, resume=True, progress=False,
+                      env_id=V0)
     assert summary.new_episodes == KILLED_TARGET - len(survived.episodes)
     resumed = load_trajectories(output)
     assert sorted(meta["index"] for meta in episode_metadata(output)) == list(range(KILLED_TARGET))

@@ -161,3 +161,39 @@ def test_weights_validation():
     for weights, error, message in cases:
         with pytest.raises(error, match=message):
             space.mixture(weights)
+
+
+def test_space_scoring_knobs_change_only_their_spaces_fingerprints():
+    from mixing_gym.prepare import DataConfig, data_dir_for
+
+    math = get_domain_space("math")
+    # v0's default cache keeps the name it had before spaces could set eval_chars or task_items
+    assert data_dir_for(math, DataConfig(), "/cache").name == "math-2cdf59d63b"
+    config = {"domains": [{"name": "news", "field": "source"}, {"name": "math_arithmetic", "field": "target"}]}
+    plain, budgeted = DomainSpace.from_config(config), DomainSpace.from_config({**config, "eval_chars": 500})
+    assert plain.describe() == budgeted.describe()  # base checkpoints (keyed by describe()) are shared
+    assert data_dir_for(plain, DataConfig(), "/c") != data_dir_for(budgeted, DataConfig(), "/c")
+    with pytest.raises(ValueError, match="'task_items' must be a whole number"):
+        DomainSpace.from_config({**config, "task_items": "many"})
+    with pytest.raises(ValueError, match="eval_chars must be a positive"):
+        DomainSpace.from_config({**config, "eval_chars": 0})
+
+
+def test_few_shot_tasks_are_solved_correctly_in_their_answers():
+    import numpy as np
+
+    from mixing_gym.benchmark_data import TaskInputs, decimal_items, equation_items
+
+    inputs = TaskInputs(heldout=lambda source: [], count=16, rng=np.random.default_rng(0), seed=0)
+    equations = equation_items(inputs)
+    assert len(equations) == 16 and all(item["prompt"].count("Solution:") == 2 for item in equations)
+    for item in equations:  # the worked solution ends with the value that solves the equation
+        equation = item["prompt"].rsplit("Equation: ", 1)[1].split("\n")[0]
+        variable, value = item["answer"].rsplit("\n", 1)[-1].split(" = ")[0], item["answer"].rsplit(" = ", 1)[1]
+        left, right = equation.replace(variable, f"({value})").split("=")
+        assert abs(eval(left) - eval(right)) < 1e-9  # noqa: S307 (our own generated arithmetic)
+    decimals = decimal_items(inputs)
+    assert len(decimals) == 16
+    for item in decimals:
+        expression = item["prompt"].rsplit("\n", 1)[1].removesuffix(" =")
+        assert abs(eval(expression) - float(item["answer"])) <= 5.1e-4  # noqa: S307 (three places, rounded)

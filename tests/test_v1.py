@@ -68,3 +68,29 @@ def test_checkers_pass_and_seeded_episodes_repeat(cache_dir):
 def test_unknown_target_field_names_v1s_fields(cache_dir):
     with pytest.raises(ValueError, match="Unknown target_field 'code' for DataMixing-v1"):
         gym.make("DataMixing-v1", preset=MICRO, cache_dir=cache_dir, data_config=TINY_DATA, target_field="code")
+
+
+def test_prepare_env_prepares_the_space_of_the_env_it_names(env, cache_dir):
+    from mixing_gym.envs import prepare_env
+
+    kwargs = {"preset": MICRO, "cache_dir": cache_dir, "data_config": TINY_DATA}
+    data, base = prepare_env("mixing_gym:DataMixing-v1", kwargs, progress=False)
+    assert data.space.name == "math-v1" and data.path == env.unwrapped.run.data.path
+    assert base == env.unwrapped.run.base_path
+    assert prepare_env("DataMixing-v0", kwargs, progress=False)[0].space.name == "math"
+    with pytest.raises(ValueError, match="nothing to prepare"):
+        prepare_env("DataMixingSurrogate-v0", kwargs)
+
+
+def test_v1_scores_less_of_each_domain_and_each_task(env):
+    """math-v1's own scoring budget (eval_chars, task_items) caps the data config's."""
+    space = env.unwrapped.space
+    assert (space.eval_chars, space.task_items) == (500, 32)
+    tasks = env.unwrapped.run.evaluator.task_dict
+    for spec in MixingLayout.of(env).benchmarks:
+        rows = tasks[spec.name].dataset["test"]
+        if spec.kind == "lm":
+            chars = [len(row["text"]) for row in rows]  # passages are cut until eval_chars are reached
+            assert sum(chars[:-1]) < space.eval_chars <= sum(chars) < TINY_DATA.eval_chars
+        elif spec.kind == "task":
+            assert 0 < len(rows) <= min(space.task_items, TINY_DATA.mc_items)

@@ -12,13 +12,13 @@ import numpy as np
 import torch
 
 from mixing_gym.domains import DomainSpace, target_field_space
-from mixing_gym.engine import ProxyRun
+from mixing_gym.engine import ProxyRun, prepare_for_env
 from mixing_gym.envs.base import RENDER_MODES, MixingEnvBase, check_render_mode
 from mixing_gym.evaluation import StandardTask
 from mixing_gym.layout import MixingLayout, Scores
 from mixing_gym.mdp import MAX_EPOCHS, RELATIVE_BOUNDS, SOURCE_SCORE, TARGET_SCORE, ScoreObjective, check_action_mode
 from mixing_gym.models import ProxyPreset, env_preset
-from mixing_gym.prepare import DataConfig
+from mixing_gym.prepare import DataConfig, PreparedData
 
 
 class DataMixingEnv(MixingEnvBase, gym.Env):
@@ -89,7 +89,7 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
              reward="balanced", reward_coef=0.5, action_mode="logits", temperature=0.25,
              benchmarks="bpb", aggregate="bpb", standard_tasks=(), model=None, space=None, cache_dir=None,
              data_config=None, auto_prepare=True, torch_threads=1, precision="auto", compile=False,
-             device="cpu", render_mode=None, target_epochs=None, observe_epochs=False)
+             device="cpu", render_mode=None, target_epochs=None, observe_epochs=False, eval_batch_size=64)
     ```
 
     - ``preset``: proxy size ``"micro"`` (tests), ``"small"`` (default, CPU), ``"paper-50m"`` (GPU).
@@ -120,6 +120,9 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
       (``None``, v0's default: every prepared token). ``observe_epochs`` appends ``epochs/<domain>``
       (each domain's unique tokens trained on so far, in epochs) to the observation and ``info["epochs"]``.
       ``DataMixing-v1`` turns both on.
+    - ``eval_batch_size``: lm-eval's batch size when scoring. lm-eval pads each batch to its longest
+      request, so prompts of uneven length score faster in smaller batches (``DataMixing-v1``: 16); the
+      batch also moves bf16 scores in their fourth decimal, which is why v0 keeps 64.
 
     ## Version History
 
@@ -155,6 +158,7 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
         render_mode: str | None = None,
         target_epochs: float | None = None,
         observe_epochs: bool = False,
+        eval_batch_size: int = 64,
     ):
         check_action_mode(action_mode, temperature)
         if target_epochs is not None and not target_epochs > 0:
@@ -166,10 +170,10 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
             torch.set_num_threads(torch_threads)
 
         proxy = env_preset(preset, num_steps, tokens_per_step, model)
-        self.run = ProxyRun(space if space is not None else self._space_of(target_field), proxy,
+        self.run = ProxyRun(space if space is not None else self.space_of(target_field), proxy,
                             cache_dir, data_config, auto_prepare, precision, accuracy=benchmarks == "all",
                             aggregate=aggregate, standard_tasks=tuple(standard_tasks), compile=compile,
-                            device=device,
+                            device=device, eval_batch_size=eval_batch_size,
                             target_tokens=None if target_epochs is None else int(proxy.cpt_tokens / target_epochs))
         self.space = self.run.space
         self._set_layout(MixingLayout(tuple(self.space.names), tuple(self.space.fields), self.run.evaluator.benchmarks,
@@ -195,9 +199,19 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
         return values.astype(np.float32)
 
     @staticmethod
-    def _space_of(target_field: str) -> DomainSpace:
+    def space_of(target_field: str) -> DomainSpace:
         """The built-in domain space of a target field (v1 names its own)."""
         return target_field_space(target_field)
+
+    @classmethod
+    def prepare(cls, env_kwargs: dict[str, Any], progress: bool = True) -> tuple[PreparedData, Path]:
+        """Prepare the data and base checkpoint that ``cls(**env_kwargs)`` will use, without building an env.
+
+        Call it once in the main process before starting subprocess workers, so that they find a complete
+        cache instead of queueing on its lock.
+        """
+        space = env_kwargs.get("space") or cls.space_of(env_kwargs.get("target_field", "math"))
+        return prepare_for_env({**env_kwargs, "space": space}, progress=progress)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
