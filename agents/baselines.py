@@ -147,7 +147,7 @@ class RegMix(MixtureAgent):
         """Run ``num_runs`` proxy episodes on random fixed mixtures, fit the regressor, pick the mixture.
 
         Args:
-            env: the env to run proxies on (a ``DataMixing-v0``, any domain space).
+            env: the env to run proxies on (``DataMixing-v1`` or ``DataMixing-v0``, any domain space).
             num_runs: proxy episodes (the table's rows).
             seed: seeds the mixtures and the episodes.
             max_steps: stop each proxy episode after this many steps (default: the whole episode).

@@ -53,14 +53,14 @@ intervals. Writes into --output:
 {COMPARISON_FILES}"""
 
 DEMO_HELP = f"""\
-The whole loop on the default env (small proxy, math space; --preset and
---space change it): train PPO for 16 steps in 2 worker processes, then play
-it and the baselines target_only, fixed_ratio, odm and doremi on the same
-seeds and compare them as evaluate does, ending with what the comparison
-found. About 9 minutes on 2 shared CPU cores once small is prepared (PPO
-about 3 minutes, then 5 episodes of 8 steps, about 70 s each), plus 5-8
-minutes on the first run to prepare the data and pretrain the base
-checkpoint.
+The whole loop on the default env (DataMixing-v1: small proxy, math-v1
+space; --env, --preset and --space change it): train PPO for 16 steps in 2
+worker processes, then play it and the baselines target_only, fixed_ratio,
+odm and doremi on the same seeds and compare them as evaluate does, ending
+with what the comparison found. 12 min 20 s on 2 idle CPU cores from a cold
+cache: preparing the data 1 min, pretraining the base checkpoint 4 min, PPO
+1 min, then 5 episodes of 8 steps, about 70 s each; 7 minutes once the
+cache is there.
 
 Writes into --output: ppo/ (the PPO model ppo_final.zip, its checkpoints and
 logs; a rerun reuses the model) and evaluate's files:

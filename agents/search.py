@@ -157,7 +157,7 @@ class MixtureSearch(MixtureAgent):
         """Play ``budget`` episodes on schedules proposed by the sampler and keep the best.
 
         Args:
-            env: the env to search on (a ``DataMixing-v0`` or ``DataMixingSurrogate-v0``, any domain space).
+            env: the env to search on (``DataMixing-v1``, ``DataMixing-v0`` or ``DataMixingSurrogate-v0``, any space).
             budget: real episodes to play, one per trial (the first is the uniform mixture).
             seed: seeds the sampler.
             episode_seed: the ``env.reset`` seed every trial plays (common random numbers; default ``seed``).

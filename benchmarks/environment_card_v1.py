@@ -3,7 +3,8 @@
     python benchmarks/environment_card_v1.py --preset small                  # every part, resumable
     python benchmarks/environment_card_v1.py --preset small --part fixed rank  # parts, beside
     python benchmarks/environment_card_v1.py --preset small --part search      # ... this one
-    python benchmarks/environment_card_v1.py --preset small --part rescore regmix  # once both are done
+    python benchmarks/environment_card_v1.py --preset small --part rescore regmix  # once both are done,
+    python benchmarks/environment_card_v1.py --preset small --part schedule        # ... beside this one
     python benchmarks/environment_card_v1.py --preset small --report         # the tables from the CSVs only
 
 Every episode is a real ``DataMixing-v1`` episode (``action_mode="weights"``, one torch thread) and is
@@ -17,10 +18,11 @@ the missing rows.
 - ``search``: the search baseline (``agents.search.MixtureSearch``, Optuna TPE over static mixtures) with
   ``--budget`` real episodes on seed 0 (common random numbers); its trials go to
   ``docs/results/search_v1_<preset>[-<tokens per step>].csv``.
-- ``rescore``: the search's best mixture, the best fixed heuristic of ``fixed`` (uniform, or the field ratio at
-  its best share) and two schedules whose average is the search's best (its target share 15 points lower,
-  then higher, or the reverse) on fresh seeds 1 .. ``--seeds``; headroom = the best's lead over the heuristic
-  over the pooled seed-noise std.
+- ``rescore``: the search's best mixture and the best fixed heuristic of ``fixed`` (uniform, or the field ratio
+  at its best share) on fresh seeds 1 .. ``--seeds``; headroom = the best's lead over the heuristic over the
+  pooled seed-noise std.
+- ``schedule``: two schedules whose average is the search's best (its target share 15 points lower, then
+  higher, or the reverse) on the same seeds: does a schedule beat its own static average?
 - ``regmix``: RegMix fitted on the search's episodes (the same budget, the same runs), re-scored like the best.
 - ``rank``: 12 mixtures (the interior fixed ones and Dirichlet draws, none from the search, so that the part
   runs beside it) on ``--preset`` and ``--large-preset``, seed 0: Spearman rank agreement between proxy sizes.
@@ -48,7 +50,7 @@ from mixing_gym.layout import MixingLayout
 from mixing_gym.models import get_preset
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
-PARTS = ("fixed", "search", "rescore", "regmix", "rank")
+PARTS = ("fixed", "search", "rescore", "schedule", "regmix", "rank")
 COLUMNS = ("part", "name", "seed", "preset", "schedule", "source", "target", "balanced")
 
 
@@ -162,17 +164,22 @@ def shifted_schedule(weights: np.ndarray, layout: MixingLayout, late: bool, shif
 
 
 def run_rescore(card: Card, seeds: int, budget: int) -> None:
-    search = run_search(card, budget)
+    best = run_search(card, budget).best_schedule[0]
     card.reload()
     if card.frame("fixed")["seed"].nunique() < seeds:
         raise RuntimeError(f"The rescore part needs the fixed part on {seeds} seeds first (--part fixed).")
     heuristic = best_heuristic(card)
-    layout = MixingLayout.of(card.env(card.preset))
-    weights = fixed_mixtures(layout)[heuristic]
-    best = search.best_schedule[0]
+    weights = fixed_mixtures(MixingLayout.of(card.env(card.preset)))[heuristic]
     for seed in range(1, seeds + 1):
         card.play("rescore", "search best", seed, best)
         card.play("rescore", f"heuristic: {heuristic}", seed, weights)
+
+
+def run_schedule(card: Card, seeds: int, budget: int) -> None:
+    """Two schedules whose average is the search's best, on the rescore's seeds: does a schedule beat it?"""
+    best = run_search(card, budget).best_schedule[0]
+    layout = MixingLayout.of(card.env(card.preset))
+    for seed in range(1, seeds + 1):
         card.play("rescore", "search best, target early", seed, shifted_schedule(best, layout, late=False))
         card.play("rescore", "search best, target late", seed, shifted_schedule(best, layout, late=True))
 
@@ -181,7 +188,8 @@ def run_regmix(card: Card, seeds: int) -> None:
     """RegMix fitted on the search's episodes (the same budget and the same runs), re-scored on fresh seeds."""
     trials = pd.read_csv(card.search_path)
     names = list(MixingLayout.of(card.env(card.preset)).domain_names)
-    table = trials.rename(columns={f"weight1/{name}": name for name in names}).rename(columns={"score": "objective"})
+    table = trials.drop(columns="objective").rename(columns={"score": "objective", **{f"weight1/{name}": name
+                                                                                       for name in names}})
     regmix = RegMix().fit(table, names, np.random.default_rng(0))
     for seed in range(1, seeds + 1):
         card.play("rescore", "regmix on the search's runs", seed, regmix.best_mixture)
@@ -237,10 +245,11 @@ def report(card: Card, large_preset: str) -> None:
         print(f"\n### Re-scored on fresh seeds {sorted(per.index)} (balanced; paired gap against {heuristic_name})\n")
         print("| policy | balanced | gap | gap / seed noise | paired std of the gap |\n|---|---|---|---|---|")
         for name in per.columns:
-            both = per[[name, heuristic_name]].dropna() if heuristic_name in per else per[[name]].dropna()
+            scores = per[name].dropna()
             if heuristic_name not in per or name == heuristic_name:
-                print(f"| {name} | {both[name].mean():+.4f} ± {both[name].std(ddof=1):.4f} | | | |")
+                print(f"| {name} | {scores.mean():+.4f} ± {scores.std(ddof=1):.4f} | | | |")
                 continue
+            both = per[[name, heuristic_name]].dropna()
             gap = both[name] - both[heuristic_name]
             print(f"| {name} | {both[name].mean():+.4f} ± {both[name].std(ddof=1):.4f} | {gap.mean():+.4f} | "
                   f"{gap.mean() / noise['balanced']:.1f}x | {gap.std(ddof=1):.4f} |")
@@ -282,6 +291,8 @@ def main() -> None:
                 run_search(card, args.budget)
             elif part == "rescore":
                 run_rescore(card, args.seeds, args.budget)
+            elif part == "schedule":
+                run_schedule(card, args.seeds, args.budget)
             elif part == "regmix":
                 run_regmix(card, args.seeds)
             else:
