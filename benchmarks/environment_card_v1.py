@@ -197,10 +197,11 @@ def run_regmix(card: Card, seeds: int) -> None:
 
 def run_rank(card: Card, large_preset: str) -> None:
     layout = MixingLayout.of(card.env(card.preset))
+    fixed = fixed_mixtures(layout)
     for name, weights in rank_mixtures(layout).items():
         for preset in (card.preset, large_preset):
             # on the card's preset, a fixed mixture's seed-0 episode is the fixed part's: the very same episode
-            part = "fixed" if name in fixed_mixtures(layout) and preset == card.preset else "rank"
+            part = "fixed" if name in fixed and preset == card.preset else "rank"
             card.play(part, name, 0, weights, preset)
 
 

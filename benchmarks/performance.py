@@ -30,12 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 TRAINER_STEPS_SKIPPED = 2  # first optimizer steps: allocations, lazy imports, compilation
 #: The most of a small step that scoring plus overhead may take, per env.
 SCORING_SHARE_GOALS = {"DataMixing-v0": 0.15, "DataMixing-v1": 0.20}
 SMALL_BATCH_TOKENS = 16 * 256
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
 
 
 def matmul_flops(m: int, k: int, n: int, dtype: torch.dtype, seconds: float = 1.0) -> float:
@@ -197,13 +199,15 @@ def measure_steps(env_id: str, preset: str, steps: int, compile: bool, cache_dir
 
 
 def step_table(env_id: str, preset: str, steps: int, cache_dir: str | None) -> dict[str, float]:
-    """Prints the step table; returns the smallest scoring share and the largest peak memory."""
+    """Prints the step table and writes its rows to ``docs/results/performance_step_<env>_<preset>.csv``;
+    returns the smallest scoring share and the largest peak memory."""
     print(f"\n## A {env_id} step ({preset}, one torch thread, benchmarks='bpb'), one process per row\n")
     print("| compile | sample s | train s | score s | overhead s | step s | score+overhead | train tokens/s "
           "| scoring tokens/s | peak memory |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     context = multiprocessing.get_context("spawn")
     worst = {"share": 1.0, "memory_mb": 0.0}
+    rows = []
     for compile in (False, True):
         queue = context.Queue()
         worker = context.Process(target=measure_steps, args=(env_id, preset, steps, compile, cache_dir, queue))
@@ -215,6 +219,8 @@ def step_table(env_id: str, preset: str, steps: int, cache_dir: str | None) -> d
               f"| {r['step']:.2f} | {share:.0%} | {r['train_tokens'] / r['train']:,.0f} "
               f"| {r['scored_tokens'] / r['score']:,.0f} | {r['peak_rss_mb']:,.0f} MB |", flush=True)
         worst = {"share": min(worst["share"], share), "memory_mb": max(worst["memory_mb"], r["peak_rss_mb"])}
+        rows.append({"env": env_id, "preset": preset, "compile": compile, "steps": steps, **r, "score_share": share})
+    pd.DataFrame(rows).to_csv(RESULTS / f"performance_step_{env_id}_{preset}.csv", index=False)
     return worst
 
 

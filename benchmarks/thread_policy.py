@@ -57,9 +57,9 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, default=RESULTS, help=f"one row per measurement (default: {RESULTS})")
     args = parser.parse_args()
 
-    from mixing_gym.engine import prepare_for_env
+    from mixing_gym.envs import prepare_env
 
-    prepare_for_env({"preset": args.preset})  # outside the clock
+    prepare_env("DataMixing-v0", {"preset": args.preset})  # outside the clock
     context = multiprocessing.get_context("spawn")
     rows = []
     for load in ("idle", "busy"):

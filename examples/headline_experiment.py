@@ -40,7 +40,7 @@ from agents.harness import evaluate_agents
 from agents.offline import DataMixingAgent, OfflineConfig, train_offline_agent
 from agents.ppo import FINAL_MODEL, SURROGATE_ENV_ID, PPOAgent, train_ppo
 from agents.registry import AGENTS
-from mixing_gym.engine import prepare_for_env
+from mixing_gym.envs import prepare_env
 from mixing_gym.models import get_preset
 from mixing_gym.surrogate import SurrogateModel, fidelity
 from mixing_gym.trajectories import TrajectoryDataset, load_trajectories
@@ -157,7 +157,7 @@ def main() -> None:
     results = {}
     for name in args.settings.split(","):
         env_kwargs = env_settings[name]
-        prepare_for_env(env_kwargs)
+        prepare_env(ENV_ID, env_kwargs)
         start = time.perf_counter()
         agents = {"dma": DataMixingAgent.load(agent_dir)}
         if name in ("a_training", "c_unseen_size"):

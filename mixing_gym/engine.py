@@ -19,7 +19,7 @@ import torch
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from mixing_gym.domains import DomainSpace, get_domain_space, target_field_space
+from mixing_gym.domains import DomainSpace, get_domain_space
 from mixing_gym.evaluation import Evaluator, StandardTask
 from mixing_gym.layout import Scores
 from mixing_gym.models import (
@@ -134,15 +134,13 @@ def prepare(
     return data, build_base_checkpoint(data, preset, progress)
 
 
-def prepare_for_env(env_kwargs: Mapping[str, Any], progress: bool = True) -> tuple[PreparedData, Path]:
-    """Prepare the data and base checkpoint that ``gym.make("DataMixing-v0", **env_kwargs)`` will use.
-
-    Call it once in the main process before starting subprocess workers, so that they find a complete
-    cache instead of queueing on its lock.
-    """
+def prepare_for_env(space: str | DomainSpace, env_kwargs: Mapping[str, Any],
+                    progress: bool = True) -> tuple[PreparedData, Path]:
+    """Prepare ``space``'s data and the base checkpoint of the proxy that env keyword arguments ask for
+    (``preset``, ``num_steps``, ``tokens_per_step``, ``model``, ``cache_dir``, ``data_config``); the envs
+    resolve their space first (:func:`mixing_gym.envs.prepare_env`)."""
     preset = env_preset(env_kwargs.get("preset", "small"), env_kwargs.get("num_steps"),
                         env_kwargs.get("tokens_per_step"), env_kwargs.get("model"))
-    space = env_kwargs.get("space") or target_field_space(env_kwargs.get("target_field", "math"))
     return prepare(space, preset, env_kwargs.get("cache_dir"), env_kwargs.get("data_config"), progress=progress)
 
 

@@ -87,6 +87,11 @@ class DataConfig:
 # Splitting and benchmark construction
 
 
+def _capped(value: int, cap: int | None) -> int:
+    """``value``, at most ``cap`` (a space's scoring budget; ``None``: no cap)."""
+    return value if cap is None else min(value, cap)
+
+
 def _stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).digest(), "little")
 
@@ -318,7 +323,7 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
         tasks["humaneval_mc"] = humaneval_items(config.mc_items, rng)
         roles["humaneval_mc"] = {"field": "target", "kind": "accuracy", "domain": None}
     inputs = TaskInputs(lambda source: split_documents(source.documents(), config.heldout_fraction)[1],
-                        min(space.task_items or config.mc_items, config.mc_items), rng, config.seed,
+                        _capped(config.mc_items, space.task_items), rng, config.seed,
                         tuple(d.source for d in space.domains if isinstance(d.source, ProblemSource)))
     for name in space.benchmarks:
         if name in TASK_BENCHMARKS:
@@ -337,7 +342,7 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
     for name, text in eval_text.items():
         tasks[f"bpb_{name}"] = [{"text": passage} for passage in
                                 token_passages(text, tokenizer, config.eval_passage_tokens,
-                                               min(space.eval_chars or config.eval_chars, config.eval_chars))]
+                                               _capped(config.eval_chars, space.eval_chars))]
         roles[f"bpb_{name}"] = {"field": space.domains[space.index(name)].field, "kind": "lm", "domain": name}
     for name in [name for name, role in roles.items() if role["kind"] == "task"]:
         # lm-eval scores a gold answer in one window: it must fit every preset's context (the prompt is cut)

@@ -211,7 +211,7 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
         cache instead of queueing on its lock.
         """
         space = env_kwargs.get("space") or cls.space_of(env_kwargs.get("target_field", "math"))
-        return prepare_for_env({**env_kwargs, "space": space}, progress=progress)
+        return prepare_for_env(space, env_kwargs, progress=progress)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
