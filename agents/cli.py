@@ -69,9 +69,10 @@ logs; a rerun reuses the model) and evaluate's files:
 COLLECT_HELP = """\
 Record episodes of random mixture policies (Dirichlet draws of varied
 concentration, field splits from source-only to target-only, baselines'
-mixtures perturbed by noise) on --env (DataMixing-v1 by default), in
---workers processes: the offline RL data of the surrogate env and the Data
-Mixing Agent. Episode i depends only on --seed and i.
+mixtures perturbed by noise; with --tilt-share, mixtures near the top) on
+--env (DataMixing-v1 by default), in --workers processes: the offline RL
+data of the surrogate env and the Data Mixing Agent. Episode i depends only
+on --seed and i; --seed-pool plays them on a few seeds in turn.
 
 Writes a Minari dataset folder at --output: data/metadata.json (the env's
 arguments and layout) and one Arrow file per episode under data/. Each
@@ -191,12 +192,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_collect(args: argparse.Namespace) -> None:
-    from agents.collect import collect
+    from agents.collect import MixturePlan, TiltPlan, collect
 
     env_kwargs = _env_kwargs(args)
     if args.num_steps is not None:
         env_kwargs["num_steps"] = args.num_steps
-    summary = collect(env_kwargs, args.episodes, args.workers, args.output, args.seed, args.resume, env_id=args.env)
+    plan = MixturePlan(baseline_share=args.baseline_share,
+                       tilts=TiltPlan(share=args.tilt_share) if args.tilt_share else None, seed_pool=args.seed_pool)
+    summary = collect(env_kwargs, args.episodes, args.workers, args.output, args.seed, args.resume, plan,
+                      env_id=args.env)
     print(f"{summary.path} holds {summary.episodes} episodes; this run played {summary.new_episodes} in "
           f"{summary.seconds:.0f} s with {summary.workers} workers ({summary.episodes_per_hour:.0f} per hour).")
     print("Read it with mixing_gym.trajectories.load_trajectories (or to_hf_dataset, minari_dataset), or "
@@ -261,7 +265,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     collect = base_cli.add_command(
         commands, "collect", "record trajectories of random mixtures (a Minari dataset)", COLLECT_HELP,
         ["mixing-gym collect --preset small --episodes 64 --workers 2",
-         "mixing-gym collect --preset small --episodes 128 --workers 2 --resume"])
+         "mixing-gym collect --preset small --episodes 128 --workers 2 --resume",
+         "mixing-gym collect --episodes 128 --tilt-share 0.4 --seed-pool 8"])
     _add_env_arguments(collect, "each worker process")
     collect.add_argument("--output", default="runs/trajectories",
                          help="the dataset folder (default: runs/trajectories)")
@@ -269,6 +274,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     collect.add_argument("--episodes", type=int, required=True, help="episodes the dataset should hold")
     collect.add_argument("--workers", type=int, default=1, help="worker processes, one env each (default: 1)")
     collect.add_argument("--resume", action="store_true", help="continue the dataset at --output to --episodes")
+    collect.add_argument("--baseline-share", type=float, default=0.5,
+                         help="share of the episodes that perturb a baseline's mixture (default: %(default)s)")
+    collect.add_argument("--tilt-share", type=float, default=0.0,
+                         help="share of the episodes near the top: a target share in [0.1, 0.6] and log-normal "
+                              "tilts within each field, held or switched once (default: 0, none)")
+    collect.add_argument("--seed-pool", type=int, default=None,
+                         help="play the episodes on this many env seeds in turn: common random numbers "
+                              "(default: a seed per episode)")
     collect.add_argument("--num-steps", type=int, default=None,
                          help="re-weighting steps per episode (default: the preset's)")
     collect.set_defaults(func=cmd_collect)

@@ -6,11 +6,14 @@ mixtures are generated at random, so that the data covers good and bad regions o
 - :class:`DirichletWalk`: Dirichlet draws of varied concentration (peaked to flat), over all domains or
   with a uniform target-field share, held, drifting or jumping from step to step;
 - :class:`PerturbedBaseline`: the mixture a baseline (:mod:`agents.baselines`) chooses in the episode,
-  mixed with a Dirichlet draw.
+  mixed with a Dirichlet draw;
+- :class:`FieldTilt` (opt-in, :class:`TiltPlan`): near the top of the space, where the best policies are: a
+  moderate target share, the domains of each field tilted log-normally, held or switched once.
 
 Episode ``i`` of a collection with seed ``s`` draws its policy and its env seed from
-``SeedSequence([s, i])``: a collection interrupted and resumed, or run with another number of workers,
-records the same episodes. Worker processes (forkserver, one torch thread each) play the episodes; the
+``SeedSequence([s, i])`` (or, with ``seed_pool``, its env seed from a pool shared by the episodes: common
+random numbers): a collection interrupted and resumed, or run with another number of workers, records
+the same episodes. Worker processes (forkserver, one torch thread each) play the episodes; the
 parent is the only writer and commits each finished episode at once (:class:`TrajectoryWriter`), so a
 kill loses only the episodes in flight, and ``resume=True`` plays only the missing ones.
 """
@@ -37,7 +40,7 @@ from agents.harness import RUN_ONLY_ARGUMENTS
 from agents.registry import AGENTS
 from mixing_gym import DEFAULT_ENV_ID
 from mixing_gym.envs import prepare_env
-from mixing_gym.layout import MixingLayout
+from mixing_gym.layout import MixingLayout, with_target_share
 from mixing_gym.models import env_preset
 from mixing_gym.storage import fingerprint
 from mixing_gym.trajectories import (
@@ -54,6 +57,36 @@ PERTURBABLE_BASELINES = ("uniform", "source_only", "target_only", "fixed_ratio",
 
 
 @dataclass(frozen=True)
+class TiltPlan:
+    """The episodes of a collection that play :class:`FieldTilt` mixtures.
+
+    Args:
+        share: share of the collection's episodes.
+        target_share: range of the first phase's target share, drawn uniformly per episode.
+        sigma: range of the log-normal tilt's scale, drawn uniformly per episode (0: uniform within each field;
+            2: a few domains hold most of their field).
+        two_phase: probability that the episode switches to a second target share, ``shift`` away at most, at a
+            step between a quarter and three quarters of the episode.
+        shift: largest change of the target share at the switch.
+    """
+
+    share: float = 0.4
+    target_share: tuple[float, float] = (0.1, 0.6)
+    sigma: tuple[float, float] = (0.0, 2.0)
+    two_phase: float = 0.5
+    shift: float = 0.2
+
+    def __post_init__(self):
+        for name, (low, high) in (("target_share", self.target_share), ("sigma", self.sigma)):
+            if not 0.0 <= low <= high or (name == "target_share" and high > 1.0):
+                raise ValueError(f"{name} must be a range 0 <= low <= high{' <= 1' * (name == 'target_share')}, "
+                                 f"got {(low, high)}.")
+        for name, value in (("share", self.share), ("two_phase", self.two_phase), ("shift", self.shift)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {value}.")
+
+
+@dataclass(frozen=True)
 class MixturePlan:
     """How the mixtures of a collection are generated (recorded with the dataset; fixed for a resume).
 
@@ -64,12 +97,19 @@ class MixturePlan:
         baselines: the baselines perturbed (names in :data:`agents.registry.AGENTS`).
         noise: range of the weight of the Dirichlet draw mixed into a baseline's mixture, drawn uniformly
             per episode.
+        tilts: the share of :class:`FieldTilt` episodes and how they are drawn (``None``: none); the
+            Dirichlet walks take the episodes neither the baselines nor the tilts take.
+        seed_pool: play every episode on one of this many env seeds (``i % seed_pool``), so that mixtures
+            are compared on the same seeds, common random numbers (``None``: a seed per episode).
     """
 
     concentration: tuple[float, float] = (0.1, 10.0)
     baseline_share: float = 0.5
     baselines: tuple[str, ...] = PERTURBABLE_BASELINES
     noise: tuple[float, float] = (0.05, 0.5)
+    # Both default to None, so that a dataset recorded before they existed resumes with the same settings.
+    tilts: TiltPlan | None = None
+    seed_pool: int | None = None
 
     def __post_init__(self):
         low, high = self.concentration
@@ -83,6 +123,11 @@ class MixturePlan:
                              f"{list(PERTURBABLE_BASELINES)} (the others learn before acting).")
         if not 0.0 <= self.noise[0] <= self.noise[1] <= 1.0:
             raise ValueError(f"noise must be a range 0 <= low <= high <= 1, got {self.noise}.")
+        if self.tilts is not None and self.baseline_share + self.tilts.share > 1.0:
+            raise ValueError(f"baseline_share ({self.baseline_share}) and tilts.share ({self.tilts.share}) add up "
+                             "to more than 1; lower one of them.")
+        if self.seed_pool is not None and self.seed_pool < 1:
+            raise ValueError(f"seed_pool must be at least 1 seed (None: a seed per episode), got {self.seed_pool}.")
 
 
 class DirichletWalk(MixtureAgent):
@@ -112,11 +157,8 @@ class DirichletWalk(MixtureAgent):
         weights = self.rng.dirichlet(np.full(layout.num_domains, self.alpha))
         if not self.split_fields:
             return weights
-        target = layout.target_mask
-        share = self.rng.uniform()
         # A Dirichlet draw restricted to a field and renormalised is a Dirichlet draw over that field.
-        return np.where(target, share * weights / weights[target].sum(),
-                        (1.0 - share) * weights / weights[~target].sum())
+        return with_target_share(weights, layout.target_mask, self.rng.uniform())
 
     def mixture(self, observation: np.ndarray, info: dict) -> np.ndarray:
         fresh = self._draw()
@@ -150,20 +192,69 @@ class PerturbedBaseline(MixtureAgent):
         return (1.0 - self.noise) * chosen / chosen.sum() + self.noise * draw
 
 
+class FieldTilt(MixtureAgent):
+    """A mixture near the top of the space: ``target_shares[0]`` of the tokens on the target field until the
+    ``switch`` share of the episode, then ``target_shares[1]``; within each field the weights are
+    ``exp(sigma * z)`` normalised, with ``z ~ N(0, 1)`` per domain drawn once per episode.
+
+    Args:
+        target_shares: the target share of each phase (equal for a mixture held the whole episode).
+        switch: share of the episode's steps played before the second phase.
+        sigma: scale of the log-normal tilt.
+        rng: the episode's random generator.
+    """
+
+    def __init__(self, target_shares: tuple[float, float], switch: float, sigma: float, rng: np.random.Generator):
+        self.target_shares = target_shares
+        self.switch = switch
+        self.sigma = sigma
+        self.rng = rng
+
+    def reset(self, layout: MixingLayout) -> None:
+        super().reset(layout)
+        self.tilt = np.exp(self.sigma * self.rng.standard_normal(layout.num_domains))
+        # A switch inside the episode (from its second step on) whenever it has one: a share of 1 never switches.
+        self.switch_step = (layout.num_steps if self.switch >= 1.0 else
+                            min(max(round(self.switch * layout.num_steps), 1), layout.num_steps - 1))
+
+    def mixture(self, observation: np.ndarray, info: dict) -> np.ndarray:
+        layout = self._layout()
+        share = self.target_shares[int(layout.step_index(observation) >= self.switch_step)]
+        return with_target_share(self.tilt, layout.target_mask, share)
+
+
+def _tilt_policy(tilts: TiltPlan, rng: np.random.Generator) -> tuple[str, FieldTilt]:
+    first = float(rng.uniform(*tilts.target_share))
+    second, switch = first, 1.0
+    if rng.uniform() < tilts.two_phase:
+        second = float(np.clip(first + rng.uniform(-tilts.shift, tilts.shift), 0.0, 1.0))
+        switch = float(rng.uniform(0.25, 0.75))
+    sigma = float(rng.uniform(*tilts.sigma))
+    phases = f"{first:.3f}" + (f"->{second:.3f}@{switch:.2f}" if switch < 1.0 else "")
+    label = f"tilt(target={phases},sigma={sigma:.3f})"
+    return label, FieldTilt((first, second), switch, sigma, rng)
+
+
 def episode_policy(plan: MixturePlan, seed: int, index: int) -> tuple[str, MixtureAgent, int]:
     """Episode ``index`` of a collection seeded ``seed``: its policy's name, the policy and its env seed."""
     policy_seed, env_seed = np.random.SeedSequence([seed, index]).spawn(2)
     rng = np.random.default_rng(policy_seed)
     alpha = float(np.exp(rng.uniform(*np.log(plan.concentration))))
-    if rng.uniform() < plan.baseline_share:
+    kind = rng.uniform()
+    tilt_share = 0.0 if plan.tilts is None else plan.tilts.share
+    if kind < plan.baseline_share:
         name = plan.baselines[int(rng.integers(len(plan.baselines)))]
         noise = float(rng.uniform(*plan.noise))
         policy: MixtureAgent = PerturbedBaseline(AGENTS[name](), noise, alpha, rng)
         label = f"{name}+dirichlet(noise={noise:.3f},alpha={alpha:.3g})"
+    elif kind < plan.baseline_share + tilt_share:
+        label, policy = _tilt_policy(plan.tilts, rng)
     else:
         step_size, split_fields = float(rng.uniform()), bool(rng.uniform() < 0.5)
         policy = DirichletWalk(alpha, step_size, split_fields, rng)
         label = f"dirichlet(alpha={alpha:.3g},step={step_size:.3f}{',split_fields' if split_fields else ''})"
+    if plan.seed_pool is not None:
+        return label, policy, int(np.random.SeedSequence(seed).generate_state(plan.seed_pool)[index % plan.seed_pool])
     return label, policy, int(env_seed.generate_state(1)[0])
 
 

@@ -9,7 +9,8 @@
 
 Every episode is a real ``DataMixing-v1`` episode (``action_mode="weights"``, one torch thread) and is
 appended, as soon as it ends, to ``docs/results/card_v1_<preset>[-<tokens per step>].csv`` (one row per
-episode: part, name, seed, preset, the mixture schedule, source, target, balanced); a rerun plays only
+episode: part, name, seed, preset, the mixture schedule, source, target, balanced, then each task
+benchmark's improvement over the base model); a rerun plays only
 the missing rows.
 
 - ``fixed``: fixed mixtures (source only, target shares 0.25 / 0.5 / 0.75, target only, uniform over all
@@ -24,6 +25,8 @@ the missing rows.
 - ``schedule``: two schedules whose average is the search's best (its target share 15 points lower, then
   higher, or the reverse) on the same seeds: does a schedule beat its own static average?
 - ``regmix``: RegMix fitted on the search's episodes (the same budget, the same runs), re-scored like the best.
+- ``task_aware``: mixtures written from the task list, not searched (each task's share on the domains it draws on,
+  ``TASK_DOMAINS``), at target shares 25% and 40%, re-scored like the best.
 - ``rank``: 12 mixtures (the interior fixed ones and Dirichlet draws, none from the search, so that the part
   runs beside it) on ``--preset`` and ``--large-preset``, seed 0: Spearman rank agreement between proxy sizes.
 """
@@ -50,7 +53,8 @@ from mixing_gym.layout import MixingLayout
 from mixing_gym.models import get_preset
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
-PARTS = ("fixed", "search", "rescore", "schedule", "regmix", "rank")
+PARTS = ("fixed", "search", "rescore", "schedule", "regmix", "task_aware", "rank")
+#: The columns every row starts with; each task benchmark's improvement follows.
 COLUMNS = ("part", "name", "seed", "preset", "schedule", "source", "target", "balanced")
 
 
@@ -71,6 +75,32 @@ def fixed_mixtures(layout: MixingLayout) -> dict[str, np.ndarray]:
             "50%, first targets heavy": tilted(ramp), "50%, last targets heavy": tilted(ramp[::-1])}
 
 
+#: What each task benchmark of ``math-v1`` draws on, read off its description (``mixing-gym tasks``): the domains
+#: (by name prefix) a practitioner who read the task list would train for it. ``decimals`` is a family no domain
+#: holds; basic arithmetic is the nearest one.
+TASK_DOMAINS = {"passages": ("wikipedia", "news"), "documentation": ("stdlib_docs",), "dialogue": ("dialogue",),
+                "licences": ("licenses",), "word_problems": ("math_gsm_symbolic",),
+                "equations": ("math_simple_equations",), "decimals": ("math_basic_arithmetic",)}
+#: The target shares of the task-aware mixtures: the best field ratio of the fixed part, and nearer the
+#: search's best (44%).
+TASK_AWARE_SHARES = (0.25, 0.4)
+
+
+def task_aware_mixture(layout: MixingLayout, target_share: float) -> np.ndarray:
+    """A mixture written from the task list rather than searched: each field's share split equally over its
+    tasks, each task's share equally over the domains it draws on (:data:`TASK_DOMAINS`); the other
+    domains get nothing."""
+    names = layout.domain_names
+    weights = np.zeros(layout.num_domains)
+    for field, share in (("source", 1.0 - target_share), ("target", target_share)):
+        tasks = [task for task in TASK_DOMAINS if any(
+            name.startswith(TASK_DOMAINS[task]) for name, f in zip(names, layout.domain_fields) if f == field)]
+        for task in tasks:
+            members = [i for i, name in enumerate(names) if name.startswith(TASK_DOMAINS[task])]
+            weights[members] += share / len(tasks) / len(members)
+    return weights
+
+
 def rank_mixtures(layout: MixingLayout, draws: int = 6) -> dict[str, np.ndarray]:
     """The rank part's mixtures: the interior fixed ones and ``draws`` Dirichlet draws (seeded), none from the
     search, so that the part runs beside it; source-only and target-only are left out because any two proxy
@@ -81,6 +111,13 @@ def rank_mixtures(layout: MixingLayout, draws: int = 6) -> dict[str, np.ndarray]
     for index in range(draws):
         mixtures[f"dirichlet {index}"] = rng.dirichlet(np.full(layout.num_domains, 0.5))
     return mixtures
+
+
+def task_improvements(layout: MixingLayout, observation: np.ndarray) -> dict[str, float]:
+    """Each task benchmark's improvement over the base model in ``observation``, by task name: the columns
+    that show which task a mixture's score (and its seed noise) comes from."""
+    entries = dict(zip(layout.observation_names, observation.tolist()))
+    return {spec.name: entries[f"score/{spec.name}"] for spec in layout.benchmarks if spec.kind == "task"}
 
 
 class Card:
@@ -113,13 +150,17 @@ class Card:
                 return row
         env = self.env(preset)
         plan = np.tile(schedule, (MixingLayout.of(env).num_steps, 1)) if np.ndim(schedule) == 1 else schedule
-        record = play_episode(FixedSchedule(plan), env, seed).record()
+        episode = play_episode(FixedSchedule(plan), env, seed)
+        record = episode.record()
         row = {"part": part, "name": name, "seed": seed, "preset": preset,
                "schedule": json.dumps(np.round(plan, 5).tolist()), "source": record["source"],
-               "target": record["target"], "balanced": record["balanced"]}
+               "target": record["target"], "balanced": record["balanced"],
+               **task_improvements(episode.layout, episode.observations[-1])}
         new = not self.path.exists()
+        # A card begun before the task columns existed keeps its header (the new rows' extra columns are dropped).
+        fieldnames = list(row) if new else pd.read_csv(self.path, nrows=0).columns.tolist()
         with open(self.path, "a", newline="") as handle:  # one row at once: a killed card loses one episode
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=fieldnames, extrasaction="ignore")
             if new:
                 writer.writeheader()
             writer.writerow(row)
@@ -129,7 +170,8 @@ class Card:
         return row
 
     def frame(self, part: str) -> pd.DataFrame:
-        return pd.DataFrame([row for row in self.rows if row["part"] == part], columns=list(COLUMNS))
+        rows = [row for row in self.rows if row["part"] == part]
+        return pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(COLUMNS))
 
 
 def run_fixed(card: Card, seeds: int) -> None:
@@ -195,6 +237,15 @@ def run_regmix(card: Card, seeds: int) -> None:
         card.play("rescore", "regmix on the search's runs", seed, regmix.best_mixture)
 
 
+def run_task_aware(card: Card, seeds: int) -> None:
+    """The task-aware mixtures on the rescore's seeds: how far above the heuristic a policy can be that no
+    search found."""
+    layout = MixingLayout.of(card.env(card.preset))
+    for share in TASK_AWARE_SHARES:
+        for seed in range(1, seeds + 1):
+            card.play("rescore", f"task-aware, target {share:.0%}", seed, task_aware_mixture(layout, share))
+
+
 def run_rank(card: Card, large_preset: str) -> None:
     layout = MixingLayout.of(card.env(card.preset))
     fixed = fixed_mixtures(layout)
@@ -244,16 +295,20 @@ def report(card: Card, large_preset: str) -> None:
         per = rescore.pivot_table(index="seed", columns="name", values="balanced")
         heuristic_name = f"heuristic: {best_heuristic(card)}"
         print(f"\n### Re-scored on fresh seeds {sorted(per.index)} (balanced; paired gap against {heuristic_name})\n")
-        print("| policy | balanced | gap | gap / seed noise | paired std of the gap |\n|---|---|---|---|---|")
+        # Two noise units: the card's (pooled over the fixed mixtures, target-heavy ones the noisiest) and the
+        # seed noise of the two policies compared (pooled std of the policy and the heuristic on these seeds).
+        print("| policy | balanced | gap | gap / seed noise | gap / noise of the two | paired std of the gap |\n"
+              "|---|---|---|---|---|---|")
         for name in per.columns:
             scores = per[name].dropna()
             if heuristic_name not in per or name == heuristic_name:
-                print(f"| {name} | {scores.mean():+.4f} ± {scores.std(ddof=1):.4f} | | | |")
+                print(f"| {name} | {scores.mean():+.4f} ± {scores.std(ddof=1):.4f} | | | | |")
                 continue
             both = per[[name, heuristic_name]].dropna()
             gap = both[name] - both[heuristic_name]
+            own_noise = float(np.sqrt((both.std(ddof=1) ** 2).mean()))
             print(f"| {name} | {both[name].mean():+.4f} ± {both[name].std(ddof=1):.4f} | {gap.mean():+.4f} | "
-                  f"{gap.mean() / noise['balanced']:.1f}x | {gap.std(ddof=1):.4f} |")
+                  f"{gap.mean() / noise['balanced']:.1f}x | {gap.mean() / own_noise:.1f}x | {gap.std(ddof=1):.4f} |")
         if card.search_path.exists():
             trials = pd.read_csv(card.search_path)
             layout = MixingLayout.of(card.env(card.preset))
@@ -296,6 +351,8 @@ def main() -> None:
                 run_schedule(card, args.seeds, args.budget)
             elif part == "regmix":
                 run_regmix(card, args.seeds)
+            elif part == "task_aware":
+                run_task_aware(card, args.seeds)
             else:
                 run_rank(card, args.large_preset)
     print(f"`python benchmarks/environment_card_v1.py {shlex.join(sys.argv[1:])}`")

@@ -80,6 +80,21 @@ def field_mixture(target_mask: np.ndarray, target_share: float) -> np.ndarray:
     return np.where(mask, target_share / max(mask.sum(), 1), (1.0 - target_share) / max((~mask).sum(), 1))
 
 
+def with_target_share(weights: np.ndarray, target_mask: np.ndarray, target_share: float) -> np.ndarray:
+    """``weights`` rescaled so that ``target_share`` of them lies on the domains where ``target_mask``, the
+    proportions within each field kept (a field whose weights are all 0 is taken as uniform; for uniform
+    weights :func:`field_mixture` gives the same up to rounding)."""
+    if not 0.0 <= target_share <= 1.0:
+        raise ValueError(f"target_share must be within [0, 1], got {target_share}.")
+    mask = np.asarray(target_mask, dtype=bool)
+    weights = np.asarray(weights, dtype=np.float64)
+    shares = np.empty_like(weights)
+    for members, share in ((mask, target_share), (~mask, 1.0 - target_share)):
+        total = weights[members].sum()
+        shares[members] = share * weights[members] / total if total > 0 else share / max(members.sum(), 1)
+    return shares
+
+
 def check_aggregate(aggregate: str) -> None:
     if aggregate not in AGGREGATES:
         raise ValueError(f"Unknown aggregate {aggregate!r}; use one of {AGGREGATES}.")

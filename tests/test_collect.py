@@ -22,7 +22,7 @@ from conftest import MICRO, TINY_DATA
 
 from agents.base import play_episode
 from agents.cli import main
-from agents.collect import MixturePlan, collect, episode_policy
+from agents.collect import MixturePlan, TiltPlan, _differences, _settings, collect, episode_policy
 from mixing_gym.layout import MixingLayout
 from mixing_gym.trajectories import (
     TrajectoryDatasetError,
@@ -222,3 +222,37 @@ def test_a_killed_collection_keeps_its_episodes_and_resumes_to_the_uninterrupted
     assert sorted(meta["index"] for meta in episode_metadata(output)) == list(range(KILLED_TARGET))
     for index, episode in enumerate(load_trajectories(collected).episodes):  # the uninterrupted run's episodes
         _assert_same_episode(resumed.episodes[index], episode)
+
+
+def test_tilted_episodes_play_their_target_shares_on_a_pool_of_common_seeds(env_kwargs):
+    plan = MixturePlan(baseline_share=0.0, tilts=TiltPlan(share=1.0, two_phase=1.0, shift=0.2), seed_pool=3)
+    draws = [episode_policy(plan, SEED, index) for index in range(7)]
+    assert all(label.startswith("tilt(target=") and "->" in label for label, _, _ in draws)
+    env_seeds = [env_seed for *_, env_seed in draws]
+    assert env_seeds == env_seeds[:3] * 2 + env_seeds[:1] and len(set(env_seeds[:3])) == 3
+    assert env_seeds == [env_seed for *_, env_seed in (episode_policy(plan, SEED, i) for i in range(7))]
+
+    env = gym.make(V0, **env_kwargs, action_mode="weights", torch_threads=1)
+    try:
+        _, policy, env_seed = draws[0]
+        episode = play_episode(policy, env, env_seed)
+        target = episode.layout.target_mask
+        shares = [float(np.asarray(info["mixture"])[target].sum()) for info in episode.infos]
+    finally:
+        env.close()
+    np.testing.assert_allclose(shares, policy.target_shares, atol=1e-5)  # micro's 2 steps: one per phase
+    assert policy.target_shares[0] != policy.target_shares[1]
+
+
+def test_tilt_settings_are_checked_and_old_datasets_resume_with_the_default_plan():
+    with pytest.raises(ValueError, match="add up to more than 1"):
+        MixturePlan(baseline_share=0.7, tilts=TiltPlan(share=0.4))
+    with pytest.raises(ValueError, match="target_share must be a range"):
+        TiltPlan(target_share=(0.5, 1.5))
+    with pytest.raises(ValueError, match="seed_pool must be at least 1"):
+        MixturePlan(seed_pool=0)
+    settings = _settings({"preset": "micro"}, MixturePlan(), SEED)
+    recorded = {**settings, "plan": {k: v for k, v in settings["plan"].items() if k not in ("tilts", "seed_pool")}}
+    assert _differences(recorded, settings) == []  # a plan recorded before tilts and seed pools existed
+    assert _differences(recorded, _settings({"preset": "micro"}, MixturePlan(seed_pool=4), SEED)) == [
+        "plan.seed_pool: None recorded, 4 now"]

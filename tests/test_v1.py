@@ -94,3 +94,25 @@ def test_v1_scores_less_of_each_domain_and_each_task(env):
             assert sum(chars[:-1]) < space.eval_chars <= sum(chars) < TINY_DATA.eval_chars
         elif spec.kind == "task":
             assert 0 < len(rows) <= min(space.task_items, TINY_DATA.mc_items)
+
+
+def test_the_cards_task_aware_mixture_feeds_every_task_its_own_domains(env):
+    """The card's task-aware mixtures name real math-v1 domains: a renamed domain or task fails here, not in
+    an hour-long card run."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from environment_card_v1 import TASK_DOMAINS, task_aware_mixture
+
+    layout = MixingLayout.of(env)
+    tasks = {spec.name.removeprefix("mg_task_") for spec in layout.benchmarks if spec.kind == "task"}
+    assert set(TASK_DOMAINS) == tasks
+    weights = task_aware_mixture(layout, 0.25)
+    assert weights.sum() == pytest.approx(1.0) and weights[layout.target_mask].sum() == pytest.approx(0.25)
+    fed = np.zeros(layout.num_domains, dtype=bool)
+    for task, prefixes in TASK_DOMAINS.items():
+        members = np.array([name.startswith(prefixes) for name in layout.domain_names])
+        assert members.any() and np.ptp(weights[members]) == pytest.approx(0.0), task
+        fed |= members
+    assert (weights[~fed] == 0).all() and (weights[fed] > 0).all()
