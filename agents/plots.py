@@ -5,7 +5,9 @@
 - ``scores.png``: the source and target field scores and their mean (the balanced score) over the steps,
   one panel per score with a line per agent (mean over seeds) and a band for the seed spread (min to max);
 - ``frontier.png``: final source vs final target score per agent, with 95% confidence intervals, labels
-  placed clear of each other, iso-lines of the balanced score and, where agents crowd, a zoomed inset.
+  placed clear of each other, iso-lines of the balanced score and, where agents crowd, a zoomed inset;
+- a performance profile (:func:`plot_performance_profiles`): per algorithm, the share of its runs above
+  each score, the way RL papers report many runs (``agents.rl_statistics``).
 
 An agent keeps its colour and marker across ``scores.png`` and ``frontier.png`` (both take the agents in
 the comparison's order).
@@ -26,6 +28,8 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
+
+from agents.rl_statistics import performance_profile
 
 Records = dict[tuple[str, int], dict[str, Any]]
 #: A box in display pixels: (x0, y0, x1, y1).
@@ -466,4 +470,37 @@ def plot_frontier(summary: pd.DataFrame, path: Path) -> None:
     avoid += _balanced_isolines(axis, points, fontsize=7.5, count=6)
     _place_labels(axis, points[labelled], errors[labelled], [names[i] for i in labelled],
                   [colors[i] for i in labelled], fontsize=9, avoid=avoid)
+    figure.savefig(path, dpi=DPI)
+
+
+# ---------------------------------------------------------------------------------------------
+# Performance profiles
+
+
+def plot_performance_profiles(scores: dict[str, np.ndarray], path: Path, xlabel: str = "score",
+                              points: int = 200) -> None:
+    """Performance profiles: for each algorithm, the share of its run x task scores above a threshold, as the
+    threshold sweeps the range of all scores (Agarwal et al., 2021); a curve above another everywhere
+    dominates it stochastically.
+
+    Args:
+        scores: ``(runs, tasks)`` scores by algorithm.
+        path: the PNG to write.
+        xlabel: what the scores are (the x axis).
+        points: thresholds drawn between the lowest and the highest score.
+    """
+    styles = _agent_styles(list(scores))
+    every = np.concatenate([np.ravel(values) for values in scores.values()])
+    span = float(every.max() - every.min()) or 1.0
+    thresholds = np.linspace(every.min() - 0.05 * span, every.max() + 0.05 * span, points)
+    figure = _canvas(6.4, 4.2)
+    axis = figure.subplots()
+    for name, values in scores.items():
+        axis.plot(thresholds, performance_profile(values, thresholds), color=styles[name]["color"], lw=1.6,
+                  label=f"{name} ({np.size(values)} runs)")
+    axis.set(xlabel=xlabel, ylabel="share of runs scoring above", ylim=(-0.02, 1.02))
+    axis.grid(alpha=0.25, lw=0.5)
+    axis.legend(fontsize=8, frameon=False)
+    axis.set_title("Performance profiles", fontsize=11)
+    figure.tight_layout()
     figure.savefig(path, dpi=DPI)
