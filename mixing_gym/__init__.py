@@ -5,14 +5,16 @@ Importing the package registers ``DataMixing-v0``, ``DataMixing-v1`` and ``DataM
 ``gym.make("mixing_gym:DataMixing-v0")`` works anywhere, subprocess workers included. The heavy modules
 load only when an env is made. :class:`MixingLayout` (``MixingLayout.of(env)``) is what an env's consumers
 read: its domains, its benchmarks and what each measures, its base scores and MDP settings.
+:func:`get_normalized_score` puts a final score on the D4RL-style scale (0 = uniform, 100 = the search's best).
 """
 
 import gymnasium as gym
 
 from mixing_gym.layout import BenchmarkSpec, MixingLayout, Scores
+from mixing_gym.normalized_scores import get_normalized_score
 
 __version__ = "0.1.0"
-__all__ = ["DEFAULT_ENV_ID", "REAL_ENV_IDS", "BenchmarkSpec", "MixingLayout", "Scores"]
+__all__ = ["DEFAULT_ENV_ID", "REAL_ENV_IDS", "BenchmarkSpec", "MixingLayout", "Scores", "get_normalized_score"]
 
 #: The envs that train a real proxy, and the one the command line, the harness and the collector use by default.
 REAL_ENV_IDS = ("DataMixing-v1", "DataMixing-v0")

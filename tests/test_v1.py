@@ -116,3 +116,25 @@ def test_the_cards_task_aware_mixture_feeds_every_task_its_own_domains(env):
         assert members.any() and np.ptp(weights[members]) == pytest.approx(0.0), task
         fed |= members
     assert (weights[~fed] == 0).all() and (weights[fed] > 0).all()
+
+
+def test_normalized_scores_come_from_the_cards_episodes():
+    """0 is the uniform mixture and 100 the search's best, and the recorded references equal the card's rows."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from mixing_gym import get_normalized_score
+    from mixing_gym.normalized_scores import reference_scores
+
+    card = pd.read_csv(Path(__file__).resolve().parent.parent / "docs" / "results" / "card_v1_small.csv")
+    small = card[card["preset"] == "small"]
+    reference = reference_scores("DataMixing-v1")
+    assert reference.uniform == pytest.approx(small[small["name"] == "uniform"]["balanced"].mean(), abs=1e-12)
+    assert reference.best == pytest.approx(small[small["name"] == "regmix on the search's runs"]["balanced"].mean(),
+                                           abs=1e-12)
+    assert get_normalized_score("DataMixing-v1", reference.uniform) == pytest.approx(0.0)
+    np.testing.assert_allclose(get_normalized_score("mixing_gym:DataMixing-v1", [reference.best, 0.0]),
+                               [100.0, -100 * reference.uniform / (reference.best - reference.uniform)])
+    with pytest.raises(KeyError, match="No reference scores for DataMixing-v0 on preset 'small'.*DataMixing-v1"):
+        get_normalized_score("DataMixing-v0", 0.25)

@@ -1,0 +1,66 @@
+"""Normalised scores, as D4RL and Minari report them: ``100 * (score - uniform) / (best - uniform)``.
+
+0 is the uniform mixture, 100 the best policy the search baseline found with 64 real episodes (the v1
+environment card: Optuna TPE over static mixtures, then RegMix fitted on its trials), both measured on
+the real env. A score is an episode's final balanced score (its return under the default reward). The
+reference values are recorded here with the episodes they come from; ``tests/test_v1.py`` checks them
+against those CSV rows, so they cannot drift from the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ReferenceScores:
+    """The two reference points of one env and proxy preset.
+
+    Args:
+        uniform: the uniform mixture's mean final balanced score (normalised score 0).
+        best: the mean final balanced score of the best policy the search baseline found (normalised 100).
+        source: where each value comes from: the CSV, its rows, and the command that wrote them.
+    """
+
+    uniform: float
+    best: float
+    source: str
+
+
+#: Reference scores by ``(env id, preset)``.
+REFERENCE_SCORES: dict[tuple[str, str], ReferenceScores] = {
+    ("DataMixing-v1", "small"): ReferenceScores(
+        uniform=0.062336960296543564,
+        best=0.08363107667096721,
+        source="docs/results/card_v1_small.csv: uniform = the mean balanced score of the 'uniform' rows of the "
+               "fixed part (seeds 0-2); best = the mean of the \"regmix on the search's runs\" rows (seeds 1-3, "
+               "RegMix fitted on the 64 search episodes of docs/results/search_v1_small.csv); written by "
+               "`python benchmarks/environment_card_v1.py --preset small`",
+    ),
+}
+
+
+def reference_scores(env_id: str, preset: str = "small") -> ReferenceScores:
+    """The reference scores of ``env_id`` on ``preset``; an error names the pairs that have them."""
+    key = (env_id.removeprefix("mixing_gym:"), preset)
+    if key not in REFERENCE_SCORES:
+        known = ", ".join(f"{env} on {name!r}" for env, name in REFERENCE_SCORES)
+        raise KeyError(f"No reference scores for {key[0]} on preset {preset!r}; there are some for {known}. They "
+                       "come from real episodes of the env card (benchmarks/environment_card_v1.py).")
+    return REFERENCE_SCORES[key]
+
+
+def get_normalized_score(env_id: str, score: float | np.ndarray, preset: str = "small") -> float | np.ndarray:
+    """``score`` (final balanced scores, a number or an array) normalised: 0 = uniform, 100 = the search's best.
+
+    Args:
+        env_id: the env the score was measured on (``"DataMixing-v1"``).
+        score: final balanced score(s) of episodes on it.
+        preset: the proxy preset of those episodes.
+    """
+    reference = reference_scores(env_id, preset)
+    span = reference.best - reference.uniform
+    normalized = 100.0 * (np.asarray(score, dtype=np.float64) - reference.uniform) / span
+    return float(normalized) if normalized.ndim == 0 else normalized
