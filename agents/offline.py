@@ -320,6 +320,16 @@ def _cql_modules(actor: DomainActor, critic: DomainCritic) -> tuple[Probabilisti
     return policy, ValueOperator(critic, in_keys=["tokens", "action"])
 
 
+def policy_target_share(actor: DomainActor, tokens: torch.Tensor, target_mask: np.ndarray,
+                        temperature: float) -> float:
+    """The mean target share of the actor's deterministic mixtures on the states ``tokens``: where a learner
+    stands between the fields (a policy held at uniform has the space's own share)."""
+    with torch.no_grad():
+        loc, _ = actor(tokens)
+        weights = torch.softmax(torch.tanh(loc) / temperature, dim=-1)
+    return float(weights[..., torch.from_numpy(np.asarray(target_mask, dtype=bool))].sum(-1).mean())
+
+
 def train_offline_agent(
     dataset: TrajectoryDataset | str | Path,
     config: OfflineConfig | None = None,
@@ -337,13 +347,21 @@ def train_offline_agent(
 
     Returns:
         The agent, and the training log: one row per update with its ``phase`` (``"bc"`` or ``"cql"``),
-        ``step``, the losses and ``seconds`` since the start.
+        ``step``, the losses and ``seconds`` since the start; the last row of each phase also holds the
+        policy's mean ``target_share`` on the dataset's states (:func:`policy_target_share`).
     """
     dataset, config = as_dataset(dataset), config or OfflineConfig()
     data = transitions(dataset, config.reward_scale)
     best = torch.from_numpy(np.isin(data["episode"].numpy(), best_episodes(dataset, config.bc_top_fraction)))
     log: list[dict[str, Any]] = []
     start = time.perf_counter()
+
+    def log_target_share(phase: str) -> None:
+        share = policy_target_share(actor, data["tokens"], dataset.layout.target_mask, dataset.layout.temperature)
+        log[-1]["target_share"] = share
+        if verbose:
+            print(f"{phase}: the policy's mean target share is {share:.3f}", flush=True)
+
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
@@ -362,6 +380,8 @@ def train_offline_agent(
             log.append({"phase": "bc", "step": step, "loss_bc": loss.item(), "seconds": time.perf_counter() - start})
             if verbose and (step + 1) % 100 == 0:
                 print(f"bc {step + 1}/{config.bc_steps}  loss {loss.item():.4f}", flush=True)
+        if config.bc_steps:
+            log_target_share("after the warm start")
 
         # Conservative Q-learning on every transition.
         policy, qvalue = _cql_modules(actor, critic)
@@ -392,6 +412,8 @@ def train_offline_agent(
             if verbose and (step + 1) % 100 == 0:
                 print(f"cql {step + 1}/{config.cql_steps}  " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()),
                       flush=True)
+        if config.cql_steps:
+            log_target_share("after CQL")
     trained_on = {"env_id": dataset.env_id, "env_kwargs": dataset.env_kwargs,
                   "domain_names": list(dataset.layout.domain_names),
                   "episodes": len(dataset.episodes), "seed": seed}

@@ -22,6 +22,7 @@ from agents.offline import (
     OfflineConfig,
     behaviour_cloning_loss,
     best_episodes,
+    policy_target_share,
     train_offline_agent,
     transitions,
 )
@@ -117,7 +118,7 @@ def test_transitions_follow_torchrl_layout(dataset):
     assert best_episodes(dataset, 0.25).tolist() == sorted(np.argsort(returns)[::-1][:2].tolist())
 
 
-def test_trains_a_few_iterations(trained):
+def test_trains_a_few_iterations(trained, dataset):
     agent, log = trained
     assert (log["phase"] == "bc").sum() == FAST.bc_steps and (log["phase"] == "cql").sum() == FAST.cql_steps
     cql = log[log["phase"] == "cql"]
@@ -127,6 +128,11 @@ def test_trains_a_few_iterations(trained):
         assert log[loss].dropna().nunique() > 1, f"{loss} never changed"
     assert log["seconds"].is_monotonic_increasing
     assert agent.trained_on["episodes"] == NUM_EPISODES and agent.temperature == 0.25
+    shares = log.dropna(subset=["target_share"])  # logged where each phase ends
+    assert shares[["phase", "step"]].values.tolist() == [["bc", FAST.bc_steps - 1], ["cql", FAST.cql_steps - 1]]
+    assert shares["target_share"].between(0.0, 1.0).all()
+    assert shares["target_share"].iloc[-1] == pytest.approx(policy_target_share(
+        agent.actor, transitions(dataset)["tokens"], dataset.layout.target_mask, agent.temperature))
 
 
 def test_behaviour_cloning_moves_the_actor_to_the_best_actions(dataset):
