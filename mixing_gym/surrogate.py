@@ -203,7 +203,7 @@ class SurrogateModel:
         predicted = cls(metadata, coefficients, np.zeros(num_benchmarks), feature_range).predict_change(
             steps.improvements, steps.weights, steps.progress)
         metadata["fit"] = {"episodes": len(dataset.episodes), "transitions": len(steps.changes),
-                           "ridge_alpha": alphas, "r2": _r2(steps.changes.ravel(), predicted.ravel())}
+                           "ridge_alpha": alphas, "r2": r_squared(steps.changes.ravel(), predicted.ravel())}
         residual_std = np.sqrt(np.mean((steps.changes - predicted) ** 2, axis=0))
         return cls(metadata, coefficients, residual_std, feature_range)
 
@@ -294,13 +294,15 @@ class Transitions:
     next_improvements: np.ndarray
 
 
-def _r2(real: np.ndarray, predicted: np.ndarray) -> float:
+def r_squared(real: np.ndarray, predicted: np.ndarray) -> float:
+    """R^2 of ``predicted`` against ``real``; NaN for constant ``real``."""
     from sklearn.metrics import r2_score
 
     return float(r2_score(real, predicted, force_finite=False))  # NaN, not a made-up 0 or 1, for constant data
 
 
-def _spearman(real: np.ndarray, predicted: np.ndarray) -> float:
+def spearman_rank(real: np.ndarray, predicted: np.ndarray) -> float:
+    """Spearman's rank correlation; NaN where either side is constant."""
     from scipy.stats import spearmanr
 
     if np.ptp(real) == 0 or np.ptp(predicted) == 0:
@@ -332,7 +334,7 @@ def fidelity(surrogate: SurrogateModel | str | Path, held_out: TrajectoryDataset
     predicted_aggregates = model.aggregates(steps.improvements + predicted) - model.aggregates(steps.improvements)
 
     def scores(real: np.ndarray, estimate: np.ndarray) -> dict[str, float]:
-        return {"r2": _r2(real, estimate), "spearman": _spearman(real, estimate)}
+        return {"r2": r_squared(real, estimate), "spearman": spearman_rank(real, estimate)}
 
     names = model.layout.benchmark_names
     return {

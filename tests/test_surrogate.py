@@ -12,7 +12,12 @@ from conftest import MICRO, TINY_DATA
 
 import mixing_gym  # noqa: F401  (registers the envs)
 from agents.base import FunctionAgent, play_episode
-from mixing_gym.envs.surrogate import DataMixingSurrogateEnv, DataMixingSurrogateVectorEnv, schedule_return
+from mixing_gym.envs.surrogate import (
+    DataMixingSurrogateEnv,
+    DataMixingSurrogateVectorEnv,
+    rollout_fidelity,
+    schedule_return,
+)
 from mixing_gym.surrogate import ARRAYS_FILE, SurrogateModel, fidelity
 from mixing_gym.trajectories import TrajectoryDataset
 
@@ -133,6 +138,25 @@ def test_fidelity_report_on_held_out_episodes(dataset):
     for scores in [report["pooled"], report["source_score"], report["target_score"], *report["benchmarks"].values()]:
         assert set(scores) == {"r2", "spearman"} and scores["r2"] <= 1 and -1 <= scores["spearman"] <= 1
     assert report["pooled"]["spearman"] > 0.5  # held-out changes are ranked, not just fit
+
+
+def test_rollout_fidelity_replays_whole_episodes(model, dataset):
+    """On episodes the surrogate itself played, a replay is exact; on real held-out ones errors are reported."""
+    env = gym.make("DataMixingSurrogate-v0", surrogate=model, action_mode="weights")
+    own = _record(env, 4, seed=3)
+    env.close()
+    report = rollout_fidelity(model, own, top_fraction=1.0)
+    assert report["episodes"] == 4 and report["near_best"]["pairs"] == 6
+    assert max(report["step_rmse"].values()) < 1e-6 and report["final"]["rmse"] < 1e-6  # float32 observations
+    assert report["near_best"]["order_agreement"] == 1.0 and report["final"]["spearman"] == pytest.approx(1.0)
+
+    fit_on, held_out = (dataclasses.replace(dataset, episodes=part)
+                        for part in (dataset.episodes[:4], dataset.episodes[4:]))
+    report = rollout_fidelity(SurrogateModel.fit(fit_on), held_out)
+    assert report["episodes"] == 2 and report["near_best"] == {**report["near_best"], "episodes": 2, "pairs": 1}
+    assert 0 < report["step_rmse"]["source_score"] < 0.1 and 0 < report["final"]["rmse"] < 0.1
+    with pytest.raises(ValueError, match="at least 2 held-out"):
+        rollout_fidelity(model, dataclasses.replace(dataset, episodes=dataset.episodes[:1]))
 
 
 def test_gymnasium_and_sb3_checkers_pass_without_warnings(model):

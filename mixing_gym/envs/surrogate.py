@@ -5,7 +5,9 @@ this module steps it: :class:`DataMixingSurrogateEnv` is one env, :class:`DataMi
 envs in one numpy call. Both read their spaces, action mapping and aggregates from the recorded
 :class:`~mixing_gym.layout.MixingLayout`, so the observation, the field aggregates and the reward are
 formed exactly as the real env forms them. :func:`schedule_return` gives the return of a fixed mixture
-schedule, to check that the surrogate ranks strategies as the real env does. Needs no torch, no lm-eval.
+schedule, to check that the surrogate ranks strategies as the real env does; :func:`rollout_fidelity`
+replays held-out episodes whole (multi-step error, and the error on differences between near-best
+episodes). Needs no torch, no lm-eval.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ from mixing_gym.mdp import (
     ScoreObjective,
     action_to_weights,
     check_action_mode,
+    score_objective,
 )
-from mixing_gym.surrogate import SurrogateModel, resolve_surrogate
+from mixing_gym.surrogate import SurrogateModel, r_squared, resolve_surrogate, spearman_rank
+from mixing_gym.trajectories import TrajectoryDataset, as_dataset
 
 
 class SurrogateEpisodes:
@@ -355,3 +359,57 @@ def schedule_return(surrogate: SurrogateModel | str | Path, schedule: np.ndarray
         _, rewards, *_ = env.step(np.tile(weights, (len(seeds), 1)))
         returns += rewards
     return float(returns.mean())
+
+
+def rollout_fidelity(surrogate: SurrogateModel | str | Path, held_out: TrajectoryDataset | str | Path,
+                     reward: str | ScoreObjective = "balanced", reward_coef: float = 0.5,
+                     top_fraction: float = 0.25) -> dict[str, Any]:
+    """How well ``surrogate`` plays whole held-out episodes: multi-step fidelity, where errors compound.
+
+    Every held-out episode's recorded mixtures are replayed on the surrogate from the base model (no step
+    noise), all episodes in one vector env. Returns ``{"episodes": n, "step_rmse": {"source_score",
+    "target_score"}`` (RMSE over episodes and steps of the field aggregates), ``"final": {"rmse", "r2",
+    "spearman"}`` (of the episodes' final objective, under ``reward``), and ``"near_best": {"episodes",
+    "pairs", "difference_rmse", "order_agreement"}``: over every pair of the ``top_fraction`` best episodes
+    (by their real objective), the RMSE of the predicted difference of their objectives against the real
+    one, and the share of pairs the surrogate orders as the real env does: what an agent searching near
+    the top relies on.
+    """
+    model = resolve_surrogate(surrogate)
+    dataset = as_dataset(held_out)
+    model.transitions(dataset)  # the same env config, well-formed episodes
+    layout = model.layout
+    if len(dataset.episodes) < 2:
+        raise ValueError(f"rollout_fidelity compares episodes: it needs at least 2 held-out ones, got "
+                         f"{len(dataset.episodes)}.")
+    if len({len(episode.observations) for episode in dataset.episodes}) != 1:
+        raise ValueError("rollout_fidelity needs held-out episodes of one length (whole episodes of the env); "
+                         "drop the truncated ones.")
+    if not 0.0 < top_fraction <= 1.0:
+        raise ValueError(f"top_fraction must lie in (0, 1], got {top_fraction}.")
+    observations = np.stack([np.asarray(episode.observations, dtype=np.float64) for episode in dataset.episodes])
+    real_scores = observations[:, 1:, layout.aggregate_slice]  # (n, T, 2): after each step
+    objective = score_objective(reward, reward_coef)
+    episodes = SurrogateEpisodes(model, len(observations), objective, noise=0.0)
+    predicted_scores = []
+    for step in range(real_scores.shape[1]):
+        episodes.step(observations[:, step + 1, layout.weight_slice], None)  # the mixture that step trained on
+        predicted_scores.append(episodes.field_scores.copy())
+    predicted_scores = np.stack(predicted_scores, axis=1)
+    step_rmse = np.sqrt(np.mean((predicted_scores - real_scores) ** 2, axis=(0, 1)))
+
+    real_final = np.array([objective(s, t) for s, t in real_scores[:, -1].tolist()])
+    predicted_final = np.array([objective(s, t) for s, t in predicted_scores[:, -1].tolist()])
+    top = np.argsort(real_final)[::-1][:max(2, math.ceil(top_fraction * len(real_final)))]
+    first, second = np.triu_indices(len(top), k=1)
+    real_gaps = real_final[top[first]] - real_final[top[second]]
+    predicted_gaps = predicted_final[top[first]] - predicted_final[top[second]]
+    return {
+        "episodes": len(real_final),
+        "step_rmse": {SOURCE_SCORE: float(step_rmse[0]), TARGET_SCORE: float(step_rmse[1])},
+        "final": {"rmse": float(np.sqrt(np.mean((predicted_final - real_final) ** 2))),
+                  "r2": r_squared(real_final, predicted_final), "spearman": spearman_rank(real_final, predicted_final)},
+        "near_best": {"episodes": len(top), "pairs": len(real_gaps),
+                      "difference_rmse": float(np.sqrt(np.mean((predicted_gaps - real_gaps) ** 2))),
+                      "order_agreement": float(np.mean(np.sign(predicted_gaps) == np.sign(real_gaps)))},
+    }
