@@ -80,6 +80,18 @@ def field_mixture(target_mask: np.ndarray, target_share: float) -> np.ndarray:
     return np.where(mask, target_share / max(mask.sum(), 1), (1.0 - target_share) / max((~mask).sum(), 1))
 
 
+def allocate(weights: np.ndarray, total: int) -> np.ndarray:
+    """Integer counts summing to ``total`` proportional to ``weights`` (largest-remainder rounding), for one
+    mixture ``(K,)`` or a batch ``(N, K)``: how many whole sequences of each domain a step trains on."""
+    exact = np.asarray(weights) * total
+    counts = np.floor(exact).astype(np.int64)
+    remainder = total - counts.sum(axis=-1, keepdims=True)
+    order = np.argsort(-(exact - counts), axis=-1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(order.shape[-1]), axis=-1)
+    return counts + (rank < remainder)
+
+
 def with_target_share(weights: np.ndarray, target_mask: np.ndarray, target_share: float) -> np.ndarray:
     """``weights`` rescaled so that ``target_share`` of them lies on the domains where ``target_mask``, the
     proportions within each field kept (a field whose weights are all 0 is taken as uniform; for uniform
@@ -283,6 +295,12 @@ class MixingLayout:
     @property
     def progress_index(self) -> int:
         return self.num_domains + self.num_benchmarks + 2
+
+    @property
+    def epochs_slice(self) -> slice:
+        """Each domain's epochs used (empty unless ``observe_epochs``)."""
+        start = self.progress_index + 1
+        return slice(start, start + (self.num_domains if self.observe_epochs else 0))
 
     @property
     def target_mask(self) -> np.ndarray:

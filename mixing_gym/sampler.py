@@ -8,16 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mixing_gym.layout import allocate
 from mixing_gym.prepare import PreparedData
-
-
-def allocate(weights: np.ndarray, total: int) -> np.ndarray:
-    """Integer counts summing to ``total`` proportional to ``weights`` (largest-remainder rounding)."""
-    exact = weights * total
-    counts = np.floor(exact).astype(np.int64)
-    remainder = total - counts.sum()
-    counts[np.argsort(-(exact - counts), kind="stable")[:remainder]] += 1
-    return counts
 
 
 @dataclass

@@ -14,9 +14,9 @@ from conftest import MICRO, TINY_DATA
 
 from mixing_gym import cli
 from mixing_gym.engine import ProxyRun
-from mixing_gym.layout import BenchmarkSpec
+from mixing_gym.layout import BenchmarkSpec, allocate
 from mixing_gym.models import PRESETS, build_model, count_parameters, get_preset
-from mixing_gym.sampler import MixtureSampler, allocate
+from mixing_gym.sampler import MixtureSampler
 from mixing_gym.tasks import TASKS_DIR
 
 

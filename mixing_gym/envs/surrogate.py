@@ -27,6 +27,7 @@ from gymnasium.vector.utils import batch_space
 from mixing_gym.envs.base import MixingEnvBase, check_render_mode
 from mixing_gym.layout import Scores
 from mixing_gym.mdp import (
+    MAX_EPOCHS,
     RELATIVE_BOUNDS,
     SOURCE_SCORE,
     TARGET_SCORE,
@@ -48,36 +49,49 @@ class SurrogateEpisodes:
         num_envs: N.
         objective: ``J(source, target)``; the reward is its change.
         noise: step noise, in units of each benchmark's residual std (0 for the expected dynamics).
+        penalty: MOPO's ``lambda``: each reward is lowered by ``lambda`` times the ensemble's disagreement on
+            the step's field scores (the norm of their std over the members); 0 leaves the reward as it is.
     """
 
-    def __init__(self, model: SurrogateModel, num_envs: int, objective: ScoreObjective, noise: float):
+    def __init__(self, model: SurrogateModel, num_envs: int, objective: ScoreObjective, noise: float,
+                 penalty: float = 0.0):
         self.model = model
         self.num_envs = num_envs
         self.objective = objective
         self.noise_std = noise * model.residual_std
+        self.penalty = penalty
         self.num_steps = model.layout.num_steps
         self.initial_weights = np.array(model.layout.initial_weights, dtype=np.float64)
         k, b = model.num_domains, model.num_benchmarks
         self.improvements = np.zeros((num_envs, b))
         self.weights = np.tile(self.initial_weights, (num_envs, 1))
+        self.epochs = np.zeros((num_envs, k))  # each domain's unique tokens trained on, in epochs
         self.steps = np.zeros(num_envs, dtype=np.int64)
         self.objective_values = np.zeros(num_envs)
         self.field_scores = np.zeros((num_envs, 2))  # source and target aggregates
-        self._observation = np.zeros((num_envs, k + b + 3), dtype=np.float32)
+        self.uncertainty = np.zeros(num_envs)  # the ensemble's disagreement on the last step
+        self._observation = np.zeros((num_envs, len(model.layout.observation_names)), dtype=np.float32)
 
     def reset(self, mask: np.ndarray | slice = slice(None)) -> None:
         """Return the envs of ``mask`` to the base model: initial mixture, improvements 0, progress 0."""
         self.improvements[mask] = 0.0
         self.weights[mask] = self.initial_weights
+        self.epochs[mask] = 0.0
         self.steps[mask] = 0
         self.objective_values[mask] = 0.0
         self.field_scores[mask] = 0.0
+        self.uncertainty[mask] = 0.0
 
     def step(self, weights: np.ndarray, normal: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Train every env one step on ``weights`` ``(N, K)``; ``normal`` ``(N, B)`` are standard normal draws
         for the step noise. Returns the rewards and whether each episode ended."""
         model = self.model
-        change = model.predict_change(self.improvements, weights, self.steps / self.num_steps)
+        members = model.member_changes(self.improvements, weights, self.steps / self.num_steps, self.epochs,
+                                       slice(None) if model.ensemble_size > 1 else slice(0, 1))
+        change = members[0]  # the model fit on every episode predicts; the ensemble's spread is its uncertainty
+        if model.ensemble_size > 1:
+            spread = model.aggregates(members).std(axis=0)  # (N, 2): over the members, of each field's change
+            self.uncertainty = np.sqrt((spread ** 2).sum(axis=1))
         if normal is not None:
             change += normal * self.noise_std
         improvements = self.improvements + change
@@ -85,21 +99,27 @@ class SurrogateEpisodes:
         np.minimum(improvements, RELATIVE_BOUNDS[1], out=improvements)
         self.improvements = improvements
         self.weights = np.array(weights)  # a copy: reset() writes into it, and callers keep theirs
+        if self.model.layout.observe_epochs:
+            self.epochs = self.epochs + model.epochs_added(self.weights)
         self.steps = self.steps + 1
         self.field_scores = model.aggregates(self.improvements)
         objective = np.array([self.objective(s, t) for s, t in self.field_scores.tolist()], dtype=np.float64)
         rewards = objective - self.objective_values
+        if self.penalty:
+            rewards = rewards - self.penalty * self.uncertainty
         self.objective_values = objective
         return rewards, self.steps >= self.num_steps
 
     def observations(self) -> np.ndarray:
-        """``(N, D)`` float32 observations in ``DataMixing-v0``'s layout."""
-        k, b = self.model.num_domains, self.model.num_benchmarks
+        """``(N, D)`` float32 observations in the recorded env's layout."""
+        layout = self.model.layout
         out = self._observation
-        out[:, :k] = self.weights
-        out[:, k:k + b] = self.improvements  # already inside RELATIVE_BOUNDS, and so are their means
-        out[:, k + b:k + b + 2] = self.field_scores
-        out[:, -1] = self.steps / self.num_steps
+        out[:, layout.weight_slice] = self.weights
+        out[:, layout.score_slice] = self.improvements  # already inside RELATIVE_BOUNDS, and so are their means
+        out[:, layout.aggregate_slice] = self.field_scores
+        out[:, layout.progress_index] = self.steps / self.num_steps
+        if layout.observe_epochs:
+            out[:, layout.epochs_slice] = np.minimum(self.epochs, MAX_EPOCHS)  # as the real env reports them
         return out.copy()
 
 
@@ -107,11 +127,17 @@ class _SurrogateSpec(MixingEnvBase):
     """Arguments both surrogate envs share: the model, the env's own action mapping, the reward and the noise."""
 
     def _setup(self, surrogate: SurrogateModel | str | Path | None, reward: str | ScoreObjective, reward_coef: float,
-               action_mode: str, temperature: float, noise: float) -> ScoreObjective:
+               action_mode: str, temperature: float, noise: float, penalty: float) -> ScoreObjective:
         check_action_mode(action_mode, temperature)
         if not (math.isfinite(noise) and noise >= 0):
             raise ValueError(f"noise must be a finite number >= 0 (a multiple of the residual std), got {noise}.")
+        if not (math.isfinite(penalty) and penalty >= 0):
+            raise ValueError(f"penalty must be a finite number >= 0 (MOPO's lambda), got {penalty}.")
         self.surrogate = resolve_surrogate(surrogate)
+        if penalty > 0 and self.surrogate.ensemble_size < 2:
+            raise ValueError("penalty > 0 needs an ensemble to measure its disagreement: fit the surrogate with "
+                             "SurrogateModel.fit(trajectories, ensemble=5).")
+        self.penalty = penalty
         layout = dataclasses.replace(self.surrogate.layout, action_mode=action_mode, temperature=temperature)
         self._set_layout(layout, reward, reward_coef)
         self.noise = noise
@@ -119,14 +145,15 @@ class _SurrogateSpec(MixingEnvBase):
 
 
 class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
-    """``DataMixing-v0`` with learned dynamics: the same MDP, stepped in microseconds.
+    """``DataMixing-v0`` (or ``DataMixing-v1``) with learned dynamics: the same MDP, stepped in microseconds.
 
     ## Description
 
     A surrogate of :class:`mixing_gym.envs.DataMixingEnv` for fast agent development, hyperparameter
     searches and algorithm benchmarks. Instead of training and scoring a proxy language model, a step
     predicts every benchmark's improvement with a :class:`SurrogateModel` fit to recorded
-    ``DataMixing-v0`` trajectories (``SurrogateModel.fit(dataset)``); domains, benchmarks, episode length
+    ``DataMixing-v0`` or ``DataMixing-v1`` trajectories (``SurrogateModel.fit(dataset)``); domains,
+    benchmarks, episode length
     and base scores are those of the recorded env config. Check a surrogate's fidelity with
     :func:`fidelity` before trusting what an agent learns on it.
 
@@ -137,24 +164,30 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
 
     ## Observation Space
 
-    As ``DataMixing-v0``, a float32 ``Box`` of size K + B + 3 named by ``env.unwrapped.observation_names``:
+    As the recorded env, a float32 ``Box`` of size K + B + 3 (2K + B + 3 for ``DataMixing-v1``
+    trajectories) named by ``env.unwrapped.observation_names``:
 
-    | index           | name                 | meaning                                            | range      |
-    |-----------------|----------------------|----------------------------------------------------|------------|
-    | 0 .. K-1        | ``weight/<domain>``  | the mixture trained on in the last step            | [0, 1]     |
-    | K .. K+B-1      | ``score/<task>``     | each benchmark's predicted improvement             | [-1, 10]   |
-    | K+B             | ``score/source``     | source-field aggregate improvement (``s``)         | [-1, 10]   |
-    | K+B+1           | ``score/target``     | target-field aggregate improvement (``t``)         | [-1, 10]   |
-    | K+B+2           | ``progress``         | share of the CPT token budget spent                | [0, 1]     |
+    | index           | name                 | meaning                                                | range      |
+    |-----------------|----------------------|--------------------------------------------------------|------------|
+    | 0 .. K-1        | ``weight/<domain>``  | the mixture trained on in the last step                | [0, 1]     |
+    | K .. K+B-1      | ``score/<task>``     | each benchmark's predicted improvement                 | [-1, 10]   |
+    | K+B             | ``score/source``     | source-field aggregate improvement (``s``)             | [-1, 10]   |
+    | K+B+1           | ``score/target``     | target-field aggregate improvement (``t``)             | [-1, 10]   |
+    | K+B+2           | ``progress``         | share of the CPT token budget spent                    | [0, 1]     |
+    | K+B+3 .. 2K+B+2 | ``epochs/<domain>``  | v1 only: the domain's unique tokens trained on, epochs | [0, 100]   |
 
-    The aggregates are the mean predicted improvement of each field's bits-per-byte benchmarks (or of
-    all its benchmarks, when the trajectories were recorded with ``aggregate="all"``), as in the real env.
+    The aggregates are each field's mean predicted improvement over the benchmarks the recorded env
+    aggregates (its bits per byte on v0, its task benchmarks on v1), as in the real env; epochs grow as
+    the real env counts them: whole sequences split by the mixture, each adding what the trajectories show.
 
     ## Rewards
 
     The change of ``J(s, t)`` since the previous step (J = 0 at reset), with the same objectives as
     ``DataMixing-v0``: ``"balanced"`` (default), ``"target"``, ``"source"``, ``"weighted"`` (with
-    ``reward_coef``), ``"min"`` or a callable ``J(s, t) -> float``.
+    ``reward_coef``), ``"min"`` or a callable ``J(s, t) -> float``. With ``penalty`` (MOPO's ``lambda``,
+    for a surrogate fit as an ensemble) each reward is lowered by ``lambda`` times the ensemble's
+    disagreement on the step (``info["uncertainty"]``), so that a policy is not paid for going where
+    the trajectories do not reach; the rewards then no longer sum to the objective.
 
     ## Starting State
 
@@ -171,22 +204,26 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
 
     ```python
     gym.make("DataMixingSurrogate-v0", surrogate=..., reward="balanced", reward_coef=0.5,
-             action_mode="logits", temperature=0.25, noise=0.0, render_mode=None)
+             action_mode="logits", temperature=0.25, noise=0.0, penalty=0.0, render_mode=None)
     gym.make_vec("DataMixingSurrogate-v0", num_envs=N, surrogate=..., ...)  # one numpy call per step
     ```
 
     - ``surrogate``: a :class:`SurrogateModel` or the folder it was saved to (``model.save(path)``).
     - ``reward``, ``reward_coef``, ``action_mode``, ``temperature``: as ``DataMixing-v0``.
     - ``noise``: step noise in units of the model's residual std (default 0: deterministic dynamics).
+    - ``penalty``: MOPO's uncertainty penalty ``lambda`` (default 0; needs ``SurrogateModel.fit(...,
+      ensemble=E)`` with E >= 2).
     - ``render_mode``: ``"ansi"`` (a text table) or ``None``.
 
     ``info`` holds ``mixture``, ``scores`` (raw scores implied by the predicted improvements, with
-    ``source_score`` and ``target_score``), ``source_score``, ``target_score`` and ``objective``, so the
-    loss-driven baselines run on it unchanged.
+    ``source_score`` and ``target_score``), ``source_score``, ``target_score``, ``objective``,
+    ``uncertainty`` (0 for a single model) and, on v1 trajectories, ``epochs``, so the loss-driven
+    baselines run on it unchanged.
 
     ## Version History
 
-    - v0: initial version.
+    - v0: initial version. Later, without changing v0 surrogates: ``DataMixing-v1`` trajectories (epochs in
+      the observation, per-domain coefficients for task benchmarks), ensembles and ``penalty``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 2}
@@ -199,14 +236,15 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
         action_mode: str = "logits",
         temperature: float = 0.25,
         noise: float = 0.0,
+        penalty: float = 0.0,
         render_mode: str | None = None,
     ):
         check_render_mode(render_mode, self.metadata["render_modes"])
-        objective = self._setup(surrogate, reward, reward_coef, action_mode, temperature, noise)
+        objective = self._setup(surrogate, reward, reward_coef, action_mode, temperature, noise, penalty)
         self.render_mode = render_mode
         self.observation_space = self.layout.observation_space
         self.action_space = self.layout.action_space
-        self._episodes = SurrogateEpisodes(self.surrogate, 1, objective, noise)
+        self._episodes = SurrogateEpisodes(self.surrogate, 1, objective, noise, penalty)
         self._started = False
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -228,7 +266,8 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
         rewards, terminated = episodes.step(weights[None], normal)
         scores = self._scores()
         info = {"mixture": weights, "scores": scores.flat(), SOURCE_SCORE: scores.source, TARGET_SCORE: scores.target,
-                "objective": float(episodes.objective_values[0])}
+                "objective": float(episodes.objective_values[0]), "uncertainty": float(episodes.uncertainty[0]),
+                **({"epochs": episodes.epochs[0].copy()} if self.layout.observe_epochs else {})}
         return episodes.observations()[0], float(rewards[0]), bool(terminated[0]), False, info
 
     def _scores(self) -> Scores:
@@ -256,7 +295,8 @@ class DataMixingSurrogateVectorEnv(_SurrogateSpec, VectorEnv):
 
     Args:
         num_envs: N.
-        surrogate, reward, reward_coef, action_mode, temperature, noise: as :class:`DataMixingSurrogateEnv`.
+        surrogate, reward, reward_coef, action_mode, temperature, noise, penalty: as
+            :class:`DataMixingSurrogateEnv`.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -270,16 +310,17 @@ class DataMixingSurrogateVectorEnv(_SurrogateSpec, VectorEnv):
         action_mode: str = "logits",
         temperature: float = 0.25,
         noise: float = 0.0,
+        penalty: float = 0.0,
     ):
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}.")
-        objective = self._setup(surrogate, reward, reward_coef, action_mode, temperature, noise)
+        objective = self._setup(surrogate, reward, reward_coef, action_mode, temperature, noise, penalty)
         self.num_envs = int(num_envs)
         self.single_observation_space = self.layout.observation_space
         self.single_action_space = self.layout.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._episodes = SurrogateEpisodes(self.surrogate, self.num_envs, objective, noise)
+        self._episodes = SurrogateEpisodes(self.surrogate, self.num_envs, objective, noise, penalty)
         self._generators: list[np.random.Generator] | None = None
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
 

@@ -1,0 +1,113 @@
+"""The surrogate on real DataMixing-v1 micro trajectories: epochs stepped as the real env counts them, per-domain
+coefficients for the task benchmarks, a bootstrap ensemble and MOPO's penalty, storage, fidelity."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from conftest import MICRO, TINY_DATA
+
+import mixing_gym  # noqa: F401  (registers the envs)
+from agents.base import play_episode
+from agents.collect import MixturePlan, TiltPlan, episode_policy
+from mixing_gym.envs.surrogate import rollout_fidelity
+from mixing_gym.surrogate import SurrogateModel, fidelity
+from mixing_gym.trajectories import TrajectoryDataset
+
+NUM_STEPS = 3
+NUM_EPISODES = 8
+#: The collector's own policies: perturbed baselines, tilted field mixtures and Dirichlet walks.
+PLAN = MixturePlan(baseline_share=0.3, tilts=TiltPlan(share=0.4))
+
+
+@pytest.fixture(scope="module")
+def dataset(prepared, cache_dir):
+    env = gym.make("DataMixing-v1", preset=MICRO, cache_dir=cache_dir, data_config=TINY_DATA, num_steps=NUM_STEPS,
+                   action_mode="weights", torch_threads=1)
+    recorded = TrajectoryDataset.from_env(env, {"preset": "micro", "num_steps": NUM_STEPS, "action_mode": "weights"})
+    for index in range(NUM_EPISODES):
+        label, policy, env_seed = episode_policy(PLAN, 0, index)
+        recorded.episodes.append(play_episode(policy, env, env_seed).trajectory(label))
+    env.close()
+    return recorded
+
+
+@pytest.fixture(scope="module")
+def ensemble(dataset):
+    return SurrogateModel.fit(dataset, ensemble=3, seed=0)
+
+
+def test_v1_models_give_each_benchmark_its_own_coefficients_over_the_domains(dataset, ensemble):
+    layout = dataset.layout
+    assert layout.observe_epochs and ensemble.per_domain and ensemble.ensemble_size == 3
+    assert ensemble.metadata["groups"] == sorted(layout.benchmark_names)
+    assert ensemble.coefficients.shape[-1] > 3 * layout.num_domains  # the polynomial plus 3 features a domain
+    assert not np.allclose(ensemble.coefficients[0], ensemble.coefficients[1])  # members saw other episodes
+    again = SurrogateModel.fit(dataset, ensemble=3, seed=0)
+    np.testing.assert_array_equal(again.coefficients, ensemble.coefficients)  # a seed gives one ensemble
+    grouped = SurrogateModel.fit(dataset, per_domain=False)
+    assert not grouped.per_domain and grouped.ensemble_size == 1 and grouped.coefficients.shape[-1] < 40
+
+
+def test_epochs_grow_as_the_real_env_counts_them(dataset, ensemble):
+    episode = dataset.episodes[0]
+    layout = dataset.layout
+    env = gym.make("DataMixingSurrogate-v0", surrogate=ensemble, action_mode="weights")
+    observation, _ = env.reset(seed=0)
+    assert observation.shape == (2 * layout.num_domains + layout.num_benchmarks + 3,)
+    for recorded in episode.observations[1:]:
+        observation, _, _, _, info = env.step(recorded[layout.weight_slice])
+        np.testing.assert_allclose(observation[layout.epochs_slice], recorded[layout.epochs_slice], rtol=1e-5,
+                                   atol=1e-6)  # whole sequences, split as the real env splits them
+        assert info["epochs"].shape == (layout.num_domains,)
+    env.close()
+
+
+def test_the_penalty_lowers_each_reward_by_the_ensembles_disagreement(ensemble):
+    rng = np.random.default_rng(0)
+    plain = gym.make("DataMixingSurrogate-v0", surrogate=ensemble, action_mode="weights")
+    penalised = gym.make("DataMixingSurrogate-v0", surrogate=ensemble, action_mode="weights", penalty=2.0)
+    plain.reset(seed=0)
+    penalised.reset(seed=0)
+    for _ in range(NUM_STEPS):
+        weights = rng.dirichlet(np.full(plain.action_space.shape[0], 0.3)).astype(np.float32)
+        _, reward, _, _, info = plain.step(weights)
+        _, lower, _, _, same = penalised.step(weights)
+        assert info["uncertainty"] > 0 and same["uncertainty"] == info["uncertainty"]
+        assert lower == pytest.approx(reward - 2.0 * info["uncertainty"])
+    with pytest.raises(ValueError, match="penalty > 0 needs an ensemble"):
+        gym.make("DataMixingSurrogate-v0", surrogate=_single(ensemble), penalty=1.0)
+    with pytest.raises(ValueError, match="penalty must be a finite number"):
+        gym.make("DataMixingSurrogate-v0", surrogate=ensemble, penalty=-1.0)
+
+
+def _single(model: SurrogateModel) -> SurrogateModel:
+    """The ensemble's first member alone."""
+    return SurrogateModel(model.metadata, model.coefficients[:1], model.residual_std, model.feature_range,
+                          model.epochs_per_sequence)
+
+
+def test_checkers_storage_and_fidelity(dataset, ensemble, tmp_path):
+    from gymnasium.utils.env_checker import check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(gym.make("DataMixingSurrogate-v0", surrogate=ensemble).unwrapped, skip_render_check=True)
+    loaded = SurrogateModel.load(ensemble.save(tmp_path / "v1"))
+    steps = ensemble.transitions(dataset)
+    np.testing.assert_array_equal(loaded.epochs_per_sequence, ensemble.epochs_per_sequence)
+    assert loaded.sequences_per_step == ensemble.sequences_per_step == MICRO.tokens_per_step // MICRO.seq_len
+    np.testing.assert_array_equal(
+        loaded.predict_change(steps.improvements, steps.weights, steps.progress, steps.epochs),
+        ensemble.predict_change(steps.improvements, steps.weights, steps.progress, steps.epochs))
+
+    fit_on, held_out = (dataclasses.replace(dataset, episodes=part)
+                        for part in (dataset.episodes[:6], dataset.episodes[6:]))
+    model = SurrogateModel.fit(fit_on, ensemble=2)
+    assert fidelity(model, held_out)["transitions"] == 2 * NUM_STEPS
+    report = rollout_fidelity(model, held_out)
+    assert report["episodes"] == 2 and np.isfinite(report["final"]["rmse"])
