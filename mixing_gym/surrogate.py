@@ -146,8 +146,8 @@ class SurrogateModel:
         self._own_index = np.array([layout.domain_names.index(b.domain) if b.domain is not None
                                     else k + FIELDS.index(b.field) for b in layout.benchmarks])
         # Group means among the benchmarks of one field and kind, whatever the coefficients are shared by.
-        kinds = benchmark_groups(layout)
-        same_group = np.array([[a == b for b in kinds] for a in kinds])
+        kinds = np.array(benchmark_groups(layout))
+        same_group = kinds[:, None] == kinds[None, :]
         self._group_mean = (same_group / same_group.sum(axis=1, keepdims=True)).T  # x @ this: group means
         self._base = np.array([layout.base_scores[name] for name in layout.benchmark_names], dtype=np.float64)
         self._lower_is_better = np.array([b.lower_is_better for b in layout.benchmarks])
