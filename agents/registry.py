@@ -17,6 +17,7 @@ from agents.baselines import (
     TargetOnly,
     Uniform,
 )
+from agents.planner import SurrogatePlanner
 from agents.search import MixtureSearch
 
 
@@ -35,6 +36,11 @@ def load_dma(path: str | Path) -> Agent:
     return DataMixingAgent.load(path)
 
 
+def plan_on_surrogate(path: str | Path, seed: int = 0) -> Agent:
+    """A :class:`~agents.planner.SurrogatePlanner` with its plan made on the surrogate saved at ``path``."""
+    return SurrogatePlanner(path, seed=seed).learn()
+
+
 AGENTS: dict[str, Callable[..., Agent]] = {
     "random": RandomAgent,
     "uniform": Uniform,
@@ -48,7 +54,8 @@ AGENTS: dict[str, Callable[..., Agent]] = {
     "doremi": DoReMi,
     "ppo": load_ppo,
     "dma": load_dma,
+    "planner": plan_on_surrogate,
 }
 
 #: Agents that need learning or a saved model before they act.
-NEEDS_TRAINING = ("regmix", "search", "ppo", "dma")
+NEEDS_TRAINING = ("regmix", "search", "ppo", "dma", "planner")

