@@ -1,0 +1,349 @@
+"""The v1 headline: agents that learn from trajectories against every baseline on ``DataMixing-v1``.
+
+    python benchmarks/headline_v1.py --setting a --workers 2     # plays what is missing; resumable
+    python benchmarks/headline_v1.py --setting c --workers 2
+    python benchmarks/headline_v1.py --report                    # the tables from the CSV only
+
+Every agent plays the same real episodes, env seeds ``--seeds`` (1 .. 5: none of them a seed of the
+trajectories or of the search), one episode per (setting, agent, seed), through the harness
+(:func:`agents.harness.evaluate_agents`), whose episode files under ``runs/headline-v1/<setting>/`` make
+the run resumable. Each finished setting's rows go to ``docs/results/headline_v1_small.csv`` (setting,
+group, agent, seed, source, target, balanced, return, target share).
+
+The learned agents learn only from the committed ``small`` trajectories (``data/trajectories/v1-small``,
+128 episodes) and, for each env seed ``s``, are trained with seed ``s``, so their intervals hold both the
+training and the env's noise:
+
+- ``planner``: :class:`agents.planner.SurrogatePlanner`, the cross-entropy method on the per-domain
+  surrogate (one mixture for the episode, no penalty);
+- ``ppo``: PPO on the vectorised surrogate (MOPO penalty 1 on a 5-member ensemble, 100K steps);
+- ``dma``: the offline Data Mixing Agent (behaviour cloning, then CQL), which acts on any domain space.
+
+The baselines: uniform, the field ratios 25% (the best fixed heuristic of the environment card) and 50%,
+the linear schedule, online data mixing, DoReMi, RegMix fit on the search's 64 real episodes, and the
+search baseline's best of its 64 episodes (``docs/results/search_v1_small.csv``). ``task_aware`` is a
+reference, not a baseline: the mixture written from the task list (``benchmarks/environment_card_v1.py``).
+
+Settings: (a) the training setting (``small``); (c) an unseen proxy size (``small-wide``: 6 layers of
+width 256), where every agent plays what it learned on ``small``. ``--seeds`` and ``--agents`` play a part
+of a setting (the CSV rows of the agents played are replaced); the report aggregates over the seeds every
+setting has.
+
+The report gives per setting the mean and 95% interval (Student's t) of the balanced score, then scores
+normalised per setting (0: uniform's mean; 100: the best baseline's mean) aggregated the rliable way
+(:mod:`agents.rl_statistics`): interquartile means with stratified-bootstrap 95% intervals, the
+probability that each learned agent beats the best baseline, and performance profiles
+(``docs/headline_v1_profiles.png``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import shlex
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+
+import mixing_gym  # noqa: F401  (registers the envs)
+from agents.base import Agent
+from agents.baselines import DoReMi, FixedRatio, LinearSchedule, OnlineDataMixing, RegMix, Uniform
+from agents.harness import evaluate_agents, mean_ci
+from agents.planner import SurrogatePlanner
+from agents.plots import plot_mixtures, plot_performance_profiles
+from agents.rl_statistics import aggregate_table, probability_of_improvement
+from agents.search import FixedSchedule, MixtureSearch
+from mixing_gym.layout import MixingLayout
+from mixing_gym.mdp import balanced_objective
+from mixing_gym.models import get_preset
+from mixing_gym.surrogate import SurrogateModel
+from mixing_gym.trajectories import load_trajectories
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: the card beside it
+from environment_card_v1 import describe_mixture, task_aware_mixture  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAJECTORIES = ROOT / "data" / "trajectories" / "v1-small"
+SEARCH_TABLE = ROOT / "docs" / "results" / "search_v1_small.csv"
+RESULTS = ROOT / "docs" / "results" / "headline_v1_small.csv"
+STEPS = ROOT / "docs" / "results" / "headline_v1_small_steps.csv"
+PROFILES = ROOT / "docs" / "headline_v1_profiles.png"
+MIXTURES = ROOT / "docs" / "headline_v1_mixtures.png"
+WORK = ROOT / "runs" / "headline-v1"
+ENV_ID = "DataMixing-v1"
+
+#: Setting key -> (name, the env's arguments).
+SETTINGS = {
+    "a": ("a_training", {"preset": "small"}),
+    "c": ("c_unseen_size", {"preset": "small-wide"}),
+}
+BASELINES = ("uniform", "fixed_ratio_25", "fixed_ratio_50", "linear_schedule", "odm", "doremi", "regmix_64",
+             "search_64")
+LEARNED = ("planner", "ppo", "dma")
+#: The fixed heuristics the efficiency analysis measures against (the best of them by its mean).
+HEURISTICS = ("uniform", "fixed_ratio_25", "fixed_ratio_50")
+REFERENCES = ("task_aware",)
+#: PPO on the surrogate: steps, envs stepped together, MOPO's penalty.
+PPO_STEPS, PPO_ENVS, PPO_PENALTY = 100_000, 32, 1.0
+SURROGATE_ENSEMBLE = 5
+
+
+def group_of(agent: str) -> str:
+    return "learned" if agent in LEARNED else "reference" if agent in REFERENCES else "baseline"
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+
+def surrogate_path() -> Path:
+    """The per-domain surrogate ensemble, fit once on every trajectory."""
+    path = WORK / "surrogate"
+    if not (path / "surrogate.json").exists():
+        SurrogateModel.fit(load_trajectories(TRAJECTORIES), ensemble=SURROGATE_ENSEMBLE, seed=0).save(path)
+    return path
+
+
+def ppo_path(seed: int) -> Path:
+    return WORK / f"ppo-seed{seed}" / "ppo_final.zip"
+
+
+def dma_path(seed: int) -> Path:
+    return WORK / f"dma-seed{seed}" / "agent"
+
+
+def train_learned(kind: str, seed: int) -> str:
+    """Train one learned agent (``"ppo"`` or ``"dma"``) with ``seed`` unless it is on disk; a worker task."""
+    import torch
+
+    torch.set_num_threads(1)
+    if kind == "ppo" and not ppo_path(seed).exists():
+        from agents.ppo import SURROGATE_ENV_ID, train_ppo
+
+        train_ppo(total_timesteps=PPO_STEPS, n_envs=PPO_ENVS, seed=seed, log_dir=ppo_path(seed).parent,
+                  env_kwargs={"surrogate": str(surrogate_path()), "penalty": PPO_PENALTY}, env_id=SURROGATE_ENV_ID,
+                  verbose=0, progress_bar=False)
+    if kind == "dma" and not (dma_path(seed) / "agent.json").exists():
+        from agents.offline import train_offline_agent
+
+        agent, log = train_offline_agent(load_trajectories(TRAJECTORIES), seed=seed)
+        dma_path(seed).parent.mkdir(parents=True, exist_ok=True)
+        log.to_csv(dma_path(seed).parent / "training_log.csv", index=False)
+        agent.save(dma_path(seed))
+    return f"{kind} seed {seed}"
+
+
+# ------------------------------------------------------------------------------------------------ agents
+
+
+def fixed_plans() -> dict[str, np.ndarray]:
+    """The mixtures of the baselines that learn from the search's 64 real episodes, and of the reference."""
+    env = gym.make(ENV_ID, preset="small")
+    try:
+        layout = MixingLayout.of(env)
+        search = MixtureSearch().learn(env, budget=64, seed=0, table_path=SEARCH_TABLE, progress=False)
+    finally:
+        env.close()
+    names = list(layout.domain_names)
+    table = search.table.drop(columns="objective").rename(
+        columns={"score": "objective", **{f"weight1/{name}": name for name in names}})
+    regmix = RegMix().fit(table, names, np.random.default_rng(0))  # as the card fits it: the same 64 runs
+    return {"search_64": search.best_schedule, "regmix_64": np.tile(regmix.best_mixture, (layout.num_steps, 1)),
+            "task_aware": np.tile(task_aware_mixture(layout, 0.25), (layout.num_steps, 1))}
+
+
+def build_agent(name: str, seed: int, plans: dict[str, np.ndarray]) -> Agent:
+    """Agent ``name`` as it plays env seed ``seed`` (the learned ones trained with that seed)."""
+    simple = {"uniform": Uniform, "fixed_ratio_25": lambda: FixedRatio(0.25), "fixed_ratio_50": lambda: FixedRatio(0.5),
+              "linear_schedule": LinearSchedule, "odm": OnlineDataMixing, "doremi": DoReMi}
+    if name in simple:
+        return simple[name]()
+    if name in plans:
+        return FixedSchedule(plans[name])
+    if name == "planner":
+        return SurrogatePlanner(surrogate_path(), seed=seed).learn()
+    if name == "ppo":
+        from agents.ppo import PPOAgent
+
+        return PPOAgent.load(ppo_path(seed))
+    if name == "dma":
+        from agents.offline import DataMixingAgent
+
+        return DataMixingAgent.load(dma_path(seed))
+    raise KeyError(f"Unknown headline agent {name!r}.")
+
+
+def play(setting: str, name: str, seed: int, plans: dict[str, np.ndarray]) -> tuple[str, str, int, float]:
+    """One episode into the setting's harness folder (a worker task); returns its balanced score."""
+    folder, env_kwargs = SETTINGS[setting]
+    comparison = evaluate_agents({name: build_agent(name, seed, plans)}, [seed], {**env_kwargs, "torch_threads": 1},
+                                 WORK / folder, progress=False, env_id=ENV_ID, write_report=False)
+    return setting, name, seed, float(comparison.episodes["balanced"].iloc[0])
+
+
+def run_setting(setting: str, seeds: list[int], workers: int, agents: list[str]) -> None:
+    """Train what the agents need, play their missing episodes, then write their rows of the CSV."""
+    plans = fixed_plans()
+    surrogate_path()  # before the workers start, which all read it
+    trained = [(kind, seed) for kind in ("ppo", "dma") if kind in agents for seed in seeds]
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for done in pool.map(train_learned, *zip(*trained)) if trained else ():
+            print(f"  trained {done}", file=sys.stderr, flush=True)
+        jobs = [(setting, name, seed) for name in agents for seed in seeds]
+        for finished in pool.map(play, *zip(*jobs), [plans] * len(jobs)):
+            print("  {} {:16s} seed {}: balanced {:+.4f}".format(*finished), file=sys.stderr, flush=True)
+    # Every episode is cached now: this call only reads them and writes the setting's report and plots.
+    folder, env_kwargs = SETTINGS[setting]
+    comparison = evaluate_agents({name: build_agent(name, seeds[0], plans) for name in agents}, seeds,
+                                 {**env_kwargs, "torch_threads": 1}, WORK / folder, progress=False, env_id=ENV_ID)
+    rows = comparison.episodes.assign(setting=folder, group=lambda frame: frame["agent"].map(group_of))
+    columns = ["setting", "group", "agent", "seed", "source", "target", "balanced", "return", "target_share"]
+    replace_rows(RESULTS, rows[columns], folder, agents)
+    replace_rows(STEPS, step_rows(comparison.records, folder), folder, agents)
+
+
+def step_rows(records: dict[tuple[str, int], dict], setting: str) -> pd.DataFrame:
+    """One row per step of every episode: its scores after the step and the mixture it trained on."""
+    rows = []
+    for (agent, seed), record in records.items():
+        for step, played in enumerate(record["steps"], start=1):
+            rows.append({"setting": setting, "agent": agent, "seed": seed, "step": step, "source": played["source"],
+                         "target": played["target"], "balanced": balanced_objective(played["scores"]),
+                         **{f"weight/{name}": weight for name, weight in zip(record["domain_names"],
+                                                                              played["mixture"])}})
+    return pd.DataFrame(rows)
+
+
+def replace_rows(path: Path, rows: pd.DataFrame, setting: str, agents: list[str]) -> None:
+    """Write ``rows`` into the CSV at ``path`` in place of its rows of these agents in ``setting``."""
+    previous = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=rows.columns)
+    replaced = (previous["setting"] == setting) & previous["agent"].isin(agents)
+    pd.concat([previous[~replaced], rows], ignore_index=True).to_csv(path, index=False, float_format="%.6f")
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def normalised(frame: pd.DataFrame) -> pd.DataFrame:
+    """Balanced scores on each setting's scale: 0 at uniform's mean, 100 at the best baseline's mean."""
+    parts = []
+    for _, rows in frame.groupby("setting", sort=False):
+        means = rows[rows["group"] == "baseline"].groupby("agent")["balanced"].mean()
+        low, high = means["uniform"], means.max()
+        parts.append(rows.assign(normalised=100.0 * (rows["balanced"] - low) / (high - low),
+                                 best_baseline=means.idxmax()))
+    return pd.concat(parts)
+
+
+def report(frame: pd.DataFrame) -> None:
+    frame = normalised(frame)
+    for setting, rows in frame.groupby("setting", sort=False):
+        best = rows["best_baseline"].iloc[0]
+        best_mean = rows.loc[rows["agent"] == best, "balanced"].mean()
+        print(f"\n### {setting}: {rows['seed'].nunique()} seeds; best baseline: {best} ({best_mean:+.4f})\n")
+        print("| group | agent | balanced (95% CI) | source | target | target share | normalised | "
+              "lower bound above the best baseline's mean |")
+        print("|---|---|---|---|---|---|---|---|")
+        table = rows.groupby(["group", "agent"], sort=False)
+        order = table["balanced"].mean().sort_values(ascending=False).index
+        for group, agent in order:
+            episodes = table.get_group((group, agent))
+            mean, half = mean_ci(episodes["balanced"])
+            above = "yes" if mean - half > best_mean else "no"
+            print(f"| {group} | {agent} | {mean:+.4f} ± {half:.4f} | {episodes['source'].mean():+.4f} | "
+                  f"{episodes['target'].mean():+.4f} | {episodes['target_share'].mean():.2f} | "
+                  f"{episodes['normalised'].mean():.0f} | {above if group != 'baseline' or agent != best else '-'} |")
+
+    settings = list(frame["setting"].unique())
+    # A run is one seed in every setting: the aggregate keeps the seeds all settings have been played on, and
+    # the agents that played them all.
+    seeds = set.intersection(*(set(rows["seed"]) for _, rows in frame.groupby("setting")))
+    common = frame[frame["seed"].isin(seeds)]
+    scores = {}
+    for agent, rows in common.groupby("agent", sort=False):
+        table = rows.pivot(index="seed", columns="setting", values="normalised")
+        if set(settings) <= set(table.columns) and not table[settings].isna().any().any():
+            scores[agent] = table[settings].to_numpy()
+    print(f"\n### Over the settings ({', '.join(settings)}): normalised scores, runs = seeds "
+          f"{', '.join(map(str, sorted(seeds)))}\n")
+    columns = ["algorithm", "runs", "tasks", "iqm", "iqm_low", "iqm_high", "mean", "mean_low", "mean_high"]
+    print(aggregate_table(scores)[columns].round(1).to_markdown(index=False))
+    best = np.column_stack([common[(common["setting"] == setting) & (common["agent"] == common["best_baseline"])]
+                            .sort_values("seed")["normalised"].to_numpy() for setting in settings])
+    print("\nProbability of improvement over each setting's best baseline (95% stratified-bootstrap interval):\n")
+    for agent in (*LEARNED, *REFERENCES):
+        if agent in scores:
+            value, low, high = probability_of_improvement(scores[agent], best)
+            print(f"- {agent}: {value:.2f} [{low:.2f}, {high:.2f}]")
+    plot_performance_profiles(scores, PROFILES, xlabel="normalised balanced score (0: uniform, 100: best baseline)")
+    print(f"\nperformance profiles: {PROFILES.relative_to(ROOT)}")
+    if STEPS.exists():
+        analyses(frame, pd.read_csv(STEPS))
+
+
+def analyses(frame: pd.DataFrame, steps: pd.DataFrame) -> None:
+    """The paper's two analyses on the training setting: efficiency and the learned heuristics."""
+    setting = SETTINGS["a"][0]
+    steps = steps[steps["setting"] == setting]
+    layout = load_trajectories(TRAJECTORIES).layout
+    weights = [f"weight/{name}" for name in layout.domain_names]
+    source_tokens = (steps[weights].to_numpy()[:, ~layout.target_mask].sum(axis=1)
+                     * get_preset("small").tokens_per_step)
+    steps = steps.assign(source_tokens=source_tokens)
+    steps["source_tokens_so_far"] = steps.groupby(["agent", "seed"])["source_tokens"].cumsum()
+    heuristics = frame[(frame["setting"] == setting) & frame["agent"].isin(HEURISTICS)]
+    heuristic = heuristics.groupby("agent")["balanced"].mean().idxmax()
+    bar = heuristics.loc[heuristics["agent"] == heuristic, "balanced"].mean()
+    spent = steps.loc[steps["agent"] == heuristic].groupby("seed")["source_tokens_so_far"].max().mean()
+    print(f"\n### Efficiency ({setting}): source-field tokens until the balanced score first reaches the best fixed "
+          f"heuristic's ({heuristic}, {bar:+.4f} after {spent / 1e3:.0f}K source tokens)\n")
+    print("| agent | seeds reaching it | source tokens (mean over those seeds) | share of the heuristic's |")
+    print("|---|---|---|---|")
+    for agent in (*LEARNED, *[name for name in BASELINES if name != heuristic]):
+        reached = steps[(steps["agent"] == agent) & (steps["balanced"] >= bar)].groupby("seed")["source_tokens_so_far"]
+        first = reached.min()
+        if agent in set(steps["agent"]):
+            cost = f"{first.mean() / 1e3:.0f}K" if len(first) else "never"
+            share = f"{first.mean() / spent:.0%}" if len(first) else "-"
+            print(f"| {agent} | {len(first)} of {steps.loc[steps['agent'] == agent, 'seed'].nunique()} | {cost} | "
+                  f"{share} |")
+
+    print(f"\n### The learned heuristics ({setting}): each agent's mixture, mean over seeds\n")
+    records = {}
+    for agent in (*LEARNED, heuristic):
+        rows = steps[steps["agent"] == agent]
+        if rows.empty:
+            continue
+        mean = rows.groupby("step")[weights].mean().to_numpy()
+        shares = mean[:, layout.target_mask].sum(axis=1)
+        print(f"- {agent}: target share by step {' '.join(f'{share:.2f}' for share in shares)}; over the episode, "
+              + describe_mixture(mean.mean(axis=0), layout))
+        records[agent, 0] = {"domain_names": list(layout.domain_names), "domain_fields": list(layout.domain_fields),
+                             "steps": [{"mixture": row.tolist()} for row in mean]}
+    plot_mixtures(records, MIXTURES)
+    print(f"\nmixtures: {MIXTURES.relative_to(ROOT)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--setting", choices=sorted(SETTINGS), nargs="+", default=[])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--agents", nargs="+", choices=[*BASELINES, *LEARNED, *REFERENCES],
+                        default=[*BASELINES, *LEARNED, *REFERENCES], help="the agents to play (default: all)")
+    parser.add_argument("--workers", type=int, default=2, help="processes, one env (one torch thread) each")
+    parser.add_argument("--report", action="store_true", help="only print the tables from the CSV")
+    args = parser.parse_args()
+    if not args.report:
+        for setting in args.setting:
+            run_setting(setting, args.seeds, args.workers, args.agents)
+    print(f"`python benchmarks/headline_v1.py {shlex.join(sys.argv[1:])}`")
+    if RESULTS.exists():
+        report(pd.read_csv(RESULTS))
+
+
+if __name__ == "__main__":
+    main()
