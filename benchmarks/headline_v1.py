@@ -26,8 +26,8 @@ reference, not a baseline: the mixture written from the task list (``benchmarks/
 
 Settings: (a) the training setting (``small``); (c) an unseen proxy size (``small-wide``: 6 layers of
 width 256), where every agent plays what it learned on ``small``. ``--seeds`` and ``--agents`` play a part
-of a setting (the CSV rows of the agents played are replaced); the report aggregates over the seeds every
-setting has.
+of a setting (the CSV rows of the episodes played are replaced, the others kept); the report aggregates
+over the seeds every setting has.
 
 The report gives per setting the mean and 95% interval (Student's t) of the balanced score, then scores
 normalised per setting (0: uniform's mean; 100: the best baseline's mean) aggregated the rliable way
@@ -202,8 +202,8 @@ def run_setting(setting: str, seeds: list[int], workers: int, agents: list[str])
                                  {**env_kwargs, "torch_threads": 1}, WORK / folder, progress=False, env_id=ENV_ID)
     rows = comparison.episodes.assign(setting=folder, group=lambda frame: frame["agent"].map(group_of))
     columns = ["setting", "group", "agent", "seed", "source", "target", "balanced", "return", "target_share"]
-    replace_rows(RESULTS, rows[columns], folder, agents)
-    replace_rows(STEPS, step_rows(comparison.records, folder), folder, agents)
+    replace_rows(RESULTS, rows[columns], folder)
+    replace_rows(STEPS, step_rows(comparison.records, folder), folder)
 
 
 def step_rows(records: dict[tuple[str, int], dict], setting: str) -> pd.DataFrame:
@@ -218,10 +218,12 @@ def step_rows(records: dict[tuple[str, int], dict], setting: str) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def replace_rows(path: Path, rows: pd.DataFrame, setting: str, agents: list[str]) -> None:
-    """Write ``rows`` into the CSV at ``path`` in place of its rows of these agents in ``setting``."""
+def replace_rows(path: Path, rows: pd.DataFrame, setting: str) -> None:
+    """Write ``rows`` into the CSV at ``path`` in place of its rows of the same (agent, seed) in ``setting``."""
     previous = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=rows.columns)
-    replaced = (previous["setting"] == setting) & previous["agent"].isin(agents)
+    played = pd.MultiIndex.from_frame(rows[["agent", "seed"]].drop_duplicates())
+    replaced = ((previous["setting"] == setting)
+                & pd.MultiIndex.from_frame(previous[["agent", "seed"]]).isin(played))
     pd.concat([previous[~replaced], rows], ignore_index=True).to_csv(path, index=False, float_format="%.6f")
 
 
