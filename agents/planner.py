@@ -86,7 +86,7 @@ class SurrogatePlanner(MixtureAgent):
             total += rewards
         return total
 
-    def learn(self, env=None, progress: bool = False) -> SurrogatePlanner:
+    def learn(self, env=None) -> SurrogatePlanner:
         """Plan the schedule (``env`` is not used: the planner learns from the surrogate alone)."""
         rng = np.random.default_rng(self.seed)
         shape = (self.phases, self.surrogate.num_domains)
