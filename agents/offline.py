@@ -51,6 +51,8 @@ GLOBAL_ENTRIES = ("score/source", "score/target", "progress")
 TOKEN_FEATURES = ("weight", "log_relative_weight", "is_target",
                   *(f"score/{kind}<domain>" for kind in DOMAIN_SCORE_KINDS),
                   *(f"has/{kind}<domain>" for kind in DOMAIN_SCORE_KINDS), *GLOBAL_ENTRIES, "target_share")
+#: The token features that read the current mixture: 0 in every token of an agent that does not observe it.
+MIXTURE_FEATURES = ("weight", "log_relative_weight", "target_share")
 #: Floor of ``K * weight`` before its log: a domain off the mixture reads as 1/1000 of uniform.
 MIN_RELATIVE_WEIGHT = 1e-3
 #: Recorded actions are pulled this far inside [-1, 1]: the tanh-squashed policy puts zero density on
@@ -74,10 +76,14 @@ class DomainFeaturizer:
 
     Args:
         layout: the env's layout.
+        observe_mixture: whether the tokens read the mixture of the last step (``MIXTURE_FEATURES``); without
+            it they read 0 there (see :class:`OfflineConfig`).
     """
 
-    def __init__(self, layout: MixingLayout):
+    def __init__(self, layout: MixingLayout, observe_mixture: bool = True):
         index = {name: i for i, name in enumerate(layout.observation_names)}
+        self._mixture_mask = np.array([name not in MIXTURE_FEATURES or observe_mixture for name in TOKEN_FEATURES],
+                                      dtype=np.float32)
         self.num_domains = layout.num_domains
         self.observation_size = len(layout.observation_names)
         self._weight_index = np.array([index[f"weight/{name}"] for name in layout.domain_names])
@@ -106,7 +112,7 @@ class DomainFeaturizer:
         context = np.concatenate([obs[..., self._global_index], target_share], -1)
         tokens = np.concatenate([weights[..., None], log_relative[..., None], is_target[..., None], scores, present,
                                  np.broadcast_to(context[..., None, :], (*batch, k, context.shape[-1]))], -1)
-        return tokens.astype(np.float32)
+        return (tokens * self._mixture_mask).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -222,6 +228,10 @@ class OfflineConfig:
         cql_num_random: sampled actions per state and source (uniform, current and next policy) in the
             conservative penalty; each costs ``6 * batch_size`` critic passes over K tokens per update.
         target_entropy_per_domain: the entropy target is this times K.
+        observe_mixture: whether the tokens read the mixture of the last step. Most collection policies hold
+            their mixture from step to step, so an agent that reads it learns to copy it (a copycat policy) and
+            starts from the reset mixture, the base model's, source only; without it the agent chooses from the
+            scores and the progress alone.
     """
 
     hidden_size: int = 32
@@ -242,6 +252,7 @@ class OfflineConfig:
     cql_weight: float = 1.0
     cql_num_random: int = 5
     target_entropy_per_domain: float = -1.0
+    observe_mixture: bool = True
 
     def __post_init__(self) -> None:
         positive = ("hidden_size", "num_heads", "num_layers", "batch_size", "bc_lr", "actor_lr", "critic_lr",
@@ -268,9 +279,10 @@ def _policy_actions(dataset: TrajectoryDataset, actions: np.ndarray) -> np.ndarr
     return np.clip(actions, -1 + ACTION_MARGIN, 1 - ACTION_MARGIN).astype(np.float32)
 
 
-def transitions(dataset: TrajectoryDataset, reward_scale: float = 1.0) -> TensorDict:
+def transitions(dataset: TrajectoryDataset, reward_scale: float = 1.0, observe_mixture: bool = True) -> TensorDict:
     """Every step of the dataset in torchrl's layout: ``tokens``, ``action``, ``episode`` and
-    ``("next", "tokens" | "reward" | "done" | "terminated")``, with rewards times ``reward_scale``."""
+    ``("next", "tokens" | "reward" | "done" | "terminated")``, with rewards times ``reward_scale`` and tokens
+    as :class:`DomainFeaturizer` makes them with ``observe_mixture``."""
     if not dataset.episodes:
         raise ValueError("The trajectory dataset has no episodes; collect some first.")
     k = dataset.layout.num_domains
@@ -279,7 +291,7 @@ def transitions(dataset: TrajectoryDataset, reward_scale: float = 1.0) -> Tensor
     if bad:
         raise ValueError(f"Episodes {bad} do not match the dataset's {k} domains (actions (T, {k}), observations "
                          "(T + 1, D)); the dataset is inconsistent.")
-    featurize = DomainFeaturizer(dataset.layout)
+    featurize = DomainFeaturizer(dataset.layout, observe_mixture)
     episodes = dataset.episodes
     tokens = featurize(np.concatenate([ep.observations[:-1] for ep in episodes]))
     next_tokens = featurize(np.concatenate([ep.observations[1:] for ep in episodes]))
@@ -351,7 +363,7 @@ def train_offline_agent(
         policy's mean ``target_share`` on the dataset's states (:func:`policy_target_share`).
     """
     dataset, config = as_dataset(dataset), config or OfflineConfig()
-    data = transitions(dataset, config.reward_scale)
+    data = transitions(dataset, config.reward_scale, config.observe_mixture)
     best = torch.from_numpy(np.isin(data["episode"].numpy(), best_episodes(dataset, config.bc_top_fraction)))
     log: list[dict[str, Any]] = []
     start = time.perf_counter()
@@ -447,7 +459,7 @@ class DataMixingAgent(Agent):
         self._featurize: DomainFeaturizer | None = None
 
     def reset(self, layout: MixingLayout) -> None:
-        self._featurize = DomainFeaturizer(layout)
+        self._featurize = DomainFeaturizer(layout, self.config.observe_mixture)
         super().reset(layout)
 
     def act(self, observation: np.ndarray, info: dict) -> np.ndarray:

@@ -190,6 +190,20 @@ def test_actions_follow_the_domains_when_they_are_permuted(trained):
     np.testing.assert_allclose(agent.act(permuted, {}), action[order], atol=1e-5)
 
 
+def test_an_agent_that_does_not_observe_the_mixture_acts_the_same_whatever_it_was(dataset, tmp_path):
+    config = OfflineConfig(**{**FAST.__dict__, "cql_steps": 3, "observe_mixture": False})
+    agent = DataMixingAgent.load(train_offline_agent(dataset, config, seed=0)[0].save(tmp_path / "blind"))
+    assert agent.config.observe_mixture is False
+    env_info = OTHER_SPACES[1]
+    observation, k = _observation(env_info, seed=3), env_info.num_domains
+    other = observation.copy()
+    other[:k] = np.random.default_rng(1).dirichlet(np.ones(k))
+    agent.reset(env_info)
+    np.testing.assert_array_equal(agent.act(other, {}), agent.act(observation, {}))
+    other[k] += 0.5  # a score it does read
+    assert not np.array_equal(agent.act(other, {}), agent.act(observation, {}))
+
+
 def test_save_load_round_trip(trained, tmp_path):
     agent, _ = trained
     path = agent.save(tmp_path / "dma")
