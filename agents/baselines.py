@@ -5,6 +5,7 @@ Each works on any domain space through the env's :class:`~mixing_gym.layout.Mixi
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from agents.backends import Backend, env_arguments, worker_env
 from agents.base import Agent, MixtureAgent, play_episode
 from agents.regression import MixtureRegressor
 from mixing_gym.layout import MixingLayout
@@ -108,6 +110,16 @@ class LinearSchedule(MixtureAgent):
         return layout.field_mixture(self.start_share + (self.end_share - self.start_share) * min(fraction, 1.0))
 
 
+def _proxy_run(mixture: np.ndarray, env, seed: int, max_steps: int | None) -> dict:
+    """One RegMix proxy run: the record of an episode of ``mixture`` held on ``env``."""
+    return play_episode(FixedMixture(mixture), env, seed=seed, max_steps=max_steps).record()
+
+
+def _proxy_run_on_worker(mixture: np.ndarray, env_id: str, env_kwargs: dict, seed: int, max_steps: int | None) -> dict:
+    """Worker task: one RegMix proxy run on the worker's env."""
+    return _proxy_run(mixture, worker_env(env_id, env_kwargs), seed, max_steps)
+
+
 class RegMix(MixtureAgent):
     """RegMix (Liu et al., 2024, "RegMix: Data Mixture as Regression for Language Model Pre-training").
 
@@ -143,7 +155,7 @@ class RegMix(MixtureAgent):
         return draws / draws.sum(axis=1, keepdims=True)
 
     def learn(self, env, num_runs: int = 32, seed: int = 0, max_steps: int | None = None,
-              table_path: str | Path | None = None, progress: bool = True) -> RegMix:
+              table_path: str | Path | None = None, progress: bool = True, backend: Backend | None = None) -> RegMix:
         """Run ``num_runs`` proxy episodes on random fixed mixtures, fit the regressor, pick the mixture.
 
         Args:
@@ -154,19 +166,29 @@ class RegMix(MixtureAgent):
             table_path: a CSV of runs; rows already there are reused and new ones appended after each
                 run, so an interrupted ``learn`` resumes.
             progress: show a progress bar over the proxy runs (each is a whole CPT run).
+            backend: run the proxies there in parallel, on envs made like ``env`` (the same runs, in the same
+                rows, as without it); default: one after another on ``env``.
         """
         names = list(MixingLayout.of(env).domain_names)
         rng = np.random.default_rng(seed)
         mixtures = self._sample_mixtures(rng, num_runs, len(names))
         path = Path(table_path) if table_path is not None else None
         rows = pd.read_csv(path).to_dict("records") if path is not None and path.exists() else []
-        for run in tqdm(range(len(rows), num_runs), desc="RegMix proxy runs", unit="run", initial=len(rows),
-                        total=num_runs, disable=not progress):
-            episode = play_episode(FixedMixture(mixtures[run]), env, seed=seed + run, max_steps=max_steps).record()
-            rows.append({**dict(zip(names, episode["steps"][-1]["mixture"])), "objective": episode["objective"]})
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                pd.DataFrame(rows).to_csv(path, index=False)
+        runs = range(len(rows), num_runs)
+        with (contextlib.nullcontext() if backend is None else backend.executor()) as pool:
+            if pool is None:
+                episodes = (_proxy_run(mixtures[run], env, seed + run, max_steps) for run in runs)
+            else:
+                env_id, env_kwargs = env_arguments(env)
+                futures = [pool.submit(_proxy_run_on_worker, mixtures[run], env_id, env_kwargs, seed + run, max_steps)
+                           for run in runs]
+                episodes = (future.result() for future in futures)  # in run order, whatever finished first
+            for episode in tqdm(episodes, desc="RegMix proxy runs", unit="run", initial=len(rows), total=num_runs,
+                                disable=not progress):
+                rows.append({**dict(zip(names, episode["steps"][-1]["mixture"])), "objective": episode["objective"]})
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    pd.DataFrame(rows).to_csv(path, index=False)
         return self.fit(pd.DataFrame(rows[:num_runs]), names, rng)
 
     def fit(self, table: pd.DataFrame, domain_names: list[str], rng: np.random.Generator) -> RegMix:

@@ -14,6 +14,7 @@ from mixing_gym import cli as base_cli
 if TYPE_CHECKING:
     import pandas as pd
 
+    from agents.backends import Backend
     from agents.base import Agent
     from agents.harness import Comparison
 
@@ -70,9 +71,11 @@ COLLECT_HELP = """\
 Record episodes of random mixture policies (Dirichlet draws of varied
 concentration, field splits from source-only to target-only, baselines'
 mixtures perturbed by noise; with --tilt-share, mixtures near the top) on
---env (DataMixing-v1 by default), in --workers processes: the offline RL
-data of the surrogate env and the Data Mixing Agent. Episode i depends only
-on --seed and i; --seed-pool plays them on a few seeds in turn.
+--env (DataMixing-v1 by default), in --workers processes (or Ray tasks,
+--backend ray): the offline RL data of the surrogate env and the Data
+Mixing Agent. Episode i depends only on --seed and i, so a Ray collection
+records what a local one does; --seed-pool plays them on a few seeds in
+turn.
 
 Writes a Minari dataset folder at --output: data/metadata.json (the env's
 arguments and layout) and one Arrow file per episode under data/. Each
@@ -82,16 +85,30 @@ it wrote and --resume continues it to --episodes."""
 
 def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of ``gym.make(args.env, ...)`` the command's options ask for."""
-    return {"preset": args.preset, "space": args.space, "cache_dir": args.cache_dir,
-            "data_config": base_cli.data_config_from_args(args), "benchmarks": args.benchmarks, "reward": args.reward,
-            "torch_threads": args.torch_threads}
+    kwargs = {"preset": args.preset, "space": args.space, "cache_dir": args.cache_dir,
+              "data_config": base_cli.data_config_from_args(args), "benchmarks": args.benchmarks,
+              "reward": args.reward, "torch_threads": args.torch_threads}
+    if getattr(args, "num_gpus", 0):  # episodes that hold a GPU train on it
+        kwargs["device"] = "cuda"
+    return kwargs
+
+
+def _backend(args: argparse.Namespace) -> Backend | None:
+    """Where the command's episodes run: ``None`` (one after another here) for one local worker."""
+    from agents.backends import Backend
+
+    if args.backend == "process" and args.workers == 1:
+        return None
+    return Backend(args.backend, args.workers, args.address, args.num_gpus)
 
 
 def _build_agents(names: list[str], env_id: str, env_kwargs: dict[str, Any], output: str | Path, seed: int,
                   ppo_model: str | None = None, regmix_runs: int = 32,
-                  dma_model: str | None = None, surrogate: str | None = None) -> dict[str, Agent]:
-    """The named agents, RegMix trained (its proxy runs cached in ``output``), PPO loaded from ``ppo_model``,
-    the offline Data Mixing Agent from ``dma_model`` and the planner's plan made on ``surrogate``."""
+                  dma_model: str | None = None, surrogate: str | None = None,
+                  backend: Backend | None = None) -> dict[str, Agent]:
+    """The named agents, RegMix and the search trained (their proxy runs cached in ``output``, played on
+    ``backend``), PPO loaded from ``ppo_model``, the offline Data Mixing Agent from ``dma_model`` and the
+    planner's plan made on ``surrogate``."""
     import gymnasium as gym
 
     from agents.registry import AGENTS
@@ -117,9 +134,10 @@ def _build_agents(names: list[str], env_id: str, env_kwargs: dict[str, Any], out
             env = gym.make(env_id, **env_kwargs)
             try:
                 table = Path(output) / f"{name}_runs.csv"
-                agents[name] = (AGENTS[name]().learn(env, num_runs=regmix_runs, seed=seed, table_path=table)
-                                if name == "regmix" else
-                                AGENTS[name]().learn(env, budget=regmix_runs, seed=seed, table_path=table))
+                agents[name] = (AGENTS[name]().learn(env, num_runs=regmix_runs, seed=seed, table_path=table,
+                                                     backend=backend) if name == "regmix" else
+                                AGENTS[name](batch=backend.workers if backend else 1).learn(
+                                    env, budget=regmix_runs, seed=seed, table_path=table, backend=backend))
             finally:
                 env.close()
         else:
@@ -172,9 +190,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     env_kwargs = _env_kwargs(args)
     names = [name.strip() for name in args.agents.split(",") if name.strip()]
+    backend = _backend(args)
     agents = _build_agents(names, args.env, env_kwargs, args.output, args.seed, args.ppo_model, args.regmix_runs,
-                           args.dma_model, args.surrogate)
-    _report(evaluate_agents(agents, args.seeds, env_kwargs, args.output, env_id=args.env))
+                           args.dma_model, args.surrogate, backend)
+    _report(evaluate_agents(agents, args.seeds, env_kwargs, args.output, env_id=args.env, backend=backend))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -204,7 +223,7 @@ def cmd_collect(args: argparse.Namespace) -> None:
     plan = MixturePlan(baseline_share=args.baseline_share,
                        tilts=TiltPlan(share=args.tilt_share) if args.tilt_share else None, seed_pool=args.seed_pool)
     summary = collect(env_kwargs, args.episodes, args.workers, args.output, args.seed, args.resume, plan,
-                      env_id=args.env)
+                      env_id=args.env, backend=_backend(args))
     print(f"{summary.path} holds {summary.episodes} episodes; this run played {summary.new_episodes} in "
           f"{summary.seconds:.0f} s with {summary.workers} workers ({summary.episodes_per_hour:.0f} per hour).")
     print("Read it with mixing_gym.trajectories.load_trajectories (or to_hf_dataset, minari_dataset), or "
@@ -229,6 +248,22 @@ def _add_env_arguments(parser: argparse.ArgumentParser, threads_of: str) -> None
     base_cli.add_threads_argument(parser, threads_of)
 
 
+def add_backend_arguments(parser: argparse.ArgumentParser, workers_default: int = 1) -> None:
+    """``--workers``, ``--backend``, ``--address`` and ``--num-gpus``: where the command's episodes run."""
+    parser.add_argument("--workers", type=int, default=workers_default,
+                        help="episodes played at once: worker processes, or the CPUs of the local Ray that "
+                             f"--backend ray starts (default: {workers_default})")
+    parser.add_argument("--backend", default="process", choices=("process", "ray"),
+                        help="process: a pool of worker processes here (default); ray: one Ray task per episode, "
+                             'on a local Ray or the cluster at --address (pip install -e ".[ray]")')
+    parser.add_argument("--address", default=None,
+                        help="with --backend ray: the cluster to join (auto: the one `ray start` runs here); "
+                             "default: start a local Ray of --workers CPUs")
+    parser.add_argument("--num-gpus", type=float, default=0.0,
+                        help="with --backend ray: GPUs each episode holds, a fraction to share one (0.25: four "
+                             "proxies a GPU); the env then trains on cuda (default: 0, the CPU)")
+
+
 def _add_run_arguments(parser: argparse.ArgumentParser, seeds: int, output: str) -> None:
     _add_env_arguments(parser, "each env process")
     parser.add_argument("--seeds", type=int, default=seeds,
@@ -246,7 +281,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     evaluate = base_cli.add_command(
         commands, "evaluate", "compare agents on the same seeds: table, plots, episodes", EVALUATE_HELP,
         ["mixing-gym evaluate --preset micro --seeds 5",
-         "mixing-gym evaluate --agents uniform,ppo --ppo-model runs/ppo/ppo_final.zip"])
+         "mixing-gym evaluate --agents uniform,ppo --ppo-model runs/ppo/ppo_final.zip",
+         "mixing-gym evaluate --agents regmix --backend ray --address auto"])
     _add_run_arguments(evaluate, seeds=3, output="runs/compare")
     evaluate.add_argument("--agents", default=DEFAULT_AGENTS,
                           help=f"comma-separated agent names (default: {DEFAULT_AGENTS.replace(',', ', ')}); also "
@@ -257,7 +293,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     evaluate.add_argument("--surrogate", default=None,
                           help="a saved surrogate directory, for the agent planner (plans on it with --seed)")
     evaluate.add_argument("--regmix-runs", type=int, default=32,
-                          help="real proxy episodes RegMix and the search baseline learn from (default: 32)")
+                          help="real proxy episodes RegMix and the search baseline learn from (default: 32; "
+                               "the search proposes --workers trials at a time)")
+    add_backend_arguments(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     demo = base_cli.add_command(
@@ -272,13 +310,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
         commands, "collect", "record trajectories of random mixtures (a Minari dataset)", COLLECT_HELP,
         ["mixing-gym collect --preset small --episodes 64 --workers 2",
          "mixing-gym collect --preset small --episodes 128 --workers 2 --resume",
-         "mixing-gym collect --episodes 128 --tilt-share 0.4 --seed-pool 8"])
+         "mixing-gym collect --episodes 128 --tilt-share 0.4 --seed-pool 8",
+         "mixing-gym collect --episodes 512 --backend ray --address auto"])
     _add_env_arguments(collect, "each worker process")
     collect.add_argument("--output", default="runs/trajectories",
                          help="the dataset folder (default: runs/trajectories)")
     collect.add_argument("--seed", type=int, default=0, help="the collection's seed: episode i depends on (seed, i)")
     collect.add_argument("--episodes", type=int, required=True, help="episodes the dataset should hold")
-    collect.add_argument("--workers", type=int, default=1, help="worker processes, one env each (default: 1)")
+    add_backend_arguments(collect)
     collect.add_argument("--resume", action="store_true", help="continue the dataset at --output to --episodes")
     collect.add_argument("--baseline-share", type=float, default=0.5,
                          help="share of the episodes that perturb a baseline's mixture (default: %(default)s)")

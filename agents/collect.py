@@ -13,28 +13,27 @@ mixtures are generated at random, so that the data covers good and bad regions o
 Episode ``i`` of a collection with seed ``s`` draws its policy and its env seed from
 ``SeedSequence([s, i])`` (or, with ``seed_pool``, its env seed from a pool shared by the episodes: common
 random numbers): a collection interrupted and resumed, or run with another number of workers, records
-the same episodes. Worker processes (forkserver, one torch thread each) play the episodes; the
-parent is the only writer and commits each finished episode at once (:class:`TrajectoryWriter`), so a
-kill loses only the episodes in flight, and ``resume=True`` plays only the missing ones.
+the same episodes. Worker processes (forkserver, one torch thread each) or Ray tasks
+(:mod:`agents.backends`) play the episodes, one task each; the caller is the only writer and commits each
+finished episode at once (:class:`TrajectoryWriter`), so a kill loses only the episodes in flight, a worker
+killed under Ray has its episode played again elsewhere, and ``resume=True`` plays only the missing ones.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.connection
+import dataclasses
 import os
-import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
+from agents.backends import Backend, worker_env
 from agents.base import MixtureAgent, play_episode
 from agents.harness import RUN_ONLY_ARGUMENTS
 from agents.registry import AGENTS
@@ -42,7 +41,6 @@ from mixing_gym import DEFAULT_ENV_ID
 from mixing_gym.envs import prepare_env
 from mixing_gym.layout import MixingLayout, with_target_share
 from mixing_gym.models import env_preset
-from mixing_gym.storage import fingerprint
 from mixing_gym.trajectories import (
     TrajectoryDataset,
     TrajectoryDatasetError,
@@ -259,29 +257,13 @@ def episode_policy(plan: MixturePlan, seed: int, index: int) -> tuple[str, Mixtu
 
 
 # --------------------------------------------------------------------------------------------
-# Worker processes
-
-#: The env of this worker process by its arguments' fingerprint: made once, reused for every episode.
-_WORKER_ENVS: dict[str, gym.Env] = {}
-
-
-def _exit_with_parent() -> None:
-    """Started in each worker: a killed collector cannot close its pool, so its workers end themselves
-    instead of finishing their episode and waiting forever as orphans."""
-    def watch() -> None:
-        multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
+# The episode task
 
 
 def _play_episode(env_id: str, env_kwargs: dict[str, Any], plan: MixturePlan, seed: int,
                   index: int) -> tuple[int, TrajectoryDataset]:
     """Worker task: episode ``index`` as a one-episode dataset (the env layout travels with it)."""
-    key = fingerprint({"env_id": env_id, "env_kwargs": env_kwargs})
-    if key not in _WORKER_ENVS:
-        _WORKER_ENVS[key] = gym.make(env_id, **env_kwargs)
-    env = _WORKER_ENVS[key]
+    env = worker_env(env_id, env_kwargs)
     label, policy, env_seed = episode_policy(plan, seed, index)
     dataset = TrajectoryDataset.from_env(env, env_kwargs)
     dataset.episodes.append(play_episode(policy, env, env_seed).trajectory(label))
@@ -301,7 +283,7 @@ class CollectionSummary:
         episodes: episodes the dataset holds now.
         new_episodes: episodes played by this call.
         seconds: wall-clock time of this call's episodes (workers' start included).
-        workers: worker processes used.
+        workers: worker processes used (a Ray cluster's: the local Ray's CPUs, or the ones asked for).
     """
 
     path: Path
@@ -362,6 +344,7 @@ def collect(
     plan: MixturePlan = MixturePlan(),
     progress: bool = True,
     env_id: str = DEFAULT_ENV_ID,
+    backend: Backend | None = None,
 ) -> CollectionSummary:
     """Record ``episodes`` episodes of random mixture policies on ``env_id`` into the dataset at ``output``.
 
@@ -378,7 +361,11 @@ def collect(
         plan: how the mixtures are generated.
         progress: show a progress bar.
         env_id: the env to play: ``"DataMixing-v1"`` (default) or ``"DataMixing-v0"``.
+        backend: where the episodes run (default: ``workers`` processes here); its ``workers`` replace
+            ``workers``. A local and a Ray collection with the same seed record the same episodes.
     """
+    if backend is not None:
+        workers = backend.workers
     if episodes < 1 or workers < 1:
         raise ValueError(f"Need episodes >= 1 and workers >= 1, got episodes={episodes}, workers={workers}.")
     recorded_kwargs = env_kwargs_to_json(env_kwargs)
@@ -395,9 +382,10 @@ def collect(
             env_kwargs.get("model")))}
         start = time.perf_counter()
         workers = min(workers, len(pending))
-        context = multiprocessing.get_context("forkserver")  # torch and fork do not mix
-        with (ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with_parent) as pool,
+        backend = dataclasses.replace(backend or Backend(), workers=workers)
+        with (backend.executor() as pool,
               tqdm(total=episodes, initial=len(done), desc="episodes", unit="ep", disable=not progress) as bar):
+            workers = getattr(pool, "workers", workers)  # on Ray: the cluster's CPUs
             running: set[Future] = {pool.submit(_play_episode, env_id, dict(env_kwargs), plan, seed, index)
                                     for index in pending}
             try:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,10 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from agents.backends import Backend, worker_env
 from agents.base import Agent, play_episode
 from agents.plots import plot_frontier, plot_mixtures, plot_scores
-from mixing_gym import DEFAULT_ENV_ID
+from mixing_gym import DEFAULT_ENV_ID, REAL_ENV_IDS
 from mixing_gym.storage import atomic_write_json, fingerprint
 
 #: Episode summaries compared in the table: (record key, column label).
@@ -132,6 +134,36 @@ def _markdown(summary: pd.DataFrame) -> str:
             + "\n".join(lines) + "\n")
 
 
+def _play_here(agents: Mapping[str, Agent], pending: list[tuple[str, int]], env_id: str,
+               env_kwargs: Mapping[str, Any], backend: None) -> Iterator[tuple[tuple[str, int], dict[str, Any]]]:
+    """The pending episodes' records, played one after another in one env of this process."""
+    env = gym.make(env_id, **env_kwargs)
+    try:
+        for name, seed in pending:
+            yield (name, seed), play_episode(agents[name], env, seed).record()
+    finally:
+        env.close()
+
+
+def _play_on(agents: Mapping[str, Agent], pending: list[tuple[str, int]], env_id: str, env_kwargs: Mapping[str, Any],
+             backend: Backend) -> Iterator[tuple[tuple[str, int], dict[str, Any]]]:
+    """The pending episodes' records as the backend's tasks finish them (in any order)."""
+    if env_id.rpartition(":")[2] in REAL_ENV_IDS:
+        from mixing_gym.envs import prepare_env
+
+        prepare_env(env_id, dict(env_kwargs), progress=False)  # so that the workers find a complete cache
+    with backend.executor() as pool:
+        futures = {pool.submit(_play_record, agents[name], env_id, dict(env_kwargs), seed): (name, seed)
+                   for name, seed in pending}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _play_record(agent: Agent, env_id: str, env_kwargs: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Worker task: one episode's record, on the worker's env."""
+    return play_episode(agent, worker_env(env_id, env_kwargs), seed).record()
+
+
 def evaluate_agents(
     agents: Mapping[str, Agent],
     seeds: int | Sequence[int],
@@ -140,6 +172,7 @@ def evaluate_agents(
     progress: bool = True,
     env_id: str = DEFAULT_ENV_ID,
     write_report: bool = True,
+    backend: Backend | None = None,
 ) -> Comparison:
     """Play every agent on the same seeds (one episode each), cache the episodes, write the table and plots.
 
@@ -153,6 +186,8 @@ def evaluate_agents(
         write_report: write ``results.*``, ``episodes.csv`` and the plots (``False``: only the episodes, for
             processes that each play a part of one comparison into the same ``output_dir``; a last call with
             every agent and seed then finds them all cached and writes the report).
+        backend: play the missing episodes as parallel tasks there, one each (each worker makes its own env;
+            this process writes the episodes as they finish); default: one after another in one env here.
     """
     if not agents:
         raise ValueError("No agents to evaluate.")
@@ -166,17 +201,14 @@ def evaluate_agents(
     records = {pair: record for pair, path in paths.items() if (record := _load_cached(path, key)) is not None}
     pending = [pair for pair in paths if pair not in records]
     if pending:
-        env = gym.make(env_id, **env_kwargs)
-        try:
-            with tqdm(total=len(paths), initial=len(records), desc="episodes", unit="ep", disable=not progress) as bar:
-                for name, seed in pending:
-                    bar.set_postfix(agent=name, seed=seed)
-                    record = {"agent": name, "env": key, **play_episode(agents[name], env, seed).record()}
-                    atomic_write_json(paths[name, seed], record)
-                    records[name, seed] = record
-                    bar.update()
-        finally:
-            env.close()
+        with tqdm(total=len(paths), initial=len(records), desc="episodes", unit="ep", disable=not progress) as bar:
+            played = (_play_here if backend is None else _play_on)(agents, pending, env_id, env_kwargs, backend)
+            for (name, seed), episode in played:
+                record = {"agent": name, "env": key, **episode}
+                atomic_write_json(paths[name, seed], record)
+                records[name, seed] = record
+                bar.set_postfix(agent=name, seed=seed)
+                bar.update()
     records = {pair: records[pair] for pair in paths}  # agents, then seeds, in the order given
     summary, episodes = _summaries(records)
     if not write_report:

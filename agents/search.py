@@ -8,6 +8,7 @@ is one row of a CSV table, so an interrupted search resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pandas as pd
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 from tqdm.auto import tqdm
 
+from agents.backends import Backend, env_arguments, worker_env
 from agents.base import MixtureAgent, play_episode
 from mixing_gym.layout import MixingLayout
 from mixing_gym.mdp import action_to_weights
@@ -28,7 +30,7 @@ SAMPLERS = ("tpe", "cmaes")
 #: search compares with agents trained for other rewards); ``return``: the env's own objective (its return).
 OBJECTIVES = ("balanced", "return")
 #: The table's columns that state the settings it was written under; a rerun checks them before reusing rows.
-SETTINGS = ("seed", "episode_seed", "schedule", "sampler", "objective", "num_steps")
+SETTINGS = ("seed", "episode_seed", "schedule", "sampler", "objective", "num_steps", "batch")
 
 
 def schedule_step(schedule: np.ndarray, layout: MixingLayout, observation: np.ndarray) -> np.ndarray:
@@ -40,6 +42,17 @@ def schedule_step(schedule: np.ndarray, layout: MixingLayout, observation: np.nd
         observation: the env's current observation.
     """
     return schedule[min(layout.step_index(observation), len(schedule) - 1)]
+
+
+def _score_schedule(schedule: np.ndarray, env: gym.Env, episode_seed: int, objective: str) -> float:
+    """One search trial: the ``objective`` of an episode of ``schedule`` on ``env``."""
+    return float(play_episode(FixedSchedule(schedule), env, seed=episode_seed).record()[objective])
+
+
+def _score_schedule_on_worker(schedule: np.ndarray, env_id: str, env_kwargs: dict[str, Any], episode_seed: int,
+                              objective: str) -> float:
+    """Worker task: one search trial on the worker's env."""
+    return _score_schedule(schedule, worker_env(env_id, env_kwargs), episode_seed, objective)
 
 
 class FixedSchedule(MixtureAgent):
@@ -82,9 +95,13 @@ class MixtureSearch(MixtureAgent):
             trial attributes, which the table does not carry: a resumed CMA-ES search restarts its search
             distribution, and the reused rows only compete for the best.
         objective: what a trial maximises, one of :data:`OBJECTIVES`.
+        batch: trials proposed together, then played in parallel when :meth:`learn` has a backend (each
+            proposal of a batch sees the scores of the earlier batches only; TPE then lies, as Optuna's
+            ``constant_liar``, about the batch's running trials so that they spread out). A setting of the
+            search, recorded in its table: the backend and its workers do not change the trials.
     """
 
-    def __init__(self, schedule: str = "static", sampler: str = "tpe", objective: str = "balanced"):
+    def __init__(self, schedule: str = "static", sampler: str = "tpe", objective: str = "balanced", batch: int = 1):
         for name, value, known in (("schedule", schedule, SCHEDULES), ("sampler", sampler, SAMPLERS),
                                    ("objective", objective, OBJECTIVES)):
             if value not in known:
@@ -92,6 +109,9 @@ class MixtureSearch(MixtureAgent):
         self.schedule = schedule
         self.sampler = sampler
         self.objective = objective
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1 trial, got {batch}.")
+        self.batch = batch
         self.best_schedule: np.ndarray | None = None
         self.best_score: float | None = None
         self.table: pd.DataFrame | None = None
@@ -137,6 +157,8 @@ class MixtureSearch(MixtureAgent):
     def _read_table(self, path: Path, columns: list[str], settings: dict[str, Any]) -> pd.DataFrame:
         """The rows of an earlier search with the same settings; a table from other settings is an error."""
         frame = pd.read_csv(path)
+        if "batch" not in frame.columns:  # a table written before batches existed: one trial at a time
+            frame.insert(frame.columns.get_loc("num_steps") + 1, "batch", 1)
         problems = []
         if list(frame.columns) != columns:
             problems.append(f"columns {list(frame.columns)}, expected {columns} (another domain space or schedule)")
@@ -153,7 +175,8 @@ class MixtureSearch(MixtureAgent):
     # ------------------------------------------------------------------------------ learning
 
     def learn(self, env: gym.Env, budget: int = 64, seed: int = 0, episode_seed: int | None = None,
-              table_path: str | Path | None = None, progress: bool = True) -> MixtureSearch:
+              table_path: str | Path | None = None, progress: bool = True,
+              backend: Backend | None = None) -> MixtureSearch:
         """Play ``budget`` episodes on schedules proposed by the sampler and keep the best.
 
         Args:
@@ -164,6 +187,8 @@ class MixtureSearch(MixtureAgent):
             table_path: a CSV with one row per finished trial, appended (and flushed) as each trial ends; on a
                 rerun its rows are added back to the study and only the missing trials are played.
             progress: show a progress bar over the trials (each is a whole CPT run).
+            backend: play each batch's trials there in parallel, on envs made like ``env``
+                (``gym.make(env.spec.id, **env.spec.kwargs)``); default: one after another on ``env``.
         """
         if budget < 1:
             raise ValueError(f"budget must be at least 1 episode, got {budget}.")
@@ -173,16 +198,19 @@ class MixtureSearch(MixtureAgent):
             raise ValueError(f"schedule='two_phase' needs episodes of at least 2 steps; this env has {num_steps}.")
         episode_seed = seed if episode_seed is None else episode_seed
         settings = {"seed": seed, "episode_seed": episode_seed, "schedule": self.schedule, "sampler": self.sampler,
-                    "objective": self.objective, "num_steps": num_steps}
+                    "objective": self.objective, "num_steps": num_steps, "batch": self.batch}
         distributions = self._distributions(names, num_steps)
         columns = self._columns(names, num_steps)
         path = Path(table_path) if table_path is not None else None
         rows = (self._read_table(path, columns, settings).iloc[:budget].to_dict("records")
                 if path is not None and path.exists() else [])
+        # Rows go on in the file's own columns: a table from before the batch column goes on without it.
+        file_columns = list(pd.read_csv(path, nrows=0).columns) if rows else columns
 
         # Optuna logs every trial at INFO; the progress bar reports the search instead.
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = (optuna.samplers.TPESampler(seed=seed, multivariate=True) if self.sampler == "tpe"
+        sampler = (optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=self.batch > 1)
+                   if self.sampler == "tpe"
                    else optuna.samplers.CmaEsSampler(seed=seed))
         study = optuna.create_study(direction="maximize", sampler=sampler)
         for row in rows:
@@ -192,25 +220,33 @@ class MixtureSearch(MixtureAgent):
         if not rows:
             study.enqueue_trial(self._uniform_params(names, num_steps))
 
-        with tqdm(total=budget, initial=len(rows), desc="Mixture search trials", unit="trial",
-                  disable=not progress) as bar:
-            for _ in range(len(rows), budget):
-                trial = study.ask(distributions)
-                weights = self._phase_weights(trial.params, names, layout.temperature)
-                agent = FixedSchedule(self._schedule_of(weights, trial.params, num_steps))
-                score = float(play_episode(agent, env, seed=episode_seed).record()[self.objective])
-                study.tell(trial, score)
-                row = {"trial": trial.number, **settings, **trial.params,
-                       **{f"weight{phase}/{name}": w for phase, ws in weights.items() for name, w in zip(names, ws)},
-                       "score": score}
-                if path is not None:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    # One row appended per trial, so a search killed mid-episode loses only that episode.
-                    pd.DataFrame([row], columns=columns).to_csv(path, mode="a", header=not path.exists(),
-                                                                index=False)
-                rows.append(row)
+        with (tqdm(total=budget, initial=len(rows), desc="Mixture search trials", unit="trial",
+                   disable=not progress) as bar,
+              contextlib.nullcontext() if backend is None else backend.executor() as pool):
+            while len(rows) < budget:
+                trials = [study.ask(distributions) for _ in range(min(self.batch, budget - len(rows)))]
+                weights = [self._phase_weights(trial.params, names, layout.temperature) for trial in trials]
+                schedules = [self._schedule_of(w, trial.params, num_steps) for trial, w in zip(trials, weights)]
+                if pool is None:
+                    scores = [_score_schedule(schedule, env, episode_seed, self.objective) for schedule in schedules]
+                else:
+                    env_id, env_kwargs = env_arguments(env)
+                    futures = [pool.submit(_score_schedule_on_worker, schedule, env_id, env_kwargs, episode_seed,
+                                           self.objective) for schedule in schedules]
+                    scores = [future.result() for future in futures]
+                for trial, phases, score in zip(trials, weights, scores):  # in trial order, whatever finished first
+                    study.tell(trial, score)
+                    row = {"trial": trial.number, **settings, **trial.params,
+                           **{f"weight{phase}/{name}": w for phase, ws in phases.items() for name, w in zip(names, ws)},
+                           "score": score}
+                    if path is not None:
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        # One row appended per trial, so a search killed mid-episode loses only the batch in play.
+                        pd.DataFrame([row], columns=file_columns).to_csv(path, mode="a", header=not path.exists(),
+                                                                         index=False)
+                    rows.append(row)
                 bar.set_postfix(best=f"{study.best_value:+.4f}", refresh=False)
-                bar.update()
+                bar.update(len(trials))
 
         best = study.best_trial
         self.best_schedule = self._schedule_of(self._phase_weights(best.params, names, layout.temperature),

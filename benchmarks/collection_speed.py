@@ -1,11 +1,13 @@
-"""Trajectories per hour of ``mixing-gym collect`` with 1 worker and with W workers, on one machine.
+"""Trajectories per hour of ``mixing-gym collect``: the process pool and a local Ray, 1 and W workers, per preset.
 
-    python benchmarks/collection_speed.py                                      # micro, 8 episodes, 1 and 2 workers
-    python benchmarks/collection_speed.py --preset small --episodes 4 --workers 1 2
+    python benchmarks/collection_speed.py                     # DataMixing-v1, micro and small, both backends, 1 and 2
+    python benchmarks/collection_speed.py --presets micro --backends process --workers 1 2 --episodes 8
 
 Each row collects the same episodes (episode i depends on the collection seed and i only) into a fresh
 temporary dataset; ``collect`` prepares the cache (data, base checkpoint) before its clock starts, so the
-figures are episodes played, workers' start-up included. Each worker runs one env at one torch thread.
+figures are episodes played, the workers' start-up included (and, with Ray, starting the local Ray). Each
+worker runs one env at one torch thread. One row per measurement goes to ``--csv``
+(``docs/results/collection_speed.csv``).
 """
 
 from __future__ import annotations
@@ -14,32 +16,56 @@ import argparse
 import shlex
 import sys
 import tempfile
+from pathlib import Path
 
+import pandas as pd
+
+from agents.backends import BACKENDS, Backend
 from agents.collect import collect
+from mixing_gym import DEFAULT_ENV_ID, REAL_ENV_IDS
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "collection_speed.csv"
+#: Episodes per row by preset: enough that each worker plays two or more (small: about a minute each).
+EPISODES = {"micro": 8, "small": 4}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="micro")
-    parser.add_argument("--space", default="math")
-    parser.add_argument("--episodes", type=int, default=8, help="episodes per row")
+    parser.add_argument("--env", default=DEFAULT_ENV_ID, choices=REAL_ENV_IDS)
+    parser.add_argument("--presets", nargs="+", default=["micro", "small"])
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
+    parser.add_argument("--episodes", type=int, default=None, help=f"episodes per row (default: {EPISODES})")
     parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--csv", type=Path, default=RESULTS, help="where the rows go (default: %(default)s)")
     args = parser.parse_args()
 
-    env_kwargs = {"preset": args.preset, "space": args.space, "cache_dir": args.cache_dir}
+    command = f"python benchmarks/collection_speed.py {shlex.join(sys.argv[1:])}".strip()
     rows = []
-    for workers in args.workers:
-        with tempfile.TemporaryDirectory() as output:
-            summary = collect(env_kwargs, args.episodes, workers, output, progress=False)
-        rows.append((workers, summary.seconds, summary.episodes_per_hour))
+    for preset in args.presets:
+        episodes = args.episodes or EPISODES.get(preset, 4)
+        for backend in args.backends:
+            for workers in args.workers:
+                with tempfile.TemporaryDirectory() as output:
+                    summary = collect({"preset": preset, "cache_dir": args.cache_dir}, episodes, output=output,
+                                      progress=False, env_id=args.env, backend=Backend(backend, workers))
+                rows.append({"env": args.env, "preset": preset, "backend": backend, "workers": workers,
+                             "episodes": episodes, "seconds": round(summary.seconds, 1),
+                             "episodes_per_hour": round(summary.episodes_per_hour, 1), "command": command})
+                print(f"  {preset} {backend} {workers}: {summary.episodes_per_hour:,.0f} per hour", file=sys.stderr)
 
-    print(f"`python benchmarks/collection_speed.py {shlex.join(sys.argv[1:])}`\n")
-    print("| workers | episodes | seconds | episodes/hour | x 1 worker |\n|---:|---:|---:|---:|---:|")
-    one_worker = next((per_hour for workers, _, per_hour in rows if workers == 1), None)
-    for workers, seconds, per_hour in rows:
-        speedup = f"{per_hour / one_worker:.2f}x" if one_worker else "n/a"
-        print(f"| {workers} | {args.episodes} | {seconds:.0f} | {per_hour:,.0f} | {speedup} |")
+    frame = pd.DataFrame(rows)
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.csv, index=False)
+    print(f"`{command}` ({args.env}; rows in {args.csv.name})\n")
+    print("| preset | backend | workers | episodes | seconds | episodes/hour | x 1 worker |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for row in rows:
+        one = frame[(frame["preset"] == row["preset"]) & (frame["backend"] == row["backend"])
+                    & (frame["workers"] == 1)]["episodes_per_hour"]
+        speedup = f"{row['episodes_per_hour'] / one.iloc[0]:.2f}x" if len(one) else "n/a"
+        print(f"| {row['preset']} | {row['backend']} | {row['workers']} | {row['episodes']} | {row['seconds']:.0f} | "
+              f"{row['episodes_per_hour']:,.0f} | {speedup} |")
 
 
 if __name__ == "__main__":
