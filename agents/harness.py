@@ -135,7 +135,7 @@ def _markdown(summary: pd.DataFrame) -> str:
 
 
 def _play_here(agents: Mapping[str, Agent], pending: list[tuple[str, int]], env_id: str,
-               env_kwargs: Mapping[str, Any], backend: None) -> Iterator[tuple[tuple[str, int], dict[str, Any]]]:
+               env_kwargs: Mapping[str, Any]) -> Iterator[tuple[tuple[str, int], dict[str, Any]]]:
     """The pending episodes' records, played one after another in one env of this process."""
     env = gym.make(env_id, **env_kwargs)
     try:
@@ -202,7 +202,8 @@ def evaluate_agents(
     pending = [pair for pair in paths if pair not in records]
     if pending:
         with tqdm(total=len(paths), initial=len(records), desc="episodes", unit="ep", disable=not progress) as bar:
-            played = (_play_here if backend is None else _play_on)(agents, pending, env_id, env_kwargs, backend)
+            played = (_play_here(agents, pending, env_id, env_kwargs) if backend is None
+                      else _play_on(agents, pending, env_id, env_kwargs, backend))
             for (name, seed), episode in played:
                 record = {"agent": name, "env": key, **episode}
                 atomic_write_json(paths[name, seed], record)

