@@ -167,7 +167,7 @@ def test_the_search_and_regmix_learn_on_ray_what_they_learn_here(local_ray, env_
         env.close()
 
 
-def test_backend_settings_that_cannot_work_name_the_fix():
+def test_backend_settings_that_cannot_work_name_the_fix(monkeypatch):
     with pytest.raises(ValueError, match="--backend ray"):
         Backend("process", workers=2, address="auto")
     with pytest.raises(ValueError, match="Unknown backend 'slurm'"):
@@ -176,3 +176,6 @@ def test_backend_settings_that_cannot_work_name_the_fix():
         Backend("ray", workers=0)
     with pytest.raises(ValueError, match="batch must be at least 1"):
         MixtureSearch(batch=0)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as where the extra is not installed: import ray fails
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[ray\]"'):
+        Backend("ray").executor()
