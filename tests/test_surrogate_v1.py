@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -160,3 +161,34 @@ def test_the_planner_refuses_another_domain_space_and_bad_settings(ensemble, tmp
         _build_agents(["planner"], "DataMixing-v1", {}, tmp_path, seed=0)
     loaded = AGENTS["planner"](ensemble.save(tmp_path / "surrogate"), seed=0)
     assert isinstance(loaded, SurrogatePlanner) and loaded.schedule.shape == (NUM_STEPS, layout.num_domains)
+
+
+def test_surrogate_v1_steps_the_shipped_reference_surrogate_that_the_committed_trajectories_give():
+    from gymnasium.utils.env_checker import check_env
+
+    from mixing_gym.layout import MixingLayout
+    from mixing_gym.reference import reference_card, reference_surrogate_path
+    from mixing_gym.trajectories import load_trajectories
+
+    env = gym.make("DataMixingSurrogate-v1")  # no argument: the surrogate shipped in the package
+    layout = MixingLayout.of(env)
+    assert (layout.num_domains, layout.num_steps) == (30, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env.unwrapped, skip_render_check=True)
+    vector = gym.make_vec("DataMixingSurrogate-v1", num_envs=4, vectorization_mode="vector_entry_point")
+    vector.reset(seed=0)
+    for _ in range(layout.num_steps):
+        _, rewards, terminated, _, _ = vector.step(np.zeros((4, layout.num_domains), dtype=np.float32))
+    assert terminated.all() and np.isfinite(rewards).all()
+
+    card = reference_card()
+    trajectories = load_trajectories(Path(__file__).parent.parent / "data" / "trajectories" / "v1-small")
+    assert card["trajectories"]["episodes"] == len(trajectories.episodes) == 128
+    assert card["fidelity_on_held_out"]["held_out_episodes"] == 32
+    fresh = SurrogateModel.fit(trajectories, ensemble=card["model"]["ensemble"], seed=card["model"]["seed"])
+    shipped = SurrogateModel.load(reference_surrogate_path())
+    # every member's prediction from the same states: the shipped arrays are the ones the committed data give
+    weights = np.random.default_rng(0).dirichlet(np.ones(layout.num_domains), 16)
+    state = (np.zeros((16, shipped.num_benchmarks)), weights, np.full(16, 0.25), np.zeros_like(weights), slice(None))
+    np.testing.assert_array_equal(shipped.member_changes(*state), fresh.member_changes(*state))

@@ -224,6 +224,9 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
 
     - v0: initial version. Later, without changing v0 surrogates: ``DataMixing-v1`` trajectories (epochs in
       the observation, per-domain coefficients for task benchmarks), ensembles and ``penalty``.
+    - v1: the same class, whose ``surrogate`` defaults to the reference surrogate shipped in the package
+      (:mod:`mixing_gym.reference`: fit on the 128 committed ``DataMixing-v1`` ``small`` trajectories, with
+      a data card), so that ``gym.make("DataMixingSurrogate-v1")`` needs no argument.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 2}
