@@ -1,6 +1,6 @@
 """One row per episode of a trajectory dataset: its policy, env seed, mean target share and final scores.
 
-    python benchmarks/collection_summary.py --trajectories data/trajectories/v1-small
+    python benchmarks/collection_summary.py --trajectories mixing_gym/reference/trajectories-v1-small
 
 Writes ``docs/results/collection_<dataset folder name>.csv`` and prints the figures the README quotes: the
 range of the final balanced scores, how many episodes beat a reference score, and the mean and best by

@@ -11,7 +11,7 @@ trajectories or of the search), one episode per (setting, agent, seed), through 
 the run resumable. Each finished setting's rows go to ``docs/results/headline_v1_small.csv`` (setting,
 group, agent, seed, source, target, balanced, return, target share).
 
-The learned agents learn only from the committed ``small`` trajectories (``data/trajectories/v1-small``,
+The learned agents learn only from the committed ``small`` trajectories (``mixing_gym/reference/trajectories-v1-small``,
 128 episodes) and, for each env seed ``s``, are trained with seed ``s``, so their intervals hold both the
 training and the env's noise:
 
@@ -72,6 +72,7 @@ from mixing_gym.domains import MATH_V1_GENERATORS, MATH_V1_TOPICS, get_domain_sp
 from mixing_gym.layout import MixingLayout
 from mixing_gym.mdp import balanced_objective
 from mixing_gym.models import get_preset, import_gguf, smollm2_gguf
+from mixing_gym.reference import REFERENCE_TRAJECTORIES
 from mixing_gym.surrogate import SurrogateModel
 from mixing_gym.trajectories import load_trajectories
 
@@ -79,7 +80,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or i
 from environment_card_v1 import describe_mixture, task_aware_mixture  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAJECTORIES = ROOT / "data" / "trajectories" / "v1-small"
 SEARCH_TABLE = ROOT / "docs" / "results" / "search_v1_small.csv"
 #: (b)'s own search, on its space: two trials proposed at a time (``MixtureSearch(batch=2)``).
 SEARCH_TABLE_B = ROOT / "docs" / "results" / "search_v1_small_unseen_space.csv"
@@ -140,7 +140,7 @@ def surrogate_path() -> Path:
     """The per-domain surrogate ensemble, fit once on every trajectory."""
     path = WORK / "surrogate"
     if not (path / "surrogate.json").exists():
-        SurrogateModel.fit(load_trajectories(TRAJECTORIES), ensemble=SURROGATE_ENSEMBLE, seed=0).save(path)
+        SurrogateModel.fit(load_trajectories(REFERENCE_TRAJECTORIES), ensemble=SURROGATE_ENSEMBLE, seed=0).save(path)
     return path
 
 
@@ -167,7 +167,8 @@ def train_learned(kind: str, seed: int) -> str:
     if kind in DMA_CONFIGS and not (dma_path(seed, kind) / "agent.json").exists():
         from agents.offline import OfflineConfig, train_offline_agent
 
-        agent, log = train_offline_agent(load_trajectories(TRAJECTORIES), OfflineConfig(**DMA_CONFIGS[kind]), seed=seed)
+        agent, log = train_offline_agent(load_trajectories(REFERENCE_TRAJECTORIES), OfflineConfig(**DMA_CONFIGS[kind]),
+                                         seed=seed)
         dma_path(seed, kind).parent.mkdir(parents=True, exist_ok=True)
         log.to_csv(dma_path(seed, kind).parent / "training_log.csv", index=False)
         agent.save(dma_path(seed, kind))
@@ -373,7 +374,7 @@ def analyses(frame: pd.DataFrame, steps: pd.DataFrame) -> None:
     """The paper's two analyses on the training setting: efficiency and the learned heuristics."""
     setting = SETTINGS["a"][0]
     steps = steps[steps["setting"] == setting]
-    layout = load_trajectories(TRAJECTORIES).layout
+    layout = load_trajectories(REFERENCE_TRAJECTORIES).layout
     weights = [f"weight/{name}" for name in layout.domain_names]
     source_tokens = (steps[weights].to_numpy()[:, ~layout.target_mask].sum(axis=1)
                      * get_preset("small").tokens_per_step)

@@ -3,7 +3,8 @@
     python benchmarks/reference_surrogate.py          # mixing_gym/reference/surrogate-v1-small/
 
 The surrogate is the headline's (``benchmarks/headline_v1.py``): the per-domain model with a 5-member bootstrap
-ensemble (seed 0), fit on every one of the 128 committed ``small`` trajectories (``data/trajectories/v1-small``).
+ensemble (seed 0), fit on every one of the 128 ``small`` trajectories shipped beside it
+(``mixing_gym/reference/trajectories-v1-small``).
 Its fidelity is that of the same fit on the first 96 of them, scored on the last 32
 (``docs/results/surrogate_fidelity_v1-small.csv``, ``python benchmarks/surrogate_fidelity.py``). The fit is
 deterministic, so a rerun writes the same arrays (``tests/test_surrogate_v1.py`` checks the shipped ones).
@@ -17,25 +18,25 @@ from pathlib import Path
 
 import pandas as pd
 
-from mixing_gym.reference import CARD_FILE, reference_surrogate_path
+from mixing_gym.reference import CARD_FILE, REFERENCE_TRAJECTORIES, reference_surrogate_path
 from mixing_gym.storage import atomic_write_json
 from mixing_gym.surrogate import SurrogateModel
 from mixing_gym.trajectories import load_trajectories, read_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAJECTORIES = ROOT / "data" / "trajectories" / "v1-small"
 FIDELITY = ROOT / "docs" / "results" / "surrogate_fidelity_v1-small.csv"
 ENV_ID = "DataMixingSurrogate-v1"
 #: Bumped whenever the shipped surrogate changes (other trajectories, another fit).
 VERSION = "v1-small-1"
 ENSEMBLE, SEED = 5, 0
 COLLECTION_COMMAND = ("mixing-gym collect --env DataMixing-v1 --preset small --episodes 128 --workers 2 --output "
-                      "data/trajectories/v1-small --baseline-share 0.3 --tilt-share 0.4 --seed-pool 8 --seed 0")
+                      "mixing_gym/reference/trajectories-v1-small --baseline-share 0.3 --tilt-share 0.4 "
+                      "--seed-pool 8 --seed 0")
 
 
 def fit_reference() -> SurrogateModel:
     """The reference surrogate, fit anew from the committed trajectories."""
-    return SurrogateModel.fit(load_trajectories(TRAJECTORIES), ensemble=ENSEMBLE, seed=SEED)
+    return SurrogateModel.fit(load_trajectories(REFERENCE_TRAJECTORIES), ensemble=ENSEMBLE, seed=SEED)
 
 
 def _plain(value: float) -> float | int:
@@ -46,15 +47,16 @@ def _plain(value: float) -> float | int:
 def main() -> None:
     path = reference_surrogate_path(ENV_ID)
     fit_reference().save(path)
-    collection = read_metadata(TRAJECTORIES)["mixing_gym"]
+    collection = read_metadata(REFERENCE_TRAJECTORIES)["mixing_gym"]
     fidelity = pd.read_csv(FIDELITY).set_index("variant").loc["per-domain"].to_dict()
     card = {
         "env_id": ENV_ID,
         "version": VERSION,
         "real_env": {"env_id": collection["env_id"], "env_kwargs": collection["env_kwargs"]},
         "trajectories": {
-            "dataset": "data/trajectories/v1-small (in the repository)",
-            "episodes": len(load_trajectories(TRAJECTORIES).episodes),
+            "dataset": "mixing_gym/reference/trajectories-v1-small (in the package; `mixing-gym install-dataset` "
+                       "installs it as the Minari dataset mixing-gym/v1-small-v0)",
+            "episodes": len(load_trajectories(REFERENCE_TRAJECTORIES).episodes),
             "collected_by": COLLECTION_COMMAND,
             "collection_settings": collection["extra"]["settings"],
             "policies": "random mixture sequences: 30% perturbed baselines, 40% field tilts near the top, 30% "

@@ -262,6 +262,16 @@ def _cache_root_origin(cache_dir: str | None) -> str:
     return f"the default; ${CACHE_ENV_VAR} or --cache-dir moves it"
 
 
+def cmd_install_dataset(args: argparse.Namespace) -> None:
+    from mixing_gym.trajectories import install_reference_dataset, read_metadata
+
+    path = install_reference_dataset(args.dataset_id, force=args.force)
+    metadata = read_metadata(path)
+    print(f"{args.dataset_id}: {metadata['total_episodes']} episodes at {path}; ref_min_score "
+          f"{metadata['ref_min_score']:+.4f}, ref_max_score {metadata['ref_max_score']:+.4f}.\n"
+          f"Read it with minari.load_dataset({args.dataset_id!r}).")
+
+
 def cmd_info(args: argparse.Namespace) -> None:
     from mixing_gym.domains import BUILTIN_SPACES
     from mixing_gym.models import PRESETS
@@ -367,6 +377,21 @@ on a checkpoint. Needs the cache prepared (mixing-gym prepare); writes
 nothing.""", ["mixing-gym tasks --space code --preset micro"])
     add_common_arguments(tasks)
     tasks.set_defaults(func=cmd_tasks)
+
+    install = add_command(commands, "install-dataset", "make the reference trajectories a Minari dataset", """\
+Copy the reference trajectories shipped in the package (128 DataMixing-v1
+episodes of the small proxy) into Minari's datasets folder
+($MINARI_DATASETS_PATH, else ~/.minari/datasets) under --dataset-id, with
+ref_min_score (uniform's mean return) and ref_max_score (the search's best),
+so that minari.load_dataset(ID) reads them offline and
+minari.get_normalized_score(dataset, returns) scales returns. Nothing is
+downloaded; an installed copy is kept unless --force.""",
+                          ["mixing-gym install-dataset",
+                           "MINARI_DATASETS_PATH=/data/minari mixing-gym install-dataset --force"])
+    install.add_argument("--dataset-id", default="mixing-gym/v1-small-v0",
+                         help="the reference dataset to install (default: %(default)s)")
+    install.add_argument("--force", action="store_true", help="install again over an installed copy")
+    install.set_defaults(func=cmd_install_dataset)
     return parser, commands
 
 

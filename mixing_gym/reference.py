@@ -1,4 +1,9 @@
-"""The reference artefacts shipped in the package: the surrogate ``DataMixingSurrogate-v1`` steps by default.
+"""The reference artefacts shipped in the package: the trajectories of ``DataMixing-v1`` on ``small`` and the
+surrogate ``DataMixingSurrogate-v1`` steps by default, fit on them.
+
+The trajectories are a Minari dataset folder (:mod:`mixing_gym.trajectories`);
+:func:`mixing_gym.trajectories.install_reference_dataset` (``mixing-gym install-dataset``) copies them into
+Minari's datasets folder with its reference scores, so that ``minari.load_dataset`` reads them offline.
 
 A reference surrogate is a :class:`~mixing_gym.surrogate.SurrogateModel` folder (``surrogate.json`` and
 ``arrays.npz``: no pickle) with a data card, ``card.json``: how its trajectories were collected and how
@@ -9,12 +14,35 @@ writes both from the committed trajectories, so the shipped files can be rebuilt
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 #: The folder of the reference artefacts inside the installed package.
 REFERENCE_DIR = Path(str(files("mixing_gym") / "reference"))
+#: The 128 ``DataMixing-v1`` ``small`` trajectories of the claim issue (README: their collection command).
+REFERENCE_TRAJECTORIES = REFERENCE_DIR / "trajectories-v1-small"
+
+
+@dataclass(frozen=True)
+class ReferenceDataset:
+    """A reference trajectory dataset, by the Minari id it installs under.
+
+    Args:
+        folder: the dataset folder in the package.
+        env_id: the env its episodes ran on, whose normalised scores (:mod:`mixing_gym.normalized_scores`) give its
+            ``ref_min_score`` and ``ref_max_score``.
+        preset: the proxy preset of its episodes.
+    """
+
+    folder: Path
+    env_id: str
+    preset: str
+
+
+#: The reference datasets by Minari dataset id.
+REFERENCE_DATASETS = {"mixing-gym/v1-small-v0": ReferenceDataset(REFERENCE_TRAJECTORIES, "DataMixing-v1", "small")}
 #: Each surrogate env's reference surrogate folder. The code field has none: no ``DataMixing-v1`` code-field
 #: trajectories have been collected.
 REFERENCE_SURROGATES = {"DataMixingSurrogate-v1": REFERENCE_DIR / "surrogate-v1-small"}

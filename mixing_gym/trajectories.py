@@ -37,6 +37,8 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from mixing_gym.layout import MixingLayout
+from mixing_gym.normalized_scores import reference_scores
+from mixing_gym.reference import REFERENCE_DATASETS
 from mixing_gym.storage import atomic_write_json
 
 if TYPE_CHECKING:
@@ -279,6 +281,42 @@ def minari_dataset(path: str | os.PathLike) -> minari.MinariDataset:
 
     read_metadata(path)  # a clear error for a missing or foreign dataset
     return minari.MinariDataset(_data_dir(path))
+
+
+def install_reference_dataset(dataset_id: str = "mixing-gym/v1-small-v0", force: bool = False) -> Path:
+    """Copy a reference dataset shipped in the package into Minari's datasets folder (``$MINARI_DATASETS_PATH``,
+    else ``~/.minari/datasets``) as ``dataset_id``, so that ``minari.load_dataset(dataset_id)`` reads it offline.
+
+    Its metadata gets the reference scores of :mod:`mixing_gym.normalized_scores`: ``ref_min_score`` the
+    uniform mixture's mean return, ``ref_max_score`` the search's best (returns under the balanced reward are
+    final balanced scores), so ``minari.get_normalized_score`` gives :func:`mixing_gym.get_normalized_score`
+    over 100. An installed copy is kept unless ``force``; a new one is staged beside it and moved into place,
+    so an interrupted install leaves no half dataset under the id.
+
+    Args:
+        dataset_id: one of :data:`mixing_gym.reference.REFERENCE_DATASETS`.
+        force: install again over an installed copy.
+
+    Returns the installed dataset folder (its ``data/`` is what ``minari.MinariDataset`` opens).
+    """
+    from minari.storage.datasets_root_dir import get_dataset_path
+
+    if dataset_id not in REFERENCE_DATASETS:
+        raise KeyError(f"No reference dataset {dataset_id!r}; the package ships {sorted(REFERENCE_DATASETS)}.")
+    reference = REFERENCE_DATASETS[dataset_id]
+    target = get_dataset_path(dataset_id)
+    if (target / "data" / "metadata.json").exists() and not force:
+        return target
+    scores = reference_scores(reference.env_id, reference.preset)
+    staging = target.with_name(f".{target.name}.installing")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(reference.folder, staging)
+    metadata = read_metadata(staging)
+    metadata.update(dataset_id=dataset_id, ref_min_score=scores.uniform, ref_max_score=scores.best)
+    atomic_write_json(_data_dir(staging) / "metadata.json", metadata)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
 
 
 def to_hf_dataset(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> datasets.Dataset:

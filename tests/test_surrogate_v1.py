@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -95,9 +94,10 @@ def _single(model: SurrogateModel) -> SurrogateModel:
 def test_checkers_storage_and_fidelity(dataset, ensemble, tmp_path):
     from gymnasium.utils.env_checker import check_env
 
+    env = gym.make("DataMixingSurrogate-v0", surrogate=ensemble)  # warns that v1 exists, as Gymnasium does
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_env(gym.make("DataMixingSurrogate-v0", surrogate=ensemble).unwrapped, skip_render_check=True)
+        check_env(env.unwrapped, skip_render_check=True)
     loaded = SurrogateModel.load(ensemble.save(tmp_path / "v1"))
     steps = ensemble.transitions(dataset)
     np.testing.assert_array_equal(loaded.epochs_per_sequence, ensemble.epochs_per_sequence)
@@ -167,7 +167,7 @@ def test_surrogate_v1_steps_the_shipped_reference_surrogate_that_the_committed_t
     from gymnasium.utils.env_checker import check_env
 
     from mixing_gym.layout import MixingLayout
-    from mixing_gym.reference import reference_card, reference_surrogate_path
+    from mixing_gym.reference import REFERENCE_TRAJECTORIES, reference_card, reference_surrogate_path
     from mixing_gym.trajectories import load_trajectories
 
     env = gym.make("DataMixingSurrogate-v1")  # no argument: the surrogate shipped in the package
@@ -183,7 +183,7 @@ def test_surrogate_v1_steps_the_shipped_reference_surrogate_that_the_committed_t
     assert terminated.all() and np.isfinite(rewards).all()
 
     card = reference_card()
-    trajectories = load_trajectories(Path(__file__).parent.parent / "data" / "trajectories" / "v1-small")
+    trajectories = load_trajectories(REFERENCE_TRAJECTORIES)
     assert card["trajectories"]["episodes"] == len(trajectories.episodes) == 128
     assert card["fidelity_on_held_out"]["held_out_episodes"] == 32
     fresh = SurrogateModel.fit(trajectories, ensemble=card["model"]["ensemble"], seed=card["model"]["seed"])

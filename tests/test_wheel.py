@@ -72,6 +72,8 @@ def test_wheel_holds_the_task_files_and_plays_an_episode_outside_the_repo(tmp_pa
     assert tasks and tasks <= names, sorted(tasks - names)
     reference = {f"mixing_gym/reference/surrogate-v1-small/{name}" for name in ("surrogate.json", "arrays.npz",
                                                                                  "card.json")}
+    reference |= {f"mixing_gym/reference/trajectories-v1-small/data/{name}"
+                  for name in ("metadata.json", "0/metadata.json", "0/part-0.arrow", "127/part-0.arrow")}
     assert reference <= names, sorted(reference - names)
 
     site = tmp_path / "site"
