@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"`python benchmarks/surrogate_speed.py {shlex.join(sys.argv[1:] if argv is None else argv)}` "
           f"(one core; K={surrogate.num_domains} domains, B={surrogate.num_benchmarks} benchmarks, "
-          f"{surrogate.num_steps} steps per episode)\n")
+          f"{surrogate.layout.num_steps} steps per episode)\n")
     print("| env | envs | steps/s |\n|---|---:|---:|")
     single = single_env_steps_per_second(surrogate, args.seconds)
     print(f"| gym.make (single env, wrappers included) | 1 | {single:,.0f} |")
