@@ -107,7 +107,7 @@ class RayExecutor(Executor):
             ray.init(address=backend.address or "local", num_cpus=backend.workers if backend.address is None else None,
                      include_dashboard=False, configure_logging=False)
         self._remotes: dict[Callable, Any] = {}
-        self._running: list[Any] = []
+        self._submitted: list[tuple[Any, Future]] = []  # each task's reference and the future handed out
 
     @property
     def workers(self) -> int:
@@ -119,16 +119,23 @@ class RayExecutor(Executor):
             self._remotes[fn] = self._ray.remote(fn).options(
                 num_cpus=1, num_gpus=self._backend.num_gpus, max_retries=self._backend.max_retries)
         reference = self._remotes[fn].remote(*args, **kwargs)
-        self._running.append(reference)
-        return reference.future()
+        future = reference.future()
+        self._submitted.append((reference, future))
+        return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        if cancel_futures or not wait:
-            for reference in self._running:
+        """Cancel the tasks whose futures were cancelled (all of them with ``cancel_futures`` or without ``wait``),
+        wait for the others if ``wait``, then stop the Ray this executor started. A caller that cancels its
+        futures on an error (as :func:`~agents.collect.collect` does) so returns without playing them out."""
+        waiting = []
+        for reference, future in self._submitted:
+            if cancel_futures or not wait or future.cancelled():
                 self._ray.cancel(reference, force=True)
-        elif self._running:
-            self._ray.wait(self._running, num_returns=len(self._running))
-        self._running = []
+            else:
+                waiting.append(reference)
+        if waiting:
+            self._ray.wait(waiting, num_returns=len(waiting))
+        self._submitted = []
         if self._started:
             self._ray.shutdown()
 

@@ -167,6 +167,17 @@ def test_the_search_and_regmix_learn_on_ray_what_they_learn_here(local_ray, env_
         env.close()
 
 
+def test_tasks_whose_futures_are_cancelled_are_not_waited_for(local_ray):
+    start = time.monotonic()
+    with Backend("ray", workers=2).executor() as pool:
+        # subprocess.run: a Python function the workers can import (this module they cannot)
+        done = pool.submit(subprocess.run, ["sleep", "0.1"])
+        cancelled = [pool.submit(subprocess.run, ["sleep", "120"]) for _ in range(3)]  # as a failed collector's
+        assert done.result(timeout=60).returncode == 0
+        assert all(future.cancel() for future in cancelled)
+    assert time.monotonic() - start < 60, "the executor waited for the cancelled tasks"
+
+
 def test_backend_settings_that_cannot_work_name_the_fix(monkeypatch):
     with pytest.raises(ValueError, match="--backend ray"):
         Backend("process", workers=2, address="auto")
