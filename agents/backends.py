@@ -13,7 +13,8 @@ returns; the caller alone writes what the tasks return, so the two backends reco
   ``address=None`` a local Ray of ``workers`` CPUs is started for the run and stopped after it;
   ``address="auto"`` joins the running cluster (``ray start --head``), whose CPUs set the parallelism.
 
-In each worker :func:`worker_env` makes an env once per set of arguments and reuses it; on a node that has
+An episode task is :func:`play_on_worker` (a collection's is its own: it returns the trajectory). In each
+worker :func:`worker_env` makes an env once per set of arguments and reuses it; on a node that has
 no prepared cache the first env prepares it under the cache's lock, so a node prepares once (or shares a
 cache on a shared filesystem through ``MIXING_GYM_CACHE``).
 """
@@ -31,6 +32,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from agents.base import Agent, play_episode
 from mixing_gym.storage import fingerprint
 
 BACKENDS = ("process", "ray")
@@ -150,6 +152,13 @@ def worker_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env:
     if key not in _WORKER_ENVS:
         _WORKER_ENVS[key] = gym.make(env_id, **env_kwargs)
     return _WORKER_ENVS[key]
+
+
+def play_on_worker(agent: Agent, env_id: str, env_kwargs: dict[str, Any], seed: int,
+                   max_steps: int | None = None) -> dict[str, Any]:
+    """Worker task: the record (``PlayedEpisode.record()``) of ``agent``'s episode with ``seed`` on this worker's
+    env; the one task of the comparison, RegMix's proxy runs and the search's trials."""
+    return play_episode(agent, worker_env(env_id, env_kwargs), seed, max_steps=max_steps).record()
 
 
 def env_arguments(env: gym.Env) -> tuple[str, dict[str, Any]]:

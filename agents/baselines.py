@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from agents.backends import Backend, env_arguments, worker_env
+from agents.backends import Backend, env_arguments, play_on_worker
 from agents.base import Agent, MixtureAgent, play_episode
 from agents.regression import MixtureRegressor
 from mixing_gym.layout import MixingLayout
@@ -110,16 +110,6 @@ class LinearSchedule(MixtureAgent):
         return layout.field_mixture(self.start_share + (self.end_share - self.start_share) * min(fraction, 1.0))
 
 
-def _proxy_run(mixture: np.ndarray, env, seed: int, max_steps: int | None) -> dict:
-    """One RegMix proxy run: the record of an episode of ``mixture`` held on ``env``."""
-    return play_episode(FixedMixture(mixture), env, seed=seed, max_steps=max_steps).record()
-
-
-def _proxy_run_on_worker(mixture: np.ndarray, env_id: str, env_kwargs: dict, seed: int, max_steps: int | None) -> dict:
-    """Worker task: one RegMix proxy run on the worker's env."""
-    return _proxy_run(mixture, worker_env(env_id, env_kwargs), seed, max_steps)
-
-
 class RegMix(MixtureAgent):
     """RegMix (Liu et al., 2024, "RegMix: Data Mixture as Regression for Language Model Pre-training").
 
@@ -177,11 +167,12 @@ class RegMix(MixtureAgent):
         runs = range(len(rows), num_runs)
         with (contextlib.nullcontext() if backend is None else backend.executor()) as pool:
             if pool is None:
-                episodes = (_proxy_run(mixtures[run], env, seed + run, max_steps) for run in runs)
+                episodes = (play_episode(FixedMixture(mixtures[run]), env, seed + run, max_steps=max_steps).record()
+                            for run in runs)
             else:
                 env_id, env_kwargs = env_arguments(env)
-                futures = [pool.submit(_proxy_run_on_worker, mixtures[run], env_id, env_kwargs, seed + run, max_steps)
-                           for run in runs]
+                futures = [pool.submit(play_on_worker, FixedMixture(mixtures[run]), env_id, env_kwargs, seed + run,
+                                       max_steps) for run in runs]
                 episodes = (future.result() for future in futures)  # in run order, whatever finished first
             for episode in tqdm(episodes, desc="RegMix proxy runs", unit="run", initial=len(rows), total=num_runs,
                                 disable=not progress):

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-from agents.backends import Backend, worker_env
+from agents.backends import Backend, play_on_worker
 from agents.base import Agent, play_episode
 from agents.plots import plot_frontier, plot_mixtures, plot_scores
 from mixing_gym import DEFAULT_ENV_ID, REAL_ENV_IDS
@@ -153,15 +153,10 @@ def _play_on(agents: Mapping[str, Agent], pending: list[tuple[str, int]], env_id
 
         prepare_env(env_id, dict(env_kwargs), progress=False)  # so that the workers find a complete cache
     with backend.executor() as pool:
-        futures = {pool.submit(_play_record, agents[name], env_id, dict(env_kwargs), seed): (name, seed)
+        futures = {pool.submit(play_on_worker, agents[name], env_id, dict(env_kwargs), seed): (name, seed)
                    for name, seed in pending}
         for future in as_completed(futures):
             yield futures[future], future.result()
-
-
-def _play_record(agent: Agent, env_id: str, env_kwargs: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Worker task: one episode's record, on the worker's env."""
-    return play_episode(agent, worker_env(env_id, env_kwargs), seed).record()
 
 
 def evaluate_agents(

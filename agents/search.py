@@ -19,7 +19,7 @@ import pandas as pd
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 from tqdm.auto import tqdm
 
-from agents.backends import Backend, env_arguments, worker_env
+from agents.backends import Backend, env_arguments, play_on_worker
 from agents.base import MixtureAgent, play_episode
 from mixing_gym.layout import MixingLayout
 from mixing_gym.mdp import action_to_weights
@@ -42,17 +42,6 @@ def schedule_step(schedule: np.ndarray, layout: MixingLayout, observation: np.nd
         observation: the env's current observation.
     """
     return schedule[min(layout.step_index(observation), len(schedule) - 1)]
-
-
-def _score_schedule(schedule: np.ndarray, env: gym.Env, episode_seed: int, objective: str) -> float:
-    """One search trial: the ``objective`` of an episode of ``schedule`` on ``env``."""
-    return float(play_episode(FixedSchedule(schedule), env, seed=episode_seed).record()[objective])
-
-
-def _score_schedule_on_worker(schedule: np.ndarray, env_id: str, env_kwargs: dict[str, Any], episode_seed: int,
-                              objective: str) -> float:
-    """Worker task: one search trial on the worker's env."""
-    return _score_schedule(schedule, worker_env(env_id, env_kwargs), episode_seed, objective)
 
 
 class FixedSchedule(MixtureAgent):
@@ -228,12 +217,14 @@ class MixtureSearch(MixtureAgent):
                 weights = [self._phase_weights(trial.params, names, layout.temperature) for trial in trials]
                 schedules = [self._schedule_of(w, trial.params, num_steps) for trial, w in zip(trials, weights)]
                 if pool is None:
-                    scores = [_score_schedule(schedule, env, episode_seed, self.objective) for schedule in schedules]
+                    records = [play_episode(FixedSchedule(schedule), env, seed=episode_seed).record()
+                               for schedule in schedules]
                 else:
                     env_id, env_kwargs = env_arguments(env)
-                    futures = [pool.submit(_score_schedule_on_worker, schedule, env_id, env_kwargs, episode_seed,
-                                           self.objective) for schedule in schedules]
-                    scores = [future.result() for future in futures]
+                    futures = [pool.submit(play_on_worker, FixedSchedule(schedule), env_id, env_kwargs, episode_seed)
+                               for schedule in schedules]
+                    records = [future.result() for future in futures]
+                scores = [float(record[self.objective]) for record in records]
                 for trial, phases, score in zip(trials, weights, scores):  # in trial order, whatever finished first
                     study.tell(trial, score)
                     row = {"trial": trial.number, **settings, **trial.params,
