@@ -1,10 +1,12 @@
-"""The mixing-gym command line with the agents: ``mixing_gym.cli``'s commands plus evaluate, demo and collect."""
+"""The mixing-gym command line with the agents: ``mixing_gym.cli``'s commands plus evaluate, demo, collect and
+benchmark."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,7 @@ examples:
   mixing-gym prepare --space code --preset micro
   mixing-gym evaluate --preset micro --seeds 5 --agents uniform,odm,doremi
   mixing-gym collect --preset micro --episodes 16 --workers 2
+  mixing-gym benchmark --algos ppo,sac,td3,a2c,dma --seeds 10
 
 Run "mixing-gym COMMAND --help" for a command's options and what it writes.
 The cache is in $MIXING_GYM_CACHE, else ~/.cache/mixing_gym."""
@@ -174,6 +177,23 @@ def finding(summary: pd.DataFrame, metric: str = "balanced") -> str:
     return (first + f"\nThe lead is within the 95% confidence intervals ({intervals}): they overlap, so the two "
                     "are not told apart; more --seeds narrow the intervals.")
 
+BENCHMARK_HELP = """\
+Train each algorithm of --algos (Stable-Baselines3's ppo, a2c, sac, td3 on
+the vectorised reference surrogate DataMixingSurrogate-v1; dma, the offline
+Data Mixing Agent, on the reference trajectories) for --seeds runs under one
+protocol (agents.benchmark: --timesteps env steps, --num-envs envs, the
+hyperparameters of agents.benchmark.ALGORITHMS), score every final policy on
+the surrogate, validate the first --validate runs of each on the real env
+(DataMixing-v1 small, one episode each), and report normalised scores (0:
+uniform, 100: the search baseline's best) as IQMs with stratified-bootstrap
+95% intervals, the probability of improving on the best, performance
+profiles, and each algorithm's gap between surrogate and real scores.
+
+Writes into --output: one folder per run (run.json and its model), real/
+(the real episodes), protocol.json, benchmark.csv (a row per run; also to
+--results), benchmark.md and profiles_surrogate.png, profiles_real.png.
+Every run is saved as it ends: rerun the same command to resume."""
+
 
 def _report(comparison: Comparison) -> None:
     """Print the comparison's table, where its files are, and, last, what it found."""
@@ -228,6 +248,21 @@ def cmd_collect(args: argparse.Namespace) -> None:
           f"{summary.seconds:.0f} s with {summary.workers} workers ({summary.episodes_per_hour:.0f} per hour).")
     print("Read it with mixing_gym.trajectories.load_trajectories (or to_hf_dataset, minari_dataset), or "
           f"minari.MinariDataset('{summary.path / 'data'}').")
+
+
+def cmd_benchmark(args: argparse.Namespace) -> None:
+    from agents.backends import Backend
+    from agents.benchmark import BenchmarkProtocol, check_algorithms, markdown, run_benchmark, write_report
+
+    algorithms = check_algorithms([name.strip() for name in args.algos.split(",") if name.strip()])
+    protocol = BenchmarkProtocol(timesteps=args.timesteps, num_envs=args.num_envs, preset=args.preset)
+    backend = Backend(args.backend, args.workers, args.address, args.num_gpus)
+    start = time.perf_counter()
+    rows = run_benchmark(algorithms, args.seeds, args.output, protocol, args.validate, backend)
+    table = write_report(rows, args.output, args.results)
+    print(markdown(table))
+    written = [path.name for path in sorted(Path(args.output).glob("*")) if path.is_file()]
+    print(f"{len(rows)} runs in {args.output}/ (this call: {time.perf_counter() - start:.0f} s): {', '.join(written)}")
 
 
 def _add_env_arguments(parser: argparse.ArgumentParser, threads_of: str) -> None:
@@ -330,6 +365,24 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     collect.add_argument("--num-steps", type=int, default=None,
                          help="re-weighting steps per episode (default: the preset's)")
     collect.set_defaults(func=cmd_collect)
+
+    benchmark = base_cli.add_command(
+        commands, "benchmark", "RL algorithms on the reference surrogate, validated on the real env", BENCHMARK_HELP,
+        ["mixing-gym benchmark --algos ppo,sac,td3,a2c,dma --seeds 10",
+         "mixing-gym benchmark --algos ppo,sac --seeds 3 --timesteps 20000 --validate 0 --output runs/quick"])
+    benchmark.add_argument("--algos", default="ppo,sac,td3,a2c,dma",
+                           help="comma-separated: ppo, a2c, sac, td3, dma (default: all five)")
+    benchmark.add_argument("--seeds", type=int, default=10, help="runs per algorithm, seeds 0..N-1 (default: 10)")
+    benchmark.add_argument("--timesteps", type=int, default=100_000,
+                           help="surrogate env steps of each online run (default: 100000)")
+    benchmark.add_argument("--num-envs", type=int, default=16, help="surrogate envs stepped together (default: 16)")
+    benchmark.add_argument("--validate", type=int, default=3,
+                           help="runs of each algorithm that also play one real episode (default: 3; 0: none)")
+    benchmark.add_argument("--preset", default="small", help="the real env's proxy preset (default: small)")
+    benchmark.add_argument("--output", default="runs/benchmark", help="where it all goes (default: runs/benchmark)")
+    benchmark.add_argument("--results", default=None, help="also write the per-run CSV here")
+    add_backend_arguments(benchmark, workers_default=2)
+    benchmark.set_defaults(func=cmd_benchmark)
     return parser, commands
 
 

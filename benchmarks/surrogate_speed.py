@@ -5,6 +5,8 @@ vector env (one numpy call per step for all N envs) at several N.
     python benchmarks/surrogate_speed.py --trajectories runs/trajectories    # fit one on recorded episodes
     python benchmarks/surrogate_speed.py --num-envs 1 64 1024 --seconds 3    # without either: records
                                                                              # 6 micro episodes first
+    python benchmarks/surrogate_speed.py --surrogate mixing_gym/reference/surrogate-v1-small \
+        --num-envs 1 256 4096 --seconds 3 --csv docs/results/surrogate_speed_v1.csv   # the README's figures
 
 The speed depends on the numbers of domains and benchmarks, not on the fitted values. Numpy's BLAS
 threads are pinned to one before numpy loads, so the figures are for a single core.
@@ -18,6 +20,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"  # one core: set before numpy starts its thread pools
 
 import argparse
+import csv
 import shlex
 import sys
 import time
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     source.add_argument("--trajectories", help="recorded trajectories to fit a surrogate on")
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 16, 256, 1024, 4096])
     parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per configuration")
+    parser.add_argument("--csv", default=None, help="also write the rows (env, envs, steps_per_second) here")
     args = parser.parse_args(argv)
 
     if args.surrogate:
@@ -97,11 +101,17 @@ def main(argv: list[str] | None = None) -> None:
           f"(one core; K={surrogate.num_domains} domains, B={surrogate.num_benchmarks} benchmarks, "
           f"{surrogate.layout.num_steps} steps per episode)\n")
     print("| env | envs | steps/s |\n|---|---:|---:|")
-    single = single_env_steps_per_second(surrogate, args.seconds)
-    print(f"| gym.make (single env, wrappers included) | 1 | {single:,.0f} |")
+    rows = [("gym.make (single env, wrappers included)", 1, single_env_steps_per_second(surrogate, args.seconds))]
+    print(f"| {rows[0][0]} | 1 | {rows[0][2]:,.0f} |")
     for num_envs in args.num_envs:
-        rate = vector_env_steps_per_second(surrogate, num_envs, args.seconds)
-        print(f"| gym.make_vec (vector entry point) | {num_envs} | {rate:,.0f} |")
+        rows.append(("gym.make_vec (vector entry point)", num_envs,
+                     vector_env_steps_per_second(surrogate, num_envs, args.seconds)))
+        print(f"| {rows[-1][0]} | {num_envs} | {rows[-1][2]:,.0f} |")
+    if args.csv:
+        with open(args.csv, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["env", "envs", "steps_per_second", "domains", "benchmarks"])
+            writer.writerows((*row, surrogate.num_domains, surrogate.num_benchmarks) for row in rows)
 
 
 if __name__ == "__main__":

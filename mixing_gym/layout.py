@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -266,11 +267,11 @@ class MixingLayout:
     def num_benchmarks(self) -> int:
         return len(self.benchmarks)
 
-    @property
+    @cached_property  # read at every step of a surrogate env; a frozen layout's names never change
     def benchmark_names(self) -> tuple[str, ...]:
         return tuple(b.name for b in self.benchmarks)
 
-    @property
+    @cached_property
     def observation_names(self) -> tuple[str, ...]:
         """What each observation entry is: ``weight/<domain>``, ``score/<task>``, the aggregates, ``progress``."""
         return tuple(mdp.observation_names(self.domain_names, self.benchmark_names, self.observe_epochs))

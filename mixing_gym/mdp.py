@@ -23,7 +23,7 @@ OBJECTIVES: dict[str, Callable[[float, float, float], float]] = {
     "target": lambda source, target, coef: target,
     "source": lambda source, target, coef: source,
     "weighted": lambda source, target, coef: coef * target + (1.0 - coef) * source,
-    "min": lambda source, target, coef: min(source, target),
+    "min": lambda source, target, coef: np.minimum(source, target),  # numpy: arrays of N envs too
 }
 
 ACTION_MODES = ("logits", "weights")

@@ -192,3 +192,31 @@ def test_surrogate_v1_steps_the_shipped_reference_surrogate_that_the_committed_t
     weights = np.random.default_rng(0).dirichlet(np.ones(layout.num_domains), 16)
     state = (np.zeros((16, shipped.num_benchmarks)), weights, np.full(16, 0.25), np.zeros_like(weights), slice(None))
     np.testing.assert_array_equal(shipped.member_changes(*state), fresh.member_changes(*state))
+
+
+def test_a_step_evaluates_the_fitted_polynomial_in_chunks_and_members():
+    """The folded polynomial a step runs equals the model as fit: the ridge coefficients times every product of
+    degree <= 2 of the clipped features, plus the domain features; in chunks, for any members."""
+    from mixing_gym.reference import reference_surrogate_path
+    from mixing_gym.surrogate import _LEFT, _RIGHT, CHUNK_ROWS, NUM_TERMS
+
+    model = SurrogateModel.load(reference_surrogate_path())
+    count = CHUNK_ROWS + 37  # two chunks, the second partial
+    rng = np.random.default_rng(0)
+    improvements = rng.uniform(-0.3, 0.6, (count, model.num_benchmarks))
+    weights = rng.dirichlet(np.full(model.num_domains, 0.3), count)
+    progress, epochs = rng.uniform(0, 1.2, count), rng.uniform(0, 5, (count, model.num_domains))
+
+    design = np.concatenate([np.ones((count, model.num_benchmarks, 1)),
+                             np.clip(model.features(improvements, weights, progress), *model.feature_range)], axis=-1)
+    terms = design[..., _LEFT] * design[..., _RIGHT]
+    coefficients = model.coefficients[:, model.group_of_benchmark]  # (E, B, P)
+    domain = model.domain_features(weights, progress, epochs)
+    expected = (np.einsum("nbp,ebp->enb", terms, coefficients[..., :NUM_TERMS])
+                + np.einsum("nd,ebd->enb", domain, coefficients[..., NUM_TERMS:]))
+    np.testing.assert_allclose(model.member_changes(improvements, weights, progress, epochs), expected,
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(model.member_changes(improvements, weights, progress, epochs, slice(1, 4, 2)),
+                               expected[1:4:2], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(model.predict_change(improvements[:5], weights[:5], progress[:5], epochs[:5]),
+                               expected[0, :5], rtol=1e-10, atol=1e-12)
