@@ -369,7 +369,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     benchmark = base_cli.add_command(
         commands, "benchmark", "RL algorithms on the reference surrogate, validated on the real env", BENCHMARK_HELP,
         ["mixing-gym benchmark --algos ppo,sac,td3,a2c,dma --seeds 10",
-         "mixing-gym benchmark --algos ppo,sac --seeds 3 --timesteps 20000 --validate 0 --output runs/quick"])
+         "mixing-gym benchmark --algos a2c --seeds 3 --validate 0 --output runs/a2c"])
     benchmark.add_argument("--algos", default="ppo,sac,td3,a2c,dma",
                            help="comma-separated: ppo, a2c, sac, td3, dma (default: all five)")
     benchmark.add_argument("--seeds", type=int, default=10, help="runs per algorithm, seeds 0..N-1 (default: 10)")

@@ -18,7 +18,7 @@ from mixing_gym.domains import get_domain_space, target_field_space
 from mixing_gym.models import PRESETS, count_parameters
 from mixing_gym.prepare import DataConfig
 
-COMMANDS = ("info", "prepare", "train", "score", "tasks", "evaluate", "demo", "collect")
+COMMANDS = ("info", "prepare", "train", "score", "tasks", "evaluate", "demo", "collect", "benchmark")
 #: Commands that run envs or train, and so take --torch-threads.
 THREADED = ("train", "evaluate", "demo", "collect")
 BROKEN_YAML = """\
