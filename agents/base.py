@@ -153,6 +153,13 @@ class PlayedEpisode:
         }
 
 
+def target_share(record: dict[str, Any]) -> float:
+    """The share of a played episode's tokens (a :meth:`PlayedEpisode.record`) drawn from target-field domains,
+    the mean over its steps (which are of equal size)."""
+    target = np.asarray(record["domain_fields"]) == "target"
+    return float(np.mean([np.asarray(step["mixture"])[target].sum() for step in record["steps"]]))
+
+
 def play_episode(agent: Agent, env: gym.Env, seed: int, max_steps: int | None = None) -> PlayedEpisode:
     """Play one episode of ``agent`` on ``env`` from ``env.reset(seed=seed)``.
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from agents.backends import Backend
-from agents.base import Agent, SB3Agent, play_episode
+from agents.base import Agent, SB3Agent, play_episode, target_share
 from agents.harness import evaluate_agents, mean_ci
 from agents.plots import plot_performance_profiles
 from agents.rl_statistics import aggregate_table
@@ -146,17 +146,13 @@ def train_run(name: str, seed: int, protocol: BenchmarkProtocol, run_dir: Path) 
     else:
         _train_online(name, seed, protocol, run_dir)
     seconds = time.perf_counter() - start
-    episode = play_episode(load_policy(name, run_dir), gym.make(protocol.surrogate_env_id), seed=seed).record()
+    surrogate = gym.make(protocol.surrogate_env_id)
+    episode = play_episode(load_policy(name, run_dir), surrogate, seed=seed).record()
+    surrogate.close()
     run = {"algorithm": name, "seed": seed, "train_seconds": seconds, "surrogate_balanced": episode["balanced"],
-           "surrogate_target_share": _target_share(episode), "protocol": asdict(protocol)}
+           "surrogate_target_share": target_share(episode), "protocol": asdict(protocol)}
     atomic_write_json(run_dir / "run.json", run)
     return run
-
-
-def _target_share(record: dict[str, Any]) -> float:
-    """The share of an episode's tokens drawn from target-field domains (its steps are of equal size)."""
-    target = np.array([field != "source" for field in record["domain_fields"]])
-    return float(np.mean([np.asarray(step["mixture"])[target].sum() for step in record["steps"]]))
 
 
 # ------------------------------------------------------------------------------------------------ runner

@@ -31,7 +31,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from agents.backends import Backend, play_on_worker
-from agents.base import Agent, play_episode
+from agents.base import Agent, play_episode, target_share
 from agents.plots import plot_frontier, plot_mixtures, plot_scores
 from mixing_gym import DEFAULT_ENV_ID, REAL_ENV_IDS
 from mixing_gym.storage import atomic_write_json, fingerprint
@@ -101,9 +101,8 @@ def _load_cached(path: Path, key: str) -> dict[str, Any] | None:
 def _summaries(records: dict[tuple[str, int], dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = []
     for (agent, seed), record in records.items():
-        target = np.asarray(record["domain_fields"]) == "target"
-        share = float(np.mean([np.asarray(step["mixture"])[target].sum() for step in record["steps"]]))
-        rows.append({"agent": agent, "seed": seed, **{k: record[k] for k in EPISODE_KEYS}, "target_share": share})
+        rows.append({"agent": agent, "seed": seed, **{k: record[k] for k in EPISODE_KEYS},
+                     "target_share": target_share(record)})
     episodes = pd.DataFrame(rows)
     summary = []
     for agent, group in episodes.groupby("agent", sort=False):
