@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mixing_gym import mdp
+from mixing_gym.kernels import field_means, largest_remainder
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -82,15 +83,12 @@ def field_mixture(target_mask: np.ndarray, target_share: float) -> np.ndarray:
 
 
 def allocate(weights: np.ndarray, total: int) -> np.ndarray:
-    """Integer counts summing to ``total`` proportional to ``weights`` (largest-remainder rounding), for one
-    mixture ``(K,)`` or a batch ``(N, K)``: how many whole sequences of each domain a step trains on."""
-    exact = np.asarray(weights) * total
-    counts = np.floor(exact).astype(np.int64)
-    remainder = total - counts.sum(axis=-1, keepdims=True)
-    order = np.argsort(-(exact - counts), axis=-1, kind="stable")
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(order.shape[-1]), axis=-1)
-    return counts + (rank < remainder)
+    """Integer counts summing to ``total`` proportional to ``weights`` (largest-remainder rounding, ties to
+    the first domain), for one mixture ``(K,)`` or a batch ``(N, K)``: how many whole sequences of each
+    domain a step trains on."""
+    array = np.asarray(weights, dtype=np.float64)
+    counts = largest_remainder(np.ascontiguousarray(array.reshape(-1, array.shape[-1])), int(total))
+    return counts.reshape(array.shape)
 
 
 def with_target_share(weights: np.ndarray, target_mask: np.ndarray, target_share: float) -> np.ndarray:
@@ -127,11 +125,8 @@ def field_scores(improvements: np.ndarray, members: np.ndarray) -> np.ndarray:
     member benchmarks (0 for a field without any). The one aggregate rule of mixing-gym: the real env, the
     surrogate and every reader of recorded scores form source and target scores with it."""
     values = np.asarray(improvements, dtype=np.float64)
-    # Summed one benchmark after the other (the reduction runs over a non-contiguous axis), so a
-    # single evaluation gives exactly the float a plain Python sum would.
-    sums = np.where(members, values[..., :, None], 0.0).sum(axis=-2)
-    counts = members.sum(axis=0)
-    return np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+    rows = np.ascontiguousarray(values.reshape(-1, values.shape[-1]))
+    return field_means(rows, np.asarray(members, dtype=np.bool_)).reshape(*values.shape[:-1], members.shape[1])
 
 
 @dataclass(frozen=True)

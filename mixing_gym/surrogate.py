@@ -6,12 +6,13 @@ episode, its base score), so it is not tied to one number of domains. On ``DataM
 benchmarks draw on many domains unequally, it also reads every domain's weight with coefficients of
 each benchmark's own (``per_domain``), and the domains' epochs, which it steps as the real env counts
 them; a bootstrap ensemble (by episode) measures where it is unsure. It is fit with scikit-learn and
-evaluated in plain numpy; the envs that step it live in :mod:`mixing_gym.envs.surrogate`. What each
-benchmark measures comes from the recorded :class:`~mixing_gym.layout.MixingLayout`, and the field
-aggregates are formed by the one rule of :func:`mixing_gym.layout.field_scores`.
+stepped by compiled loops (:mod:`mixing_gym.kernels`); the envs that step it live in
+:mod:`mixing_gym.envs.surrogate`. What each benchmark measures comes from the recorded
+:class:`~mixing_gym.layout.MixingLayout`, and the field aggregates are formed by the one rule of
+:func:`mixing_gym.layout.field_scores`.
 
 :func:`fidelity` measures one-step predictions on held-out trajectories. The module needs numpy,
-scikit-learn and scipy: no torch, no lm-eval.
+numba, scikit-learn and scipy: no torch, no lm-eval.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from mixing_gym.kernels import surrogate_changes
 from mixing_gym.layout import FIELDS, MixingLayout, allocate, field_scores
 from mixing_gym.mdp import MAX_EPOCHS, SOURCE_SCORE, TARGET_SCORE
 from mixing_gym.storage import atomic_write_bytes, atomic_write_json, sha256_file
@@ -42,17 +44,11 @@ FEATURES = ("improvement", "progress", "sqrt_own_weight", "sqrt_field_weight", "
 # Index pairs (i, j), i <= j, over [1, features...]: every product of degree <= 2, the constant first.
 _LEFT, _RIGHT = np.triu_indices(len(FEATURES) + 1)
 NUM_TERMS = len(_LEFT)
-# Columns of [1, features...] that do not vary between states: the constant and each benchmark's base score.
-_CONSTANT_COLUMNS = (0, 1 + FEATURES.index("base_score"))
 #: Per-domain inputs of ``per_domain`` models, shared by all benchmarks and weighted by each benchmark's own
 #: coefficients: every domain's ``sqrt(weight)``, the same times the progress, and with epochs observed
 #: ``sqrt(weight) / (1 + epochs)`` (a domain trained on many times teaches less per token).
 DOMAIN_FEATURES = ("sqrt_weight", "sqrt_weight_x_progress", "sqrt_weight_over_epochs")
 RIDGE_ALPHAS = np.logspace(-6, 3, 19)
-#: States a step evaluates at once; more are evaluated in chunks of this many.
-CHUNK_ROWS = 256
-#: Up to this many states, forming every product of the design costs fewer numpy calls than the folded passes.
-FEW_ROWS = 8
 #: Recorded epoch increases below this are float32 rounding, not a sequence trained on.
 EPOCH_TOLERANCE = 1e-6
 #: Recorded aggregates are float32 means of float32 improvements; anything further off is another aggregation.
@@ -157,7 +153,12 @@ class SurrogateModel:
         self._base = np.array([layout.base_scores[name] for name in layout.benchmark_names], dtype=np.float64)
         self._lower_is_better = np.array([b.lower_is_better for b in layout.benchmarks])
         self._members = layout.aggregate_members
-        self._fold_polynomial()
+        group_sizes = np.array([np.sum(kinds == kind) for kind in np.unique(kinds)], dtype=np.float64)
+        self._step_coefficients = np.ascontiguousarray(self._benchmark_coefficients.transpose(0, 2, 1))  # (E, P, B)
+        self._kernel_arrays = (  # what mixing_gym.kernels.surrogate_changes reads besides the states
+            self._own_index, self._benchmark_field, field_of_domain, self._domains_per_field,
+            np.unique(kinds, return_inverse=True)[1], group_sizes, self._base, *self.feature_range,
+            _LEFT, _RIGHT)
 
     # ------------------------------------------------------------------------------------------ dynamics
 
@@ -166,29 +167,16 @@ class SurrogateModel:
         and progress values ``(N,)``."""
         return self._design(improvements, weights, progress)[..., 1:]
 
-    def _feature_columns(self, improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray,
-                         clipped: bool) -> list[np.ndarray]:
-        """The :data:`FEATURES` in order, each as small as it can be and broadcastable to ``(N, B)`` (progress
-        ``(N, 1)``, base scores ``(B,)``); ``clipped``: to the range seen in fitting. The one definition of
-        the features: fitting stacks them (:meth:`_design`), a step evaluates the polynomial on them."""
+    def _design(self, improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray) -> np.ndarray:
+        """``(N, B, 1 + len(FEATURES))``: a column of ones, then the features, unclipped: what fitting reads.
+        A step evaluates the same features, clipped, in :func:`mixing_gym.kernels.surrogate_changes`."""
         field_weight = weights @ self._field_onehot  # (N, 2)
         extended = np.concatenate([weights, field_weight / self._domains_per_field], axis=1)
-        columns = [improvements, progress[:, None], np.sqrt(extended), np.sqrt(field_weight), self._base,
-                   improvements @ self._group_mean]
-        if clipped:  # before the gathers below: clipping an (N, K + 2) array costs less than an (N, B) one
-            # the ufuncs, not np.clip, whose checks cost more than the clipping on a single env's arrays
-            columns = [np.minimum(np.maximum(column, low), high)
-                       for column, low, high in zip(columns, *self.feature_range)]
-        columns[2] = columns[2][:, self._own_index]
-        columns[3] = columns[3][:, self._benchmark_field]
-        return columns
-
-    def _design(self, improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray,
-                clipped: bool = False) -> np.ndarray:
-        """``(N, B, 1 + len(FEATURES))``: a column of ones, then the features (unclipped: what fitting reads)."""
+        columns = [improvements, progress[:, None], np.sqrt(extended)[:, self._own_index],
+                   np.sqrt(field_weight)[:, self._benchmark_field], self._base, improvements @ self._group_mean]
         design = np.empty((*improvements.shape, 1 + len(FEATURES)))
         design[..., 0] = 1.0
-        for index, column in enumerate(self._feature_columns(improvements, weights, progress, clipped), start=1):
+        for index, column in enumerate(columns, start=1):
             design[..., index] = column
         return design
 
@@ -201,47 +189,6 @@ class SurrogateModel:
             blocks.append(root / (1.0 + epochs))
         return np.concatenate(blocks, axis=1)
 
-    def _fold_polynomial(self) -> None:
-        """Rewrite each benchmark's polynomial over the features that vary between states.
-
-        A term in the constant columns (the 1 and the clipped base score) is the same at every step, so
-        ``sum_{i<=j} c_ij x_i x_j`` becomes ``constant + sum_u x_u (linear_u + sum_{v>=u} quadratic_uv x_v)``
-        over the five varying features: a step then runs a few dozen passes over ``(N, B)`` arrays instead
-        of forming all 28 products of an ``(N, B, 7)`` design.
-        """
-        base_range = self.feature_range[:, FEATURES.index("base_score")]
-        values = {0: np.ones(self.num_benchmarks), _CONSTANT_COLUMNS[1]: np.clip(self._base, *base_range)}
-        self._varying = [column for column in range(len(FEATURES) + 1) if column not in _CONSTANT_COLUMNS]
-        polynomial = self._benchmark_coefficients[:, None, :, :NUM_TERMS]  # (E, 1, B, terms)
-        shape = (self.ensemble_size, 1, self.num_benchmarks)  # broadcasts against (N, B) features, per member
-        self._constant = np.zeros(shape)
-        self._linear = {u: np.zeros(shape) for u in self._varying}
-        self._quadratic = {}
-        for term, (i, j) in enumerate(zip(_LEFT, _RIGHT)):
-            coefficient = polynomial[..., term]  # (E, 1, B)
-            if i in values and j in values:
-                self._constant += coefficient * values[i] * values[j]
-            elif i in values or j in values:
-                constant, varying = (i, j) if i in values else (j, i)
-                self._linear[varying] += coefficient * values[constant]
-            else:
-                self._quadratic[i, j] = coefficient
-        domain = self._benchmark_coefficients[..., NUM_TERMS:]  # (E, B, domain_width)
-        self._domain_coefficients = np.ascontiguousarray(domain.transpose(2, 0, 1))  # (domain_width, E, B)
-
-    def _polynomial(self, columns: list[np.ndarray], members: slice) -> np.ndarray:
-        """``(E', N, B)`` the chosen members' polynomials at the clipped feature columns (see
-        :meth:`_fold_polynomial`), all members in each array operation."""
-        varying = {u: columns[u - 1] for u in self._varying}
-        total = self._constant[members] + np.zeros_like(varying[1])
-        for position, u in enumerate(self._varying):
-            inner = self._linear[u][members] + self._quadratic[u, u][members] * varying[u]
-            for v in self._varying[position + 1:]:
-                inner += self._quadratic[u, v][members] * varying[v]
-            inner *= varying[u]
-            total += inner
-        return total
-
     def member_changes(self, improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray,
                        epochs: np.ndarray | None = None, members: slice = slice(None)) -> np.ndarray:
         """``(E, N, B)`` the ensemble members' predicted change of every benchmark's improvement over one
@@ -249,25 +196,11 @@ class SurrogateModel:
         (``members`` selects some of them)."""
         if self.per_domain and self.layout.observe_epochs and epochs is None:
             raise ValueError("This surrogate reads the domains' epochs: pass epochs=(N, K).")
-        count = len(improvements)
-        if count > CHUNK_ROWS:  # in chunks whose temporaries stay in the CPU's cache: 2-3x faster for thousands
-            chunks = [self.member_changes(improvements[start:start + CHUNK_ROWS], weights[start:start + CHUNK_ROWS],
-                                          progress[start:start + CHUNK_ROWS],
-                                          None if epochs is None else epochs[start:start + CHUNK_ROWS], members)
-                      for start in range(0, count, CHUNK_ROWS)]
-            return np.concatenate(chunks, axis=1)
-        if count <= FEW_ROWS:  # a few states: all 28 products in one small array, one einsum for every member
-            design = self._design(improvements, weights, progress, clipped=True)
-            terms = design[..., _LEFT] * design[..., _RIGHT]
-            changes = np.einsum("nbp,ebp->enb", terms, self._benchmark_coefficients[members, :, :NUM_TERMS])
-        else:
-            changes = self._polynomial(self._feature_columns(improvements, weights, progress, clipped=True), members)
-        if self.per_domain:
-            domain = self.domain_features(weights, progress, epochs)
-            coefficients = self._domain_coefficients[:, members]  # (domain_width, E', B): one matmul for all
-            per_member = domain @ coefficients.reshape(domain.shape[1], -1)
-            changes += per_member.reshape(count, len(changes), -1).transpose(1, 0, 2)
-        return changes
+        members_coefficients = np.ascontiguousarray(self._step_coefficients[members])
+        epochs = np.zeros_like(weights) if epochs is None else epochs
+        return surrogate_changes(*(np.ascontiguousarray(array, dtype=np.float64)
+                                   for array in (improvements, weights, progress, epochs)),
+                                 members_coefficients, *self._kernel_arrays, NUM_TERMS, self.layout.observe_epochs)
 
     def predict_change(self, improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray,
                        epochs: np.ndarray | None = None) -> np.ndarray:

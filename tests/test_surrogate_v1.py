@@ -194,14 +194,14 @@ def test_surrogate_v1_steps_the_shipped_reference_surrogate_that_the_committed_t
     np.testing.assert_array_equal(shipped.member_changes(*state), fresh.member_changes(*state))
 
 
-def test_a_step_evaluates_the_fitted_polynomial_in_chunks_and_members():
-    """The folded polynomial a step runs equals the model as fit: the ridge coefficients times every product of
-    degree <= 2 of the clipped features, plus the domain features; in chunks, for any members."""
+def test_a_step_evaluates_the_fitted_polynomial_for_any_members():
+    """The compiled step (mixing_gym.kernels) equals the model as fit: the ridge coefficients times every product
+    of degree <= 2 of the clipped numpy design's features, plus the domain features, for any members."""
     from mixing_gym.reference import reference_surrogate_path
-    from mixing_gym.surrogate import _LEFT, _RIGHT, CHUNK_ROWS, NUM_TERMS
+    from mixing_gym.surrogate import _LEFT, _RIGHT, NUM_TERMS
 
     model = SurrogateModel.load(reference_surrogate_path())
-    count = CHUNK_ROWS + 37  # two chunks, the second partial
+    count = 293
     rng = np.random.default_rng(0)
     improvements = rng.uniform(-0.3, 0.6, (count, model.num_benchmarks))
     weights = rng.dirichlet(np.full(model.num_domains, 0.3), count)

@@ -96,8 +96,9 @@ class SurrogateEpisodes:
                                        slice(None) if self.measure_uncertainty else slice(0, 1))
         change = members[0]  # the model fit on every episode predicts; the ensemble's spread is its uncertainty
         if self.measure_uncertainty:
-            spread = model.aggregates(members).std(axis=0)  # (N, 2): over the members, of each field's change
-            self.uncertainty = np.sqrt((spread ** 2).sum(axis=1))
+            aggregates = model.aggregates(members)  # (E, N, 2)
+            variance = ((aggregates - aggregates.mean(axis=0)) ** 2).mean(axis=0)  # over the members (np.var, cheaper)
+            self.uncertainty = np.sqrt(variance.sum(axis=1))  # the norm of each field's std
         if normal is not None:
             change += normal * self.noise_std
         improvements = self.improvements + change
@@ -239,7 +240,8 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
       (:mod:`mixing_gym.reference`: fit on the 128 committed ``DataMixing-v1`` ``small`` trajectories, with
       a data card), so that ``gym.make("DataMixingSurrogate-v1")`` needs no argument. Later, for both ids:
       the vector env's ``autoreset_mode="SameStep"`` (for Stable-Baselines3), and a step that evaluates the
-      ensemble's other members only where the penalty (or the single env's ``info["uncertainty"]``) needs them.
+      ensemble's other members only where the penalty (or the single env's ``info["uncertainty"]``) needs them;
+      the step's loops compiled with numba (:mod:`mixing_gym.kernels`), the same dynamics to rounding.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 2}

@@ -1,0 +1,146 @@
+"""Compiled loops for the hot paths of stepping a surrogate: its dynamics, the aggregates, the sequence split.
+
+A surrogate step evaluates a small polynomial for every env, benchmark and ensemble member; in numpy that
+is dozens of passes over temporaries, each costing more in call overhead and memory traffic than the
+arithmetic (``benchmarks/surrogate_speed.py`` measured it). Numba compiles the loops once per machine
+(``cache=True``: later processes load them) and runs them without temporaries.
+
+- :func:`surrogate_changes`: :class:`mixing_gym.surrogate.SurrogateModel`'s one-step prediction, from the
+  arrays the model gathers at load. Fitting builds the same features with numpy (``SurrogateModel._design``);
+  ``tests/test_surrogate_v1.py`` checks the two agree.
+- :func:`field_means`: the field aggregates of benchmark scores (:func:`mixing_gym.layout.field_scores`).
+- :func:`largest_remainder`: the integer split of a step's sequences by a mixture, the one rule the real
+  env's sampler and the surrogate's epochs follow (:func:`mixing_gym.layout.allocate`).
+
+Only numpy and numba: no torch, no lm-eval.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def _clip(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
+# contract: fused multiply-adds (a third faster); the terms are still added in order
+@numba.njit(cache=True, fastmath={"contract"})
+def surrogate_changes(improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray, epochs: np.ndarray,
+                      coefficients: np.ndarray, own_index: np.ndarray, benchmark_field: np.ndarray,
+                      field_of_domain: np.ndarray, domains_per_field: np.ndarray, group_of_benchmark: np.ndarray,
+                      group_sizes: np.ndarray, base: np.ndarray, feature_low: np.ndarray, feature_high: np.ndarray,
+                      left: np.ndarray, right: np.ndarray, num_terms: int, observe_epochs: bool) -> np.ndarray:
+    """``(E, N, B)`` predicted changes of N states under ``coefficients`` ``(E, P, B)`` (benchmarks last).
+
+    For each state: the field weights ``W_f`` (the sum of the field's weights) and the mean improvement of
+    every group of benchmarks (field and kind); for each benchmark the design row ``[1, improvement,
+    progress, sqrt(own weight), sqrt(W_f), base score, group mean]``, each feature clipped to
+    ``[feature_low, feature_high]`` (the own weight of a field-level benchmark, ``own_index >= K``, is its
+    field's mean weight); its change is the sum over ``num_terms`` products ``row[left] * row[right]``
+    times the coefficients, plus (where ``P > num_terms``) the per-domain terms ``sqrt(w_k)``,
+    ``sqrt(w_k) * progress`` and, with ``observe_epochs``, ``sqrt(w_k) / (1 + epochs_k)``. The loops over
+    benchmarks are innermost: they vectorise, and each benchmark's terms are still added in order.
+    """
+    members, width = coefficients.shape[0], coefficients.shape[1]
+    count, num_benchmarks, num_domains = improvements.shape[0], improvements.shape[1], weights.shape[1]
+    num_fields, num_groups = domains_per_field.shape[0], group_sizes.shape[0]
+    changes = np.zeros((members, count, num_benchmarks))
+    design = np.empty((7, num_benchmarks))
+    field_weight = np.empty(num_fields)
+    group_mean = np.empty(num_groups)
+    domain = np.empty(max(width - num_terms, 3 * num_domains))
+    total = np.empty(num_benchmarks)
+    for n in range(count):
+        field_weight[:] = 0.0
+        for k in range(num_domains):
+            field_weight[field_of_domain[k]] += weights[n, k]
+        group_mean[:] = 0.0
+        for b in range(num_benchmarks):
+            group_mean[group_of_benchmark[b]] += improvements[n, b]
+        for g in range(num_groups):
+            group_mean[g] /= group_sizes[g]
+        for b in range(num_benchmarks):
+            own = own_index[b]
+            own_weight = weights[n, own] if own < num_domains else (
+                field_weight[own - num_domains] / domains_per_field[own - num_domains])
+            design[0, b] = 1.0
+            design[1, b] = _clip(improvements[n, b], feature_low[0], feature_high[0])
+            design[2, b] = _clip(progress[n], feature_low[1], feature_high[1])
+            design[3, b] = _clip(math.sqrt(own_weight), feature_low[2], feature_high[2])
+            design[4, b] = _clip(math.sqrt(field_weight[benchmark_field[b]]), feature_low[3], feature_high[3])
+            design[5, b] = _clip(base[b], feature_low[4], feature_high[4])
+            design[6, b] = _clip(group_mean[group_of_benchmark[b]], feature_low[5], feature_high[5])
+        for k in range(num_domains):  # the domain features, in the order of their coefficients
+            root = math.sqrt(weights[n, k])
+            domain[k] = root
+            domain[num_domains + k] = root * progress[n]
+            if observe_epochs:
+                domain[2 * num_domains + k] = root / (1.0 + epochs[n, k])
+        for e in range(members):  # indices, not row views: a view costs reference counting in the inner loop
+            total[:] = 0.0
+            for t in range(num_terms):
+                first, second = left[t], right[t]
+                for b in range(num_benchmarks):
+                    total[b] += coefficients[e, t, b] * design[first, b] * design[second, b]
+            for j in range(width - num_terms):
+                value = domain[j]
+                for b in range(num_benchmarks):
+                    total[b] += coefficients[e, num_terms + j, b] * value
+            changes[e, n, :] = total
+    return changes
+
+
+@numba.njit(cache=True)
+def largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
+    """``(N, K)`` integer counts, each row summing to ``total``, proportional to the rows of ``weights``:
+    the floor of ``weights * total``, then one more for the rows' largest remainders, ties to the first
+    domain (the order a stable sort gives)."""
+    count, size = weights.shape
+    counts = np.empty((count, size), dtype=np.int64)
+    fractions = np.empty(size)
+    for n in range(count):
+        left = total
+        for k in range(size):
+            exact = weights[n, k] * total
+            whole = math.floor(exact)
+            counts[n, k] = whole
+            fractions[k] = exact - whole
+            left -= whole
+        if left == 0:
+            continue
+        for k in range(size):  # one more where fewer than `left` domains rank before k (larger, or tied and first)
+            fraction, rank = fractions[k], 0
+            for j in range(size):
+                rank += fractions[j] > fraction
+            for j in range(k):
+                rank += fractions[j] == fraction
+            counts[n, k] += rank < left
+    return counts
+
+
+@numba.njit(cache=True)
+def field_means(values: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """``(N, F)`` the mean of each row of ``values`` ``(N, B)`` over the benchmarks where ``members`` ``(B, F)``
+    holds (0 for a field without any), added one benchmark after the other from 0: exactly the float a plain
+    Python ``sum`` gives."""
+    count, num_benchmarks = values.shape
+    num_fields = members.shape[1]
+    means = np.zeros((count, num_fields))
+    for f in range(num_fields):
+        size = 0
+        for b in range(num_benchmarks):
+            size += members[b, f]
+        if size == 0:
+            continue
+        for n in range(count):
+            total = 0.0
+            for b in range(num_benchmarks):
+                if members[b, f]:
+                    total += values[n, b]
+            means[n, f] = total / size
+    return means
