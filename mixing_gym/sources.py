@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import ast
 import bz2
+import functools
+import importlib.metadata
 import importlib.resources
 import sqlite3
 import sysconfig
@@ -75,16 +77,30 @@ def _is_test_path(relative: Path) -> bool:
     return any(part in {"test", "tests", "idle_test"} or part.startswith("test_") for part in relative.parts)
 
 
-def _stdlib_python_files(tests: bool) -> list[Path]:
-    root = _stdlib_dir()
+def _code_files(root: Path, suffix: str, tests: bool, skip: frozenset[str] = frozenset()) -> list[Path]:
+    """The files named ``*<suffix>`` under ``root``, sorted: those of its test suites (``tests``) or the others.
+
+    Args:
+        root: the folder searched.
+        suffix: the files' ending (``".py"``).
+        tests: keep the files under a test folder or named ``test_*`` (True), or all the others (False).
+        skip: top-level folders of ``root`` left out (``__pycache__`` folders always are).
+    """
     files = []
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted(root.rglob(f"*{suffix}")):
         relative = path.relative_to(root)
-        if relative.parts[0] in {"site-packages", "dist-packages"} or "__pycache__" in relative.parts:
+        if relative.parts[0] in skip or "__pycache__" in relative.parts:
             continue
         if _is_test_path(relative) == tests:
             files.append(path)
     return files
+
+
+@functools.cache
+def _stdlib_python_files(tests: bool) -> tuple[Path, ...]:
+    """The standard library's Python files (``tests``: its test suite's), listed once per process: the library
+    is fixed while it runs, and several sources read it."""
+    return tuple(_code_files(_stdlib_dir(), ".py", tests, skip=frozenset({"site-packages", "dist-packages"})))
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,11 @@ class StdlibCodeSource(CorpusSource):
 
     def documents(self) -> list[str]:
         return [path.read_text(encoding="utf-8", errors="replace") for path in _stdlib_python_files(self.tests)]
+
+
+#: The shortest docstring :class:`StdlibDocsSource` keeps, in characters after ``ast.get_docstring`` cleans it;
+#: shorter ones (one-line summaries) are in no document of it.
+DOCUMENTED_DOCSTRING_CHARS = 81
 
 
 @dataclass(frozen=True)
@@ -118,7 +139,7 @@ class StdlibDocsSource(CorpusSource):
                 continue
             nodes = [tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.ClassDef, ast.FunctionDef)))]
             docstrings = [ast.get_docstring(node) for node in nodes]
-            text = "\n\n".join(d for d in docstrings if d and len(d) > 80)
+            text = "\n\n".join(d for d in docstrings if d and len(d) >= DOCUMENTED_DOCSTRING_CHARS)
             if text:
                 docs.append(text)
         return docs
@@ -227,6 +248,51 @@ class DialogueSource(CorpusSource):
                 turns = [str(turn).strip() for turn in conversation if turn]
                 docs.append("\n".join(f"{'A' if i % 2 == 0 else 'B'}: {turn}" for i, turn in enumerate(turns)))
         return docs
+
+
+@functools.cache
+def _package_version(package: str) -> str:
+    """The installed version of the distribution that provides the import package ``package``."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:  # an import name unlike its distribution's (sklearn)
+        distributions = importlib.metadata.packages_distributions().get(package)
+        if not distributions:
+            raise
+        return importlib.metadata.version(distributions[0])
+
+
+@dataclass(frozen=True)
+class PackageCodeSource(CorpusSource):
+    """The source files of an installed package, one document per file: its library modules, or
+    (``tests=True``) its test suite, as :class:`StdlibCodeSource` reads the standard library's.
+
+    The package's version is part of ``describe()``, so that upgrading it prepares its text anew.
+
+    Args:
+        package: the import name (``"networkx"``).
+        tests: the files of its test folders and ``test_*`` modules, instead of every other file.
+        suffix: the files' ending: ``".py"`` for code, ``".yaml"`` for configuration files.
+    """
+
+    package: str
+    tests: bool = False
+    suffix: str = ".py"
+
+    def describe(self) -> dict:
+        return {"kind": "package_code", "package": self.package, "version": self._version(), "tests": self.tests,
+                "suffix": self.suffix}
+
+    def documents(self) -> list[str]:
+        files = _code_files(_package_file(self.package), self.suffix, self.tests)
+        if not files:
+            raise FileNotFoundError(f"The installed package {self.package!r} has no {'test ' if self.tests else ''}"
+                                    f"files ending in {self.suffix!r}; reinstall it or remove the domains that use it.")
+        return [path.read_text(encoding="utf-8", errors="replace") for path in files]
+
+    def _version(self) -> str:
+        _package_file(self.package)  # the error that says how to install a missing package
+        return _package_version(self.package)
 
 
 # --------------------------------------------------------------------------------------------

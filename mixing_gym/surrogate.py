@@ -153,11 +153,11 @@ class SurrogateModel:
         self._base = np.array([layout.base_scores[name] for name in layout.benchmark_names], dtype=np.float64)
         self._lower_is_better = np.array([b.lower_is_better for b in layout.benchmarks])
         self._members = layout.aggregate_members
-        group_sizes = np.array([np.sum(kinds == kind) for kind in np.unique(kinds)], dtype=np.float64)
+        _, group_index, group_sizes = np.unique(kinds, return_inverse=True, return_counts=True)
         self._step_coefficients = np.ascontiguousarray(self._benchmark_coefficients.transpose(0, 2, 1))  # (E, P, B)
         self._kernel_arrays = (  # what mixing_gym.kernels.surrogate_changes reads besides the states
             self._own_index, self._benchmark_field, field_of_domain, self._domains_per_field,
-            np.unique(kinds, return_inverse=True)[1], group_sizes, self._base, *self.feature_range,
+            group_index, group_sizes.astype(np.float64), self._base, *self.feature_range,
             _LEFT, _RIGHT)
 
     # ------------------------------------------------------------------------------------------ dynamics

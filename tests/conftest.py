@@ -12,6 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import numpy as np
 import pytest
 
 from mixing_gym.engine import ProxyRun, prepare
@@ -36,3 +37,25 @@ def prepared(cache_dir):
 @pytest.fixture(scope="session")
 def micro_run(prepared, cache_dir):
     return ProxyRun("math", MICRO, cache_dir, TINY_DATA, auto_prepare=False, progress=False)
+
+
+def assert_task_aware_mixture_feeds_every_task(layout) -> None:
+    """The environment card's task-aware mixture (``benchmarks/environment_card_v1.py``) on ``layout``: every task
+    benchmark of the layout has domains in :data:`TASK_DOMAINS`, each task's domains get equal weight, each field
+    its share, and the domains no scored task draws on nothing."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from environment_card_v1 import TASK_DOMAINS, task_aware_mixture
+
+    tasks = {spec.name.removeprefix("mg_task_") for spec in layout.benchmarks if spec.kind == "task"}
+    assert tasks <= set(TASK_DOMAINS)
+    weights = task_aware_mixture(layout, 0.25)
+    assert weights.sum() == pytest.approx(1.0) and weights[layout.target_mask].sum() == pytest.approx(0.25)
+    fed = np.zeros(layout.num_domains, dtype=bool)
+    for task in tasks:
+        members = np.array([name.startswith(TASK_DOMAINS[task]) for name in layout.domain_names])
+        assert members.any() and np.ptp(weights[members]) == pytest.approx(0.0), task
+        fed |= members
+    assert (weights[~fed] == 0).all() and (weights[fed] > 0).all()

@@ -184,7 +184,8 @@ def test_few_shot_tasks_are_solved_correctly_in_their_answers():
 
     from mixing_gym.benchmark_data import TaskInputs, decimal_items, equation_items
 
-    inputs = TaskInputs(heldout=lambda source: [], count=16, rng=np.random.default_rng(0), seed=0)
+    inputs = TaskInputs(heldout=lambda source: [], train=lambda source: [], count=16, rng=np.random.default_rng(0),
+                        seed=0)
     equations = equation_items(inputs)
     assert len(equations) == 16 and all(item["prompt"].count("Solution:") == 2 for item in equations)
     for item in equations:  # the worked solution ends with the value that solves the equation

@@ -7,7 +7,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import MICRO, TINY_DATA
+from conftest import MICRO, TINY_DATA, assert_task_aware_mixture_feeds_every_task
 
 import mixing_gym  # noqa: F401  (registers the envs)
 from mixing_gym.layout import MixingLayout, field_scores
@@ -65,11 +65,6 @@ def test_checkers_pass_and_seeded_episodes_repeat(cache_dir):
     assert not ours, [str(w.message) for w in ours]
 
 
-def test_unknown_target_field_names_v1s_fields(cache_dir):
-    with pytest.raises(ValueError, match="Unknown target_field 'code' for DataMixing-v1"):
-        gym.make("DataMixing-v1", preset=MICRO, cache_dir=cache_dir, data_config=TINY_DATA, target_field="code")
-
-
 def test_prepare_env_prepares_the_space_of_the_env_it_names(env, cache_dir):
     from mixing_gym.envs import prepare_env
 
@@ -99,23 +94,7 @@ def test_v1_scores_less_of_each_domain_and_each_task(env):
 def test_the_cards_task_aware_mixture_feeds_every_task_its_own_domains(env):
     """The card's task-aware mixtures name real math-v1 domains: a renamed domain or task fails here, not in
     an hour-long card run."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    from environment_card_v1 import TASK_DOMAINS, task_aware_mixture
-
-    layout = MixingLayout.of(env)
-    tasks = {spec.name.removeprefix("mg_task_") for spec in layout.benchmarks if spec.kind == "task"}
-    assert set(TASK_DOMAINS) == tasks
-    weights = task_aware_mixture(layout, 0.25)
-    assert weights.sum() == pytest.approx(1.0) and weights[layout.target_mask].sum() == pytest.approx(0.25)
-    fed = np.zeros(layout.num_domains, dtype=bool)
-    for task, prefixes in TASK_DOMAINS.items():
-        members = np.array([name.startswith(prefixes) for name in layout.domain_names])
-        assert members.any() and np.ptp(weights[members]) == pytest.approx(0.0), task
-        fed |= members
-    assert (weights[~fed] == 0).all() and (weights[fed] > 0).all()
+    assert_task_aware_mixture_feeds_every_task(MixingLayout.of(env))
 
 
 def test_normalized_scores_come_from_the_cards_episodes():
@@ -138,3 +117,5 @@ def test_normalized_scores_come_from_the_cards_episodes():
                                [100.0, -100 * reference.uniform / (reference.best - reference.uniform)])
     with pytest.raises(KeyError, match="No reference scores for DataMixing-v0 on preset 'small'.*DataMixing-v1"):
         get_normalized_score("DataMixing-v0", 0.25)
+    with pytest.raises(KeyError, match="No reference scores for DataMixing-v1 on preset 'small', the 'code' field"):
+        get_normalized_score("DataMixing-v1", 0.25, target_field="code")

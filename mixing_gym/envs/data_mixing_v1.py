@@ -8,7 +8,7 @@ from mixing_gym.domains import DomainSpace, get_domain_space
 from mixing_gym.envs.data_mixing import DataMixingEnv
 
 #: The domain space of each target field in v1.
-V1_SPACES = {"math": "math-v1"}
+V1_SPACES = {"math": "math-v1", "code": "code-v1"}
 
 
 class DataMixingV1Env(DataMixingEnv):
@@ -22,14 +22,19 @@ class DataMixingV1Env(DataMixingEnv):
 
     - **task benchmarks** give the feedback: lm-eval tasks built at prepare time from held-out material,
       each unlike every training domain in format and drawing on several domains (word problems of held-out
-      GSM templates answered with a worked solution, equations, a problem family no domain holds; held-out
-      article and news continuations, documentation topics, dialogue replies, licence clauses), scored as
+      GSM templates answered with a worked solution, equations, a problem family no domain holds; on the code
+      field HumanEval's solutions, the bodies of held-out standard-library functions, the assertions of
+      held-out tests; held-out article and news continuations, documentation topics, dialogue replies,
+      licence clauses), scored as
       bits per byte of the gold answer given the prompt, the way OLMo's evaluation, DataDecide and Olmix
       score small models. The field aggregates and the reward come from them; each domain's held-out bits
       per byte stays in the observation, the agent's view of the model;
     - **a domain space of the paper's shape** (``math-v1``): topic clusters of the source corpora (as DCLM's
       topic domains and CLIMB's clusters are made) and separate problem families on the target side, some
-      of which help the target tasks little, as real math corpora's subsets do;
+      of which help the target tasks little, as real math corpora's subsets do. The code field
+      (``target_field="code"``, ``code-v1``) has the same shape: the prose topics as the source field, and
+      code corpora of uneven value (the standard library's modules in topics, its tests, two third-party
+      libraries, reasoning-gym's generators, lm-eval's YAML configs) as the target field;
     - **finite target data**: the target field holds ``cpt_tokens / target_epochs`` unique training tokens
       (target-only training repeats them ``target_epochs`` = 4 times by default), while source data stays
       plentiful, as web data is; the observation reports each domain's epochs used.
@@ -75,12 +80,15 @@ class DataMixingV1Env(DataMixingEnv):
     ```
 
     Every argument of ``DataMixing-v0``; these defaults differ: ``target_field`` selects the v1 space of
-    the field (``"math"``: ``math-v1``), ``aggregate="tasks"``, ``target_epochs=4.0``, ``observe_epochs=True``,
-    ``eval_batch_size=16`` (scoring 30 domains and 7 tasks stays a fifth of a ``small`` step).
+    the field (``"math"``: ``math-v1``, 30 domains and 7 tasks; ``"code"``: ``code-v1``, 25 domains and 6 tasks),
+    ``aggregate="tasks"``, ``target_epochs=4.0``, ``observe_epochs=True``, ``eval_batch_size=16`` (scoring 30
+    domains and 7 tasks stays a fifth of a ``small`` step).
 
     ## Version History
 
     - v1: task benchmarks as feedback, the ``math-v1`` space, finite target data with epochs observed.
+      Later the code field, ``target_field="code"`` (the ``code-v1`` space and its code tasks); the math
+      field's observations and rewards are unchanged.
       Before its first measured card the two arithmetic tasks gained a solved example in their prompts (the
       equations a worked solution) and ``math-v1`` its scoring budget (32 items per task, 500 characters
       per domain); caches prepared before are rebuilt (``TaskBenchmark.version``).
@@ -95,7 +103,7 @@ class DataMixingV1Env(DataMixingEnv):
     @staticmethod
     def space_of(target_field: str) -> DomainSpace:
         if target_field not in V1_SPACES:
+            fields = ", ".join(f"{field!r} ({space})" for field, space in V1_SPACES.items())
             raise ValueError(f"Unknown target_field {target_field!r} for DataMixing-v1; its target fields are "
-                             f"{sorted(V1_SPACES)} (the code field is on DataMixing-v0, target_field='code'), "
-                             "or pass space=<a DomainSpace, a config dict or a YAML path>.")
+                             f"{fields}, or pass space=<a DomainSpace, a config dict or a YAML path>.")
         return get_domain_space(V1_SPACES[target_field])
