@@ -185,14 +185,21 @@ def train_learned(kind: str, seed: int) -> str:
 # ------------------------------------------------------------------------------------------------ agents
 
 
-def fixed_plans(setting: str, backend: Backend) -> dict[str, np.ndarray]:
-    """The mixtures of the baselines that learn from the search's 64 real episodes, and of the reference: the
-    search of ``small`` on ``math-v1``, except in the settings of :data:`OWN_SEARCHES`, whose spaces have a search
-    of their own (on ``backend``)."""
+#: The baselines that learn from the search's 64 real episodes: a setting plays the search only for them.
+SEARCHED = ("regmix_64", "search_64")
+
+
+def fixed_plans(setting: str, agents: list[str], backend: Backend) -> dict[str, np.ndarray]:
+    """The mixtures of the reference and, where ``agents`` has them, of the baselines that learn from the search's
+    64 real episodes: the search of ``small`` on ``math-v1``, except in the settings of :data:`OWN_SEARCHES`,
+    whose spaces have a search of their own (on ``backend``)."""
     own_space = setting in OWN_SEARCHES
     env = gym.make(ENV_ID, **SETTINGS[setting if own_space else "a"][1])
     try:
         layout = MixingLayout.of(env)
+        plans = {"task_aware": np.tile(task_aware_mixture(layout, 0.25), (layout.num_steps, 1))}
+        if not set(agents) & set(SEARCHED):
+            return plans
         search = (MixtureSearch(batch=2).learn(env, budget=64, seed=0, table_path=OWN_SEARCHES[setting],
                                                backend=backend)
                   if own_space else
@@ -203,8 +210,8 @@ def fixed_plans(setting: str, backend: Backend) -> dict[str, np.ndarray]:
     table = search.table.drop(columns="objective").rename(
         columns={"score": "objective", **{f"weight1/{name}": name for name in names}})
     regmix = RegMix().fit(table, names, np.random.default_rng(0))  # as the card fits it: the same 64 runs
-    return {"search_64": search.best_schedule, "regmix_64": np.tile(regmix.best_mixture, (layout.num_steps, 1)),
-            "task_aware": np.tile(task_aware_mixture(layout, 0.25), (layout.num_steps, 1))}
+    return {**plans, "search_64": search.best_schedule,
+            "regmix_64": np.tile(regmix.best_mixture, (layout.num_steps, 1))}
 
 
 def build_agent(name: str, seed: int, plans: dict[str, np.ndarray]) -> Agent:
@@ -264,7 +271,7 @@ def run_setting(setting: str, seeds: list[int], backend: Backend, agents: list[s
     agents = setting_agents(setting, agents)
     if setting == "e":
         smollm2_model()
-    plans = fixed_plans(setting, backend)
+    plans = fixed_plans(setting, agents, backend)
     surrogate_path()  # before the workers start, which all read it
     trained = [(kind, seed) for kind in ("ppo", *DMA_CONFIGS) if kind in agents for seed in seeds]
     with backend.executor() as pool:
