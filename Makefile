@@ -5,6 +5,8 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 # Offline by default: nothing downloads at run time (data comes from installed packages).
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+# pytest-xdist workers of `make test`: two, for CI's 2 cores (tests/conftest.py gives each worker one thread).
+TEST_WORKERS ?= 2
 
 .PHONY: demo test install
 
@@ -25,4 +27,4 @@ demo: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(OFFLINE) $(PYTHON) -m pytest -q
+	$(OFFLINE) $(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist worksteal

@@ -11,6 +11,11 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # `make test` runs two pytest-xdist workers on CI's 2 cores: one thread each (torch, BLAS, and the README
+    # snippets' interpreters, which inherit this), since spinning thread pools on a shared core crawl.
+    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_variable] = "1"
 
 import numpy as np
 import pytest
