@@ -6,6 +6,7 @@ PYTHON := $(VENV)/bin/python
 # Offline by default: nothing downloads at run time (data comes from installed packages).
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 # pytest-xdist workers of `make test`: two, for CI's 2 cores (tests/conftest.py gives each worker one thread).
+# --dist loadfile: a file's tests share one worker, so a module's fixtures (a local Ray cluster) exist once.
 TEST_WORKERS ?= 2
 
 .PHONY: demo test install
@@ -27,4 +28,4 @@ demo: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(OFFLINE) $(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+	$(OFFLINE) $(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
