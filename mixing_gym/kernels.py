@@ -5,8 +5,9 @@ is dozens of passes over temporaries, each costing more in call overhead and mem
 arithmetic (``benchmarks/surrogate_speed.py`` measured it). Numba compiles the loops once per machine
 (``cache=True``: later processes load them) and runs them without temporaries.
 
-- :func:`surrogate_changes`: :class:`mixing_gym.surrogate.SurrogateModel`'s one-step prediction, from the
-  arrays the model gathers at load. Fitting builds the same features with numpy (``SurrogateModel._design``);
+- :func:`polynomial_changes`: :class:`mixing_gym.surrogate.SurrogateModel`'s one-step prediction, from the
+  arrays the model gathers at load, all but the linear terms of the domain features (the model adds those
+  with one BLAS product). Fitting builds the same features with numpy (``SurrogateModel._design``);
   ``tests/test_surrogate_v1.py`` checks the two agree.
 - :func:`field_means`: the field aggregates of benchmark scores (:func:`mixing_gym.layout.field_scores`).
 - :func:`largest_remainder`: the integer split of a step's sequences by a mixture, the one rule the real
@@ -30,69 +31,78 @@ def _clip(value: float, low: float, high: float) -> float:
 
 # contract: fused multiply-adds (a third faster); the terms are still added in order
 @numba.njit(cache=True, fastmath={"contract"})
-def surrogate_changes(improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray, epochs: np.ndarray,
-                      coefficients: np.ndarray, own_index: np.ndarray, benchmark_field: np.ndarray,
-                      field_of_domain: np.ndarray, domains_per_field: np.ndarray, group_of_benchmark: np.ndarray,
-                      group_sizes: np.ndarray, base: np.ndarray, feature_low: np.ndarray, feature_high: np.ndarray,
-                      left: np.ndarray, right: np.ndarray, num_terms: int, observe_epochs: bool) -> np.ndarray:
-    """``(E, N, B)`` predicted changes of N states under ``coefficients`` ``(E, P, B)`` (benchmarks last).
+def polynomial_changes(improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray, epochs: np.ndarray,
+                       coefficients: np.ndarray, own_index: np.ndarray, benchmark_field: np.ndarray,
+                       field_of_domain: np.ndarray, domains_per_field: np.ndarray, group_of_benchmark: np.ndarray,
+                       group_sizes: np.ndarray, base: np.ndarray, feature_low: np.ndarray, feature_high: np.ndarray,
+                       left: np.ndarray, right: np.ndarray, domain_width: int,
+                       observe_epochs: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(E, N, B)`` the polynomial part of the predicted changes of N states under ``coefficients``
+    ``(E, T, B)`` (benchmarks last), and ``(N, domain_width)`` the states' domain features.
 
     For each state: the field weights ``W_f`` (the sum of the field's weights) and the mean improvement of
     every group of benchmarks (field and kind); for each benchmark the design row ``[1, improvement,
     progress, sqrt(own weight), sqrt(W_f), base score, group mean]``, each feature clipped to
     ``[feature_low, feature_high]`` (the own weight of a field-level benchmark, ``own_index >= K``, is its
-    field's mean weight); its change is the sum over ``num_terms`` products ``row[left] * row[right]``
-    times the coefficients, plus (where ``P > num_terms``) the per-domain terms ``sqrt(w_k)``,
-    ``sqrt(w_k) * progress`` and, with ``observe_epochs``, ``sqrt(w_k) / (1 + epochs_k)``. The loops over
-    benchmarks are innermost: they vectorise, and each benchmark's terms are still added in order.
+    field's mean weight); its change is the sum over the T products ``row[left] * row[right]`` times the
+    coefficients, added in order. The domain features are ``sqrt(w_k)``, ``sqrt(w_k) * progress`` and,
+    with ``observe_epochs``, ``sqrt(w_k) / (1 + epochs_k)``, the first ``domain_width`` of them: their
+    coefficients are linear, so the caller adds them with one matrix product, which BLAS does faster.
+    The loops over benchmarks are innermost: they vectorise.
     """
-    members, width = coefficients.shape[0], coefficients.shape[1]
+    members, num_terms = coefficients.shape[0], coefficients.shape[1]
     count, num_benchmarks, num_domains = improvements.shape[0], improvements.shape[1], weights.shape[1]
     num_fields, num_groups = domains_per_field.shape[0], group_sizes.shape[0]
     changes = np.zeros((members, count, num_benchmarks))
+    domain = np.empty((count, domain_width))
     design = np.empty((7, num_benchmarks))
     field_weight = np.empty(num_fields)
+    field_root = np.empty(num_fields)
+    own_root = np.empty(num_domains + num_fields)  # sqrt of each domain's weight, then of each field's mean weight
     group_mean = np.empty(num_groups)
-    domain = np.empty(max(width - num_terms, 3 * num_domains))
+    features = np.empty(3 * num_domains)
     total = np.empty(num_benchmarks)
     for n in range(count):
-        field_weight[:] = 0.0
+        for f in range(num_fields):
+            field_weight[f] = 0.0
         for k in range(num_domains):
             field_weight[field_of_domain[k]] += weights[n, k]
-        group_mean[:] = 0.0
+            own_root[k] = math.sqrt(weights[n, k])
+        for f in range(num_fields):  # the square roots once per state, not once per benchmark
+            field_root[f] = math.sqrt(field_weight[f])
+            own_root[num_domains + f] = math.sqrt(field_weight[f] / domains_per_field[f])
+        for g in range(num_groups):
+            group_mean[g] = 0.0
         for b in range(num_benchmarks):
             group_mean[group_of_benchmark[b]] += improvements[n, b]
         for g in range(num_groups):
             group_mean[g] /= group_sizes[g]
         for b in range(num_benchmarks):
-            own = own_index[b]
-            own_weight = weights[n, own] if own < num_domains else (
-                field_weight[own - num_domains] / domains_per_field[own - num_domains])
             design[0, b] = 1.0
             design[1, b] = _clip(improvements[n, b], feature_low[0], feature_high[0])
             design[2, b] = _clip(progress[n], feature_low[1], feature_high[1])
-            design[3, b] = _clip(math.sqrt(own_weight), feature_low[2], feature_high[2])
-            design[4, b] = _clip(math.sqrt(field_weight[benchmark_field[b]]), feature_low[3], feature_high[3])
+            design[3, b] = _clip(own_root[own_index[b]], feature_low[2], feature_high[2])
+            design[4, b] = _clip(field_root[benchmark_field[b]], feature_low[3], feature_high[3])
             design[5, b] = _clip(base[b], feature_low[4], feature_high[4])
             design[6, b] = _clip(group_mean[group_of_benchmark[b]], feature_low[5], feature_high[5])
-        for k in range(num_domains):  # the domain features, in the order of their coefficients
-            root = math.sqrt(weights[n, k])
-            domain[k] = root
-            domain[num_domains + k] = root * progress[n]
-            if observe_epochs:
-                domain[2 * num_domains + k] = root / (1.0 + epochs[n, k])
-        for e in range(members):  # indices, not row views: a view costs reference counting in the inner loop
-            total[:] = 0.0
+        # indices and loops, not row views or slice assignments: a view costs reference counting per state
+        for e in range(members):
+            for b in range(num_benchmarks):
+                total[b] = 0.0
             for t in range(num_terms):
                 first, second = left[t], right[t]
                 for b in range(num_benchmarks):
                     total[b] += coefficients[e, t, b] * design[first, b] * design[second, b]
-            for j in range(width - num_terms):
-                value = domain[j]
-                for b in range(num_benchmarks):
-                    total[b] += coefficients[e, num_terms + j, b] * value
-            changes[e, n, :] = total
-    return changes
+            for b in range(num_benchmarks):
+                changes[e, n, b] = total[b]
+        for k in range(num_domains):  # in the order of their coefficients
+            root = own_root[k]
+            features[k] = root
+            features[num_domains + k] = root * progress[n]
+            features[2 * num_domains + k] = root / (1.0 + epochs[n, k]) if observe_epochs else 0.0
+        for j in range(domain_width):
+            domain[n, j] = features[j]
+    return changes, domain
 
 
 @numba.njit(cache=True)

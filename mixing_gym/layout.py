@@ -254,11 +254,11 @@ class MixingLayout:
 
     # ------------------------------------------------------------------------------ sizes and names
 
-    @property
+    @cached_property
     def num_domains(self) -> int:
         return len(self.domain_names)
 
-    @property
+    @cached_property
     def num_benchmarks(self) -> int:
         return len(self.benchmarks)
 
@@ -271,28 +271,29 @@ class MixingLayout:
         """What each observation entry is: ``weight/<domain>``, ``score/<task>``, the aggregates, ``progress``."""
         return tuple(mdp.observation_names(self.domain_names, self.benchmark_names, self.observe_epochs))
 
-    # Where each part of the observation lies (see :func:`mixing_gym.mdp.observation_names`).
+    # Where each part of the observation lies (see :func:`mixing_gym.mdp.observation_names`); cached like the
+    # sizes, as a surrogate env reads them at every step.
 
-    @property
+    @cached_property
     def weight_slice(self) -> slice:
         return slice(0, self.num_domains)
 
-    @property
+    @cached_property
     def score_slice(self) -> slice:
         """The benchmarks' improvements."""
         return slice(self.num_domains, self.num_domains + self.num_benchmarks)
 
-    @property
+    @cached_property
     def aggregate_slice(self) -> slice:
         """The source and target aggregates."""
         start = self.num_domains + self.num_benchmarks
         return slice(start, start + 2)
 
-    @property
+    @cached_property
     def progress_index(self) -> int:
         return self.num_domains + self.num_benchmarks + 2
 
-    @property
+    @cached_property
     def epochs_slice(self) -> slice:
         """Each domain's epochs used (empty unless ``observe_epochs``)."""
         start = self.progress_index + 1

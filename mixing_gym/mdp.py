@@ -93,13 +93,17 @@ def action_to_weights(action: np.ndarray, shape: tuple[int, ...], action_mode: s
                          f"an array of shape {shape} (see env.unwrapped.domain_names).")
     if array.dtype.kind not in "iuf":  # signed, unsigned, floating: real numbers (np.issubdtype costs more)
         raise ValueError(f"Action has dtype {array.dtype}; pass real numbers (float32).")
-    array = array.astype(np.float64)
-    if not np.all(np.isfinite(array)):
+    array = array.astype(np.float64)  # a copy: the steps below work in place on it
+    if not np.isfinite(array).all():
         raise ValueError(f"Action {array.tolist()} contains NaN or infinite values; pass finite numbers.")
-    if action_mode == "logits":
-        logits = np.clip(array, -1.0, 1.0) / temperature
-        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        return exp / exp.sum(axis=-1, keepdims=True)
+    if action_mode == "logits":  # softmax(clip(action, -1, 1) / temperature), without temporaries
+        np.maximum(array, -1.0, out=array)
+        np.minimum(array, 1.0, out=array)
+        array /= temperature
+        array -= array.max(axis=-1, keepdims=True)
+        np.exp(array, out=array)
+        array /= array.sum(axis=-1, keepdims=True)
+        return array
     if np.any(array < 0):
         raise ValueError(f"Weights {array.tolist()} are negative; in action_mode='weights' pass values >= 0.")
     totals = array.sum(axis=-1, keepdims=True)

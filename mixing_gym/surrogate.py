@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from mixing_gym.kernels import surrogate_changes
+from mixing_gym.kernels import polynomial_changes
 from mixing_gym.layout import FIELDS, MixingLayout, allocate, field_scores
 from mixing_gym.mdp import MAX_EPOCHS, SOURCE_SCORE, TARGET_SCORE
 from mixing_gym.storage import atomic_write_bytes, atomic_write_json, sha256_file
@@ -154,8 +154,10 @@ class SurrogateModel:
         self._lower_is_better = np.array([b.lower_is_better for b in layout.benchmarks])
         self._members = layout.aggregate_members
         _, group_index, group_sizes = np.unique(kinds, return_inverse=True, return_counts=True)
-        self._step_coefficients = np.ascontiguousarray(self._benchmark_coefficients.transpose(0, 2, 1))  # (E, P, B)
-        self._kernel_arrays = (  # what mixing_gym.kernels.surrogate_changes reads besides the states
+        step_coefficients = self._benchmark_coefficients.transpose(0, 2, 1)  # (E, P, B)
+        self._term_coefficients = np.ascontiguousarray(step_coefficients[:, :NUM_TERMS])
+        self._domain_coefficients = np.ascontiguousarray(step_coefficients[:, NUM_TERMS:])
+        self._kernel_arrays = (  # what mixing_gym.kernels.polynomial_changes reads besides the states
             self._own_index, self._benchmark_field, field_of_domain, self._domains_per_field,
             group_index, group_sizes.astype(np.float64), self._base, *self.feature_range,
             _LEFT, _RIGHT)
@@ -169,7 +171,7 @@ class SurrogateModel:
 
     def _design(self, improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray) -> np.ndarray:
         """``(N, B, 1 + len(FEATURES))``: a column of ones, then the features, unclipped: what fitting reads.
-        A step evaluates the same features, clipped, in :func:`mixing_gym.kernels.surrogate_changes`."""
+        A step evaluates the same features, clipped, in :func:`mixing_gym.kernels.polynomial_changes`."""
         field_weight = weights @ self._field_onehot  # (N, 2)
         extended = np.concatenate([weights, field_weight / self._domains_per_field], axis=1)
         columns = [improvements, progress[:, None], np.sqrt(extended)[:, self._own_index],
@@ -196,11 +198,14 @@ class SurrogateModel:
         (``members`` selects some of them)."""
         if self.per_domain and self.layout.observe_epochs and epochs is None:
             raise ValueError("This surrogate reads the domains' epochs: pass epochs=(N, K).")
-        members_coefficients = np.ascontiguousarray(self._step_coefficients[members])
         epochs = np.zeros_like(weights) if epochs is None else epochs
-        return surrogate_changes(*(np.ascontiguousarray(array, dtype=np.float64)
-                                   for array in (improvements, weights, progress, epochs)),
-                                 members_coefficients, *self._kernel_arrays, NUM_TERMS, self.layout.observe_epochs)
+        changes, domain = polynomial_changes(*(np.ascontiguousarray(array, dtype=np.float64)
+                                               for array in (improvements, weights, progress, epochs)),
+                                             np.ascontiguousarray(self._term_coefficients[members]),
+                                             *self._kernel_arrays, self.domain_width, self.layout.observe_epochs)
+        if self.domain_width:
+            changes += domain @ self._domain_coefficients[members]  # (N, D) @ (E, D, B): one BLAS call per member
+        return changes
 
     def predict_change(self, improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray,
                        epochs: np.ndarray | None = None) -> np.ndarray:
