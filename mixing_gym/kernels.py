@@ -46,7 +46,7 @@ def polynomial_changes(improvements: np.ndarray, weights: np.ndarray, progress: 
     ``[feature_low, feature_high]`` (the own weight of a field-level benchmark, ``own_index >= K``, is its
     field's mean weight); its change is the sum over the T products ``row[left] * row[right]`` times the
     coefficients, added in order. The domain features are ``sqrt(w_k)``, ``sqrt(w_k) * progress`` and,
-    with ``observe_epochs``, ``sqrt(w_k) / (1 + epochs_k)``, the first ``domain_width`` of them: their
+    with ``observe_epochs``, ``sqrt(w_k) / (1 + epochs_k)`` (none where ``domain_width`` is 0): their
     coefficients are linear, so the caller adds them with one matrix product, which BLAS does faster.
     The loops over benchmarks are innermost: they vectorise.
     """
@@ -60,7 +60,6 @@ def polynomial_changes(improvements: np.ndarray, weights: np.ndarray, progress: 
     field_root = np.empty(num_fields)
     own_root = np.empty(num_domains + num_fields)  # sqrt of each domain's weight, then of each field's mean weight
     group_mean = np.empty(num_groups)
-    features = np.empty(3 * num_domains)
     total = np.empty(num_benchmarks)
     for n in range(count):
         for f in range(num_fields):
@@ -95,13 +94,12 @@ def polynomial_changes(improvements: np.ndarray, weights: np.ndarray, progress: 
                     total[b] += coefficients[e, t, b] * design[first, b] * design[second, b]
             for b in range(num_benchmarks):
                 changes[e, n, b] = total[b]
-        for k in range(num_domains):  # in the order of their coefficients
+        for k in range(num_domains if domain_width else 0):  # in the order of their coefficients
             root = own_root[k]
-            features[k] = root
-            features[num_domains + k] = root * progress[n]
-            features[2 * num_domains + k] = root / (1.0 + epochs[n, k]) if observe_epochs else 0.0
-        for j in range(domain_width):
-            domain[n, j] = features[j]
+            domain[n, k] = root
+            domain[n, num_domains + k] = root * progress[n]
+            if observe_epochs:
+                domain[n, 2 * num_domains + k] = root / (1.0 + epochs[n, k])
     return changes, domain
 
 
