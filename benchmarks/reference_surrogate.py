@@ -1,42 +1,44 @@
-"""Write the reference surrogate that ``DataMixingSurrogate-v1`` ships with, and its data card.
+"""Write a reference surrogate that ``DataMixingSurrogate-v1`` ships with, and its data card.
 
-    python benchmarks/reference_surrogate.py          # mixing_gym/reference/surrogate-v1-small/
+    python benchmarks/reference_surrogate.py                      # mixing_gym/reference/surrogate-v1-small/
+    python benchmarks/reference_surrogate.py --target-field code  # mixing_gym/reference/surrogate-code-v1-small/
 
-The surrogate is the headline's (``benchmarks/headline_v1.py``): the per-domain model with a 5-member bootstrap
-ensemble (seed 0), fit on every one of the 128 ``small`` trajectories shipped beside it
-(``mixing_gym/reference/trajectories-v1-small``).
-Its fidelity is that of the same fit on the first 96 of them, scored on the last 32
-(``docs/results/surrogate_fidelity_v1-small.csv``, ``python benchmarks/surrogate_fidelity.py``). The fit is
-deterministic, so a rerun writes the same arrays (``tests/test_surrogate_v1.py`` checks the shipped ones).
+A reference surrogate is the headline's (``benchmarks/headline_v1.py``): the per-domain model with a 5-member
+bootstrap ensemble (seed 0), fit on every one of the 128 ``small`` trajectories of its field shipped beside it
+(:data:`mixing_gym.reference.REFERENCE_SURROGATES` names them). Its fidelity is that of the same fit on the first
+96 of them, scored on the last 32 (``docs/results/surrogate_fidelity_v1-small.csv`` and
+``surrogate_fidelity_code-v1-small.csv``: ``python benchmarks/surrogate_fidelity.py --trajectories FOLDER``).
+The fit is deterministic, so a rerun writes the same arrays (``tests/test_surrogate_v1.py`` checks the shipped
+ones).
 """
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from mixing_gym.reference import CARD_FILE, REFERENCE_TRAJECTORIES, reference_surrogate_path
+from mixing_gym.reference import CARD_FILE, reference_surrogate
 from mixing_gym.storage import atomic_write_json
 from mixing_gym.surrogate import SurrogateModel
 from mixing_gym.trajectories import load_trajectories, read_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
-FIDELITY = ROOT / "docs" / "results" / "surrogate_fidelity_v1-small.csv"
 ENV_ID = "DataMixingSurrogate-v1"
-#: Bumped whenever the shipped surrogate changes (other trajectories, another fit).
-VERSION = "v1-small-1"
+#: Bumped whenever a shipped surrogate changes (other trajectories, another fit).
+VERSIONS = {"math": "v1-small-1", "code": "code-v1-small-1"}
 ENSEMBLE, SEED = 5, 0
-COLLECTION_COMMAND = ("mixing-gym collect --env DataMixing-v1 --preset small --episodes 128 --workers 2 --output "
-                      "mixing_gym/reference/trajectories-v1-small --baseline-share 0.3 --tilt-share 0.4 "
-                      "--seed-pool 8 --seed 0")
+#: The collection plan both fields' trajectories were collected with (the code field's adds --target-field code).
+PLAN_FLAGS = "--baseline-share 0.3 --tilt-share 0.4 --seed-pool 8 --seed 0"
 
 
-def fit_reference() -> SurrogateModel:
-    """The reference surrogate, fit anew from the committed trajectories."""
-    return SurrogateModel.fit(load_trajectories(REFERENCE_TRAJECTORIES), ensemble=ENSEMBLE, seed=SEED)
+def fit_reference(target_field: str = "math") -> SurrogateModel:
+    """The reference surrogate of ``target_field``, fit anew from the committed trajectories."""
+    trajectories = load_trajectories(reference_surrogate(ENV_ID, target_field).trajectories)
+    return SurrogateModel.fit(trajectories, ensemble=ENSEMBLE, seed=SEED)
 
 
 def _plain(value: float) -> float | int:
@@ -44,20 +46,34 @@ def _plain(value: float) -> float | int:
     return int(value) if float(value).is_integer() else round(float(value), 4)
 
 
+def _collection_command(target_field: str, folder: Path) -> str:
+    field = "" if target_field == "math" else f" --target-field {target_field}"
+    return (f"mixing-gym collect --env DataMixing-v1{field} --preset small --episodes 128 --workers 2 --output "
+            f"mixing_gym/reference/{folder.name} {PLAN_FLAGS}")
+
+
 def main() -> None:
-    path = reference_surrogate_path(ENV_ID)
-    fit_reference().save(path)
-    collection = read_metadata(REFERENCE_TRAJECTORIES)["mixing_gym"]
-    fidelity = pd.read_csv(FIDELITY).set_index("variant").loc["per-domain"].to_dict()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target-field", default="math", choices=sorted(VERSIONS),
+                        help="the field whose reference surrogate to write (default: %(default)s)")
+    args = parser.parse_args()
+    reference = reference_surrogate(ENV_ID, args.target_field)
+    fit_reference(args.target_field).save(reference.folder)
+    collection = read_metadata(reference.trajectories)["mixing_gym"]
+    fidelity_csv = f"surrogate_fidelity_{reference.trajectories.name.removeprefix('trajectories-')}.csv"
+    fidelity = pd.read_csv(ROOT / "docs" / "results" / fidelity_csv).set_index("variant").loc["per-domain"]
+    episodes = len(load_trajectories(reference.trajectories).episodes)
+    held_out = int(fidelity["held_out_episodes"])
     card = {
         "env_id": ENV_ID,
-        "version": VERSION,
+        "target_field": args.target_field,
+        "version": VERSIONS[args.target_field],
         "real_env": {"env_id": collection["env_id"], "env_kwargs": collection["env_kwargs"]},
         "trajectories": {
-            "dataset": "mixing_gym/reference/trajectories-v1-small (in the package; `mixing-gym install-dataset` "
-                       "installs it as the Minari dataset mixing-gym/v1-small-v0)",
-            "episodes": len(load_trajectories(REFERENCE_TRAJECTORIES).episodes),
-            "collected_by": COLLECTION_COMMAND,
+            "dataset": f"mixing_gym/reference/{reference.trajectories.name} (in the package; `mixing-gym "
+                       f"install-dataset --dataset-id {reference.dataset_id}` installs it as that Minari dataset)",
+            "episodes": episodes,
+            "collected_by": _collection_command(args.target_field, reference.trajectories),
             "collection_settings": collection["extra"]["settings"],
             "policies": "random mixture sequences: 30% perturbed baselines, 40% field tilts near the top, 30% "
                         "Dirichlet walks, played on 8 env seeds in turn (common random numbers)",
@@ -65,14 +81,15 @@ def main() -> None:
         "model": {"per_domain": True, "ensemble": ENSEMBLE, "seed": SEED,
                   "fit_on": "every episode; the ensemble's other members on bootstrap resamples of the episodes"},
         "fidelity_on_held_out": {
-            "how": "the same per-domain fit on the first 96 episodes, scored on the last 32 (surrogate_fidelity.py)",
-            **{key: _plain(value) for key, value in fidelity.items()},
+            "how": f"the same per-domain fit on the first {episodes - held_out} episodes, scored on the last "
+                   f"{held_out} (docs/results/{fidelity_csv}, benchmarks/surrogate_fidelity.py)",
+            **{key: _plain(value) for key, value in fidelity.to_dict().items()},
         },
-        "code_field": "none: no DataMixing-v1 code-field trajectories have been collected",
         "written_by": f"python benchmarks/reference_surrogate.py {shlex.join(sys.argv[1:])}".strip(),
     }
-    atomic_write_json(path / CARD_FILE, card)
-    print(f"{path}: {sum(f.stat().st_size for f in path.iterdir()) / 1e3:.0f} kB; card {path / CARD_FILE}")
+    atomic_write_json(reference.folder / CARD_FILE, card)
+    size = sum(f.stat().st_size for f in reference.folder.iterdir()) / 1e3
+    print(f"{reference.folder}: {size:.0f} kB; card {reference.folder / CARD_FILE}")
 
 
 if __name__ == "__main__":

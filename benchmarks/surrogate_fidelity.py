@@ -9,7 +9,9 @@ collection's episodes are independent draws, so this is a random split that a re
 scored with ``mixing_gym.surrogate.fidelity`` (one step from recorded states) and
 ``mixing_gym.envs.surrogate.rollout_fidelity`` (whole episodes replayed from the base model, and the
 differences between the better half of the held-out episodes). One row per variant goes to
-``docs/results/surrogate_fidelity_<dataset folder name>.csv``.
+``docs/results/surrogate_fidelity_<dataset folder name, less a leading "trajectories-">.csv``: the reference
+trajectories' (``mixing_gym/reference/trajectories-v1-small`` and ``trajectories-code-v1-small``) are
+``surrogate_fidelity_v1-small.csv`` and ``surrogate_fidelity_code-v1-small.csv``.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def main() -> None:
                      "near_best_difference_rmse": rollout["near_best"]["difference_rmse"],
                      "near_best_order_agreement": rollout["near_best"]["order_agreement"]})
     table = pd.DataFrame(rows)
-    path = RESULTS / f"surrogate_fidelity_{Path(args.trajectories).name}.csv"
+    path = RESULTS / f"surrogate_fidelity_{Path(args.trajectories).name.removeprefix('trajectories-')}.csv"
     table.to_csv(path, index=False)
     print(f"`python benchmarks/surrogate_fidelity.py {shlex.join(sys.argv[1:])}` -> {path.name}\n")
     print(table.round(4).to_markdown(index=False))

@@ -1,11 +1,12 @@
 """mixing-gym: learning to mix pre-training data as a Gymnasium environment.
 
 Importing the package registers ``DataMixing-v0``, ``DataMixing-v1``, ``DataMixingSurrogate-v0`` and
-``DataMixingSurrogate-v1`` (the surrogate env on the reference surrogate shipped in the package,
-:mod:`mixing_gym.reference`); Gymnasium 1.x loads no entry-point plugins, so ``gym.make("DataMixing-v0")`` works
-after ``import mixing_gym`` and ``gym.make("mixing_gym:DataMixing-v0")`` works anywhere, subprocess workers
-included. The heavy modules load only when an env is made. :class:`MixingLayout` (``MixingLayout.of(env)``) is what
-an env's consumers read: its domains, its benchmarks and what each measures, its base scores and MDP settings.
+``DataMixingSurrogate-v1`` (the surrogate env on a reference surrogate shipped in the package, of the math field
+or, with ``target_field="code"``, of the code field: :mod:`mixing_gym.reference`); Gymnasium 1.x loads no
+entry-point plugins, so ``gym.make("DataMixing-v0")`` works after ``import mixing_gym`` and
+``gym.make("mixing_gym:DataMixing-v0")`` works anywhere, subprocess workers included. The heavy modules load only
+when an env is made. :class:`MixingLayout` (``MixingLayout.of(env)``) is what an env's consumers read: its domains,
+its benchmarks and what each measures, its base scores and MDP settings.
 :func:`get_normalized_score` puts a final score on the D4RL-style scale (0 = uniform, 100 = the search's best).
 """
 
@@ -13,7 +14,6 @@ import gymnasium as gym
 
 from mixing_gym.layout import BenchmarkSpec, MixingLayout, Scores
 from mixing_gym.normalized_scores import get_normalized_score
-from mixing_gym.reference import reference_surrogate_path
 
 __version__ = "0.1.0"
 __all__ = ["DEFAULT_ENV_ID", "REAL_ENV_IDS", "BenchmarkSpec", "MixingLayout", "Scores", "get_normalized_score"]
@@ -30,6 +30,5 @@ if "DataMixingSurrogate-v0" not in gym.registry:
     gym.register(id="DataMixingSurrogate-v0", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateEnv",
                  vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateVectorEnv")
 if "DataMixingSurrogate-v1" not in gym.registry:
-    gym.register(id="DataMixingSurrogate-v1", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateEnv",
-                 vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateVectorEnv",
-                 kwargs={"surrogate": str(reference_surrogate_path("DataMixingSurrogate-v1"))})
+    gym.register(id="DataMixingSurrogate-v1", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV1Env",
+                 vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV1VectorEnv")

@@ -395,14 +395,16 @@ nothing.""", ["mixing-gym tasks --space code --preset micro"])
     tasks.set_defaults(func=cmd_tasks)
 
     install = add_command(commands, "install-dataset", "make the reference trajectories a Minari dataset", """\
-Copy the reference trajectories shipped in the package (128 DataMixing-v1
-episodes of the small proxy) into Minari's datasets folder
+Copy reference trajectories shipped in the package (128 DataMixing-v1
+episodes of the small proxy: mixing-gym/v1-small-v0 of the math field,
+mixing-gym/v1-code-small-v0 of the code field) into Minari's datasets folder
 ($MINARI_DATASETS_PATH, else ~/.minari/datasets) under --dataset-id, with
 ref_min_score (uniform's mean return) and ref_max_score (the search's best),
 so that minari.load_dataset(ID) reads them offline and
 minari.get_normalized_score(dataset, returns) scales returns. Nothing is
 downloaded; an installed copy is kept unless --force.""",
                           ["mixing-gym install-dataset",
+                           "mixing-gym install-dataset --dataset-id mixing-gym/v1-code-small-v0",
                            "MINARI_DATASETS_PATH=/data/minari mixing-gym install-dataset --force"])
     install.add_argument("--dataset-id", default="mixing-gym/v1-small-v0",
                          help="the reference dataset to install (default: %(default)s)")

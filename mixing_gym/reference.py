@@ -1,5 +1,6 @@
-"""The reference artefacts shipped in the package: the trajectories of ``DataMixing-v1`` on ``small`` and the
-surrogate ``DataMixingSurrogate-v1`` steps by default, fit on them.
+"""The reference artefacts shipped in the package: the trajectories of ``DataMixing-v1`` on ``small``, of its math
+field (the default) and of its code field, and the surrogates ``DataMixingSurrogate-v1`` steps by default, one
+fit on each (``gym.make("DataMixingSurrogate-v1", target_field="code")`` takes the code one).
 
 The trajectories are a Minari dataset folder (:mod:`mixing_gym.trajectories`);
 :func:`mixing_gym.trajectories.install_reference_dataset` (``mixing-gym install-dataset``) copies them into
@@ -23,6 +24,8 @@ from typing import Any
 REFERENCE_DIR = Path(str(files("mixing_gym") / "reference"))
 #: The 128 ``DataMixing-v1`` ``small`` trajectories of the claim issue (README: their collection command).
 REFERENCE_TRAJECTORIES = REFERENCE_DIR / "trajectories-v1-small"
+#: 128 more of the code field (``target_field="code"``, domain space ``code-v1``), collected with the same plan.
+REFERENCE_CODE_TRAJECTORIES = REFERENCE_DIR / "trajectories-code-v1-small"
 
 
 @dataclass(frozen=True)
@@ -34,20 +37,47 @@ class ReferenceDataset:
         env_id: the env its episodes ran on, whose normalised scores (:mod:`mixing_gym.normalized_scores`) give its
             ``ref_min_score`` and ``ref_max_score``.
         preset: the proxy preset of its episodes.
+        target_field: the env's target field in its episodes (``"math"``, ``"code"``).
     """
 
     folder: Path
     env_id: str
     preset: str
+    target_field: str
 
 
 #: The reference datasets by Minari dataset id.
-REFERENCE_DATASETS = {"mixing-gym/v1-small-v0": ReferenceDataset(REFERENCE_TRAJECTORIES, "DataMixing-v1", "small")}
-#: Each surrogate env's reference surrogate folder.
-REFERENCE_SURROGATES = {"DataMixingSurrogate-v1": REFERENCE_DIR / "surrogate-v1-small"}
-#: The target field of ``DataMixing-v1`` each reference surrogate was fit on. The code field (``code-v1``, the
-#: env's ``target_field="code"``) has none yet: no code-field ``DataMixing-v1`` trajectories have been collected.
-REFERENCE_FIELDS = {"DataMixingSurrogate-v1": "math"}
+REFERENCE_DATASETS = {
+    "mixing-gym/v1-small-v0": ReferenceDataset(REFERENCE_TRAJECTORIES, "DataMixing-v1", "small", "math"),
+    "mixing-gym/v1-code-small-v0": ReferenceDataset(REFERENCE_CODE_TRAJECTORIES, "DataMixing-v1", "small", "code"),
+}
+
+
+@dataclass(frozen=True)
+class ReferenceSurrogate:
+    """A reference surrogate and the reference dataset it was fit on.
+
+    Args:
+        folder: the :class:`~mixing_gym.surrogate.SurrogateModel` folder in the package, with its ``card.json``.
+        dataset_id: the key of its trajectories in :data:`REFERENCE_DATASETS`.
+    """
+
+    folder: Path
+    dataset_id: str
+
+    @property
+    def trajectories(self) -> Path:
+        """The folder of the trajectories it was fit on."""
+        return REFERENCE_DATASETS[self.dataset_id].folder
+
+
+#: The reference surrogates by ``(surrogate env id, target field of the DataMixing-v1 episodes they were fit on)``.
+REFERENCE_SURROGATES = {
+    ("DataMixingSurrogate-v1", "math"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-v1-small",
+                                                           "mixing-gym/v1-small-v0"),
+    ("DataMixingSurrogate-v1", "code"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-code-v1-small",
+                                                           "mixing-gym/v1-code-small-v0"),
+}
 #: How to make a surrogate of a field that has no reference one, for error messages.
 _FIT_YOUR_OWN = ("collect its trajectories (mixing-gym collect --env DataMixing-v1 --target-field {field} --preset "
                 "small --episodes 128 --output runs/trajectories-{field}), fit a model on them "
@@ -57,24 +87,30 @@ _FIT_YOUR_OWN = ("collect its trajectories (mixing-gym collect --env DataMixing-
 CARD_FILE = "card.json"
 
 
-def reference_surrogate_path(env_id: str = "DataMixingSurrogate-v1", target_field: str = "math") -> Path:
-    """The folder of ``env_id``'s reference surrogate of ``target_field``; an error names the envs and fields
-    that have one, and says how to fit a surrogate of a field that has none.
+def reference_surrogate(env_id: str = "DataMixingSurrogate-v1", target_field: str = "math") -> ReferenceSurrogate:
+    """``env_id``'s reference surrogate of ``target_field``; an error names the envs and fields that have one, and
+    says how to fit a surrogate of a field that has none.
 
     Args:
         env_id: the surrogate env, with or without the ``mixing_gym:`` prefix.
-        target_field: the target field of the ``DataMixing-v1`` episodes it was fit on (``"math"``).
+        target_field: the target field of the ``DataMixing-v1`` episodes it was fit on (``"math"``, ``"code"``).
     """
     env_id = env_id.removeprefix("mixing_gym:")
-    if env_id not in REFERENCE_SURROGATES:
-        raise KeyError(f"{env_id} ships no reference surrogate; {sorted(REFERENCE_SURROGATES)} do.")
-    if target_field != REFERENCE_FIELDS[env_id]:
-        raise KeyError(f"No reference surrogate of the {target_field!r} field exists yet: {env_id}'s is fit on the "
-                       f"{REFERENCE_FIELDS[env_id]!r} field. To make one, "
-                       + _FIT_YOUR_OWN.format(field=target_field) + ".")
-    return REFERENCE_SURROGATES[env_id]
+    fields = sorted(field for env, field in REFERENCE_SURROGATES if env == env_id)
+    if not fields:
+        raise KeyError(f"{env_id} ships no reference surrogate; {sorted({env for env, _ in REFERENCE_SURROGATES})} do.")
+    if (env_id, target_field) not in REFERENCE_SURROGATES:
+        raise KeyError(f"No reference surrogate of the {target_field!r} field exists: {env_id} ships ones of "
+                       f"{fields}. To make one, " + _FIT_YOUR_OWN.format(field=target_field) + ".")
+    return REFERENCE_SURROGATES[env_id, target_field]
 
 
-def reference_card(env_id: str = "DataMixingSurrogate-v1") -> dict[str, Any]:
-    """The data card of ``env_id``'s reference surrogate (see the module's docstring for what it holds)."""
-    return json.loads((reference_surrogate_path(env_id) / CARD_FILE).read_text())
+def reference_surrogate_path(env_id: str = "DataMixingSurrogate-v1", target_field: str = "math") -> Path:
+    """The folder of ``env_id``'s reference surrogate of ``target_field`` (:func:`reference_surrogate`)."""
+    return reference_surrogate(env_id, target_field).folder
+
+
+def reference_card(env_id: str = "DataMixingSurrogate-v1", target_field: str = "math") -> dict[str, Any]:
+    """The data card of ``env_id``'s reference surrogate of ``target_field`` (the module's docstring says what it
+    holds)."""
+    return json.loads((reference_surrogate_path(env_id, target_field) / CARD_FILE).read_text())

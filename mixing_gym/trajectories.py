@@ -307,7 +307,7 @@ def install_reference_dataset(dataset_id: str = "mixing-gym/v1-small-v0", force:
     target = get_dataset_path(dataset_id)
     if (target / "data" / "metadata.json").exists() and not force:
         return target
-    scores = reference_scores(reference.env_id, reference.preset)
+    scores = reference_scores(reference.env_id, reference.preset, reference.target_field)
     staging = target.with_name(f".{target.name}.installing")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(reference.folder, staging)

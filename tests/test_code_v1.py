@@ -10,6 +10,7 @@ from conftest import MICRO, TINY_DATA, assert_task_aware_mixture_feeds_every_tas
 
 import mixing_gym  # noqa: F401  (registers the envs)
 from mixing_gym.benchmark_data import TASK_BENCHMARKS, normalized_code
+from mixing_gym.envs import target_field_space_of
 from mixing_gym.layout import MixingLayout
 from mixing_gym.prepare import split_documents
 from mixing_gym.sources import StdlibCodeSource
@@ -106,14 +107,38 @@ def test_the_command_line_takes_the_code_field():
         parser.parse_args(["collect", "--target-field", "code", "--space", "math-v1", "--episodes", "2"])
 
 
-def test_the_reference_surrogate_stays_math_only():
+def test_the_surrogate_env_steps_each_fields_reference_surrogate():
+    from mixing_gym.layout import MixingLayout
     from mixing_gym.reference import reference_card, reference_surrogate_path
 
     assert reference_surrogate_path() == reference_surrogate_path("DataMixingSurrogate-v1", target_field="math")
-    kwargs = reference_card()["real_env"]["env_kwargs"]  # fit on episodes of the env's default field, math
-    assert kwargs["space"] is None and "target_field" not in kwargs
-    with pytest.raises(KeyError, match="No reference surrogate of the 'code' field exists yet.*--target-field code"):
-        reference_surrogate_path("DataMixingSurrogate-v1", target_field="code")
+    for field, space in (("math", None), ("code", "code-v1")):
+        card = reference_card(target_field=field)
+        assert card["target_field"] == field and card["real_env"]["env_kwargs"]["space"] == space
+        assert card["trajectories"]["episodes"] == 128 and card["fidelity_on_held_out"]["held_out_episodes"] == 32
+    math_layout = MixingLayout.of(gym.make("DataMixingSurrogate-v1"))
+    code_env = gym.make("DataMixingSurrogate-v1", target_field="code")
+    code_layout = MixingLayout.of(code_env)
+    assert code_layout.domain_names == tuple(target_field_space_of("DataMixing-v1", "code").names)
+    assert code_layout.domain_names != math_layout.domain_names
+    vector = gym.make_vec("DataMixingSurrogate-v1", num_envs=2, vectorization_mode="vector_entry_point",
+                          target_field="code")
+    vector.reset(seed=0)
+    single, _ = code_env.reset(seed=0)
+    for _ in range(code_layout.num_steps):
+        action = np.zeros((2, code_layout.num_domains), dtype=np.float32)
+        observations, rewards, *_ = vector.step(action)
+        single, reward, *_ = code_env.step(action[0])
+    np.testing.assert_allclose(observations[0], single, rtol=1e-6)
+
+
+def test_the_surrogate_env_takes_a_field_or_a_surrogate_and_names_the_fields_it_ships():
+    from mixing_gym.reference import reference_surrogate_path
+
+    with pytest.raises(ValueError, match="not both"):
+        gym.make("DataMixingSurrogate-v1", target_field="code", surrogate=reference_surrogate_path())
+    with pytest.raises(KeyError, match=r"No reference surrogate of the 'physics' field.*\['code', 'math'\]"):
+        gym.make("DataMixingSurrogate-v1", target_field="physics")
 
 
 def test_every_task_benchmark_has_a_shipped_yaml():

@@ -9,7 +9,7 @@ import pytest
 
 from agents.cli import main
 from mixing_gym import get_normalized_score
-from mixing_gym.reference import REFERENCE_TRAJECTORIES
+from mixing_gym.reference import REFERENCE_CODE_TRAJECTORIES, REFERENCE_TRAJECTORIES
 from mixing_gym.trajectories import load_trajectories
 
 DATASET_ID = "mixing-gym/v1-small-v0"
@@ -35,6 +35,20 @@ def test_install_dataset_makes_the_reference_trajectories_a_minari_dataset_with_
     assert main(["install-dataset"]) == 0 and metadata.stat().st_mtime_ns == installed  # kept
     assert main(["install-dataset", "--force"]) == 0 and metadata.stat().st_mtime_ns != installed
     assert not list(tmp_path.glob("mixing-gym/.*installing"))  # no staging folder left behind
+
+
+def test_the_code_fields_trajectories_install_with_the_code_fields_reference_scores(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    assert main(["install-dataset", "--dataset-id", "mixing-gym/v1-code-small-v0"]) == 0
+    dataset = minari.load_dataset("mixing-gym/v1-code-small-v0")
+    shipped = load_trajectories(REFERENCE_CODE_TRAJECTORIES)
+    assert dataset.total_episodes == len(shipped.episodes) == 128
+    assert shipped.env_kwargs["space"] == "code-v1"
+    returns = np.array([episode.rewards.sum() for episode in dataset.iterate_episodes()])
+    np.testing.assert_allclose(minari.get_normalized_score(dataset, returns),
+                               get_normalized_score("DataMixing-v1", returns, target_field="code") / 100)
+    assert not np.allclose(get_normalized_score("DataMixing-v1", returns, target_field="code"),
+                           get_normalized_score("DataMixing-v1", returns))  # each field on its own scale
 
 
 def test_an_unknown_reference_dataset_names_the_ones_shipped(tmp_path, monkeypatch, capsys):

@@ -117,5 +117,12 @@ def test_normalized_scores_come_from_the_cards_episodes():
                                [100.0, -100 * reference.uniform / (reference.best - reference.uniform)])
     with pytest.raises(KeyError, match="No reference scores for DataMixing-v0 on preset 'small'.*DataMixing-v1"):
         get_normalized_score("DataMixing-v0", 0.25)
-    with pytest.raises(KeyError, match="No reference scores for DataMixing-v1 on preset 'small', the 'code' field"):
-        get_normalized_score("DataMixing-v1", 0.25, target_field="code")
+    with pytest.raises(KeyError, match="No reference scores for DataMixing-v1 on preset 'tiny', the 'math' field"):
+        get_normalized_score("DataMixing-v1", 0.25, preset="tiny")
+
+    headline = pd.read_csv(Path(__file__).resolve().parent.parent / "docs" / "results" / "headline_v1_small.csv")
+    code = headline[headline["setting"] == "d_code_field"].groupby("agent")["balanced"].mean()
+    reference = reference_scores("DataMixing-v1", target_field="code")
+    assert (reference.uniform, reference.best) == pytest.approx((code["uniform"], code["search_64"]), abs=1e-12)
+    assert code["search_64"] > code["regmix_64"]  # the search's best policy: its best trial, above RegMix on it
+    assert get_normalized_score("DataMixing-v1", reference.best, target_field="code") == pytest.approx(100.0)

@@ -15,6 +15,8 @@ _ENVS = {
     "DataMixingV1Env": "mixing_gym.envs.data_mixing_v1",
     "DataMixingSurrogateEnv": "mixing_gym.envs.surrogate",
     "DataMixingSurrogateVectorEnv": "mixing_gym.envs.surrogate",
+    "DataMixingSurrogateV1Env": "mixing_gym.envs.surrogate",
+    "DataMixingSurrogateV1VectorEnv": "mixing_gym.envs.surrogate",
 }
 
 __all__ = [*_ENVS, "prepare_env", "target_field_space_of"]

@@ -36,6 +36,7 @@ from mixing_gym.mdp import (
     check_action_mode,
     score_objective,
 )
+from mixing_gym.reference import reference_surrogate_path
 from mixing_gym.surrogate import SurrogateModel, r_squared, resolve_surrogate, spearman_rank
 from mixing_gym.trajectories import TrajectoryDataset, as_dataset
 
@@ -221,9 +222,13 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
              action_mode="logits", temperature=0.25, noise=0.0, penalty=0.0, render_mode=None)
     gym.make_vec("DataMixingSurrogate-v0", num_envs=N, surrogate=..., ...)  # one numpy call per step
     gym.make_vec("DataMixingSurrogate-v1", num_envs=N, autoreset_mode="SameStep")  # as SB3 resets episodes
+    gym.make("DataMixingSurrogate-v1", target_field="code")  # the code field's reference surrogate
     ```
 
-    - ``surrogate``: a :class:`SurrogateModel` or the folder it was saved to (``model.save(path)``).
+    - ``surrogate``: a :class:`SurrogateModel` or the folder it was saved to (``model.save(path)``); v1 defaults
+      to the reference surrogate of ``target_field``.
+    - ``target_field`` (v1 only, not with ``surrogate``): ``"math"`` (default) or ``"code"``, the field whose
+      reference surrogate to step (:class:`DataMixingSurrogateV1Env`).
     - ``reward``, ``reward_coef``, ``action_mode``, ``temperature``: as ``DataMixing-v0``.
     - ``noise``: step noise in units of the model's residual std (default 0: deterministic dynamics).
     - ``penalty``: MOPO's uncertainty penalty ``lambda`` (default 0; needs ``SurrogateModel.fit(...,
@@ -246,6 +251,8 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
       ensemble's other members only where the penalty (or the single env's ``info["uncertainty"]``) needs them;
       the step's loops compiled with numba (:mod:`mixing_gym.kernels`), the same dynamics to rounding; the
       domain features' linear terms as one BLAS product, and fewer temporaries per step (also to rounding).
+      Later, v1 only: ``target_field="code"``, a second reference surrogate fit on 128 code-field ``small``
+      trajectories (:class:`DataMixingSurrogateV1Env`; the math one stays the default, unchanged).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 2}
@@ -417,6 +424,48 @@ class DataMixingSurrogateVectorEnv(_SurrogateSpec, VectorEnv):
                 infos[key] = np.where(stepped, values, 0.0)
                 infos[f"_{key}"] = stepped.copy()
         return infos
+
+
+def _reference_or(surrogate: SurrogateModel | str | Path | None,
+                  target_field: str | None) -> SurrogateModel | str | Path:
+    """``surrogate``, or where it is None the reference surrogate of ``target_field`` (math by default)."""
+    if surrogate is not None and target_field is not None:
+        raise ValueError("Pass surrogate= (your own model) or target_field= (the reference surrogate of that field), "
+                         "not both: a surrogate's field is the one its trajectories were collected on.")
+    if surrogate is not None:
+        return surrogate
+    return reference_surrogate_path("DataMixingSurrogate-v1", target_field or "math")
+
+
+class DataMixingSurrogateV1Env(DataMixingSurrogateEnv):
+    """``DataMixingSurrogate-v1``: :class:`DataMixingSurrogateEnv` on a reference surrogate shipped in the package
+    unless given another.
+
+    Args:
+        surrogate: a :class:`SurrogateModel` or its folder; default: the reference surrogate of ``target_field``.
+        target_field: ``"math"`` (the default) or ``"code"``: the field of the ``DataMixing-v1`` ``small``
+            trajectories the reference surrogate was fit on (:mod:`mixing_gym.reference`). Not with ``surrogate``.
+        **kwargs: as :class:`DataMixingSurrogateEnv`.
+    """
+
+    def __init__(self, surrogate: SurrogateModel | str | Path | None = None, target_field: str | None = None,
+                 **kwargs: Any):
+        super().__init__(_reference_or(surrogate, target_field), **kwargs)
+
+
+class DataMixingSurrogateV1VectorEnv(DataMixingSurrogateVectorEnv):
+    """N ``DataMixingSurrogate-v1`` episodes in one numpy call: :class:`DataMixingSurrogateVectorEnv` on a
+    reference surrogate unless given another.
+
+    Args:
+        num_envs: N.
+        surrogate, target_field: as :class:`DataMixingSurrogateV1Env`.
+        **kwargs: as :class:`DataMixingSurrogateVectorEnv`.
+    """
+
+    def __init__(self, num_envs: int = 1, surrogate: SurrogateModel | str | Path | None = None,
+                 target_field: str | None = None, **kwargs: Any):
+        super().__init__(num_envs, _reference_or(surrogate, target_field), **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
