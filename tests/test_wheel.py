@@ -44,9 +44,11 @@ while not (terminated or truncated):
     observation, reward, terminated, truncated, info = env.step(env.action_space.sample())
     steps += 1
 assert steps == env.unwrapped.num_steps and env.observation_space.contains(observation)
-surrogate = gym.make("DataMixingSurrogate-v1")  # the reference surrogate the installed package ships
-assert Path(surrogate.unwrapped.spec.kwargs["surrogate"]).resolve().is_relative_to(site)
-surrogate.reset(seed=0)
+from mixing_gym.reference import reference_surrogate_path
+
+for field in ("math", "code"):  # the reference surrogates the installed package ships
+    assert reference_surrogate_path(target_field=field).resolve().is_relative_to(site)
+    gym.make("DataMixingSurrogate-v1", target_field=field).reset(seed=0)
 print(json.dumps({"steps": steps, "source_score": info["source_score"], "target_score": info["target_score"]}))
 """
 
@@ -70,9 +72,9 @@ def test_wheel_holds_the_task_files_and_plays_an_episode_outside_the_repo(tmp_pa
         names = set(archive.namelist())
     tasks = {f"mixing_gym/tasks/{path.name}" for path in (REPO / "mixing_gym" / "tasks").glob("*.yaml")}
     assert tasks and tasks <= names, sorted(tasks - names)
-    reference = {f"mixing_gym/reference/surrogate-v1-small/{name}" for name in ("surrogate.json", "arrays.npz",
-                                                                                 "card.json")}
-    reference |= {f"mixing_gym/reference/trajectories-v1-small/data/{name}"
+    reference = {f"mixing_gym/reference/surrogate-{field}small/{name}" for field in ("v1-", "code-v1-")
+                 for name in ("surrogate.json", "arrays.npz", "card.json")}
+    reference |= {f"mixing_gym/reference/trajectories-{field}small/data/{name}" for field in ("v1-", "code-v1-")
                   for name in ("metadata.json", "0/metadata.json", "0/part-0.arrow", "127/part-0.arrow")}
     assert reference <= names, sorted(reference - names)
 
