@@ -3,10 +3,13 @@ vector env (one numpy call per step for all N envs) at several N.
 
     python benchmarks/surrogate_speed.py --surrogate runs/surrogate          # a saved SurrogateModel
     python benchmarks/surrogate_speed.py --trajectories runs/trajectories    # fit one on recorded episodes
-    python benchmarks/surrogate_speed.py --num-envs 1 64 1024 --seconds 3    # without either: records
+    python benchmarks/surrogate_speed.py --num-envs 1 64 1024 --windows 3    # without either: records
                                                                              # 6 micro episodes first
     python benchmarks/surrogate_speed.py --surrogate mixing_gym/reference/surrogate-v1-small \
-        --num-envs 1 256 4096 --seconds 3 --csv docs/results/surrogate_speed_v1.csv   # the README's figures
+        --num-envs 1 16 256 4096 16384 --windows 7 --csv docs/results/surrogate_speed_v1.csv   # the README's
+
+Each configuration is measured in ``--windows`` windows of ``--seconds``; the table gives their median, min and
+max, the CSV one row per window.
 
 The speed depends on the numbers of domains and benchmarks, not on the fitted values. Numpy's BLAS
 threads are pinned to one before numpy loads, so the figures are for a single core.
@@ -24,6 +27,7 @@ import csv
 import shlex
 import sys
 import time
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -57,31 +61,47 @@ def record_micro_episodes(episodes: int, num_steps: int, seed: int = 0) -> Traje
                              unwrapped.layout, recorded)
 
 
-def single_env_steps_per_second(surrogate: SurrogateModel, seconds: float) -> float:
+def _windows(run: Callable[[], int], windows: int, seconds: float) -> list[float]:
+    """Items per second in each of ``windows`` consecutive windows of ``seconds``; ``run`` does one batch and
+    returns how many items it did. Several short windows rather than one long one, because this VM's speed
+    drifts by about 20% within a process: their median and range say how much of a figure is the machine."""
+    rates = []
+    for _ in range(windows):
+        items, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            items += run()
+        rates.append(items / (time.perf_counter() - start))
+    return rates
+
+
+def single_env_steps_per_second(surrogate: SurrogateModel, windows: int, seconds: float) -> list[float]:
     env = gym.make("DataMixingSurrogate-v0", surrogate=surrogate)
     actions = [env.action_space.sample() for _ in range(1024)]
     env.reset(seed=0)
     env.step(actions[0])  # loads (or compiles) the step's kernels before the clock starts
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+
+    def run() -> int:
         for action in actions:
             if env.step(action)[2]:
                 env.reset()
-        steps += len(actions)
-    return steps / (time.perf_counter() - start)
+        return len(actions)
+
+    return _windows(run, windows, seconds)
 
 
-def vector_env_steps_per_second(surrogate: SurrogateModel, num_envs: int, seconds: float) -> float:
+def vector_env_steps_per_second(surrogate: SurrogateModel, num_envs: int, windows: int,
+                                seconds: float) -> list[float]:
     env = gym.make_vec("DataMixingSurrogate-v0", num_envs=num_envs, surrogate=surrogate)
     actions = [env.action_space.sample() for _ in range(16)]
     env.reset(seed=0)
     env.step(actions[0])
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+
+    def run() -> int:
         for action in actions:
             env.step(action)
-        calls += len(actions)
-    return num_envs * calls / (time.perf_counter() - start)
+        return num_envs * len(actions)
+
+    return _windows(run, windows, seconds)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -90,8 +110,10 @@ def main(argv: list[str] | None = None) -> None:
     source.add_argument("--surrogate", help="folder of a saved SurrogateModel")
     source.add_argument("--trajectories", help="recorded trajectories to fit a surrogate on")
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 16, 256, 1024, 4096])
-    parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per configuration")
-    parser.add_argument("--csv", default=None, help="also write the rows (env, envs, steps_per_second) here")
+    parser.add_argument("--windows", type=int, default=5, help="measuring windows per configuration")
+    parser.add_argument("--seconds", type=float, default=1.0, help="length of each window")
+    parser.add_argument("--csv", default=None, help="also write one row per window (env, envs, window, "
+                                                    "steps_per_second, domains, benchmarks) here")
     args = parser.parse_args(argv)
 
     if args.surrogate:
@@ -101,20 +123,24 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"`python benchmarks/surrogate_speed.py {shlex.join(sys.argv[1:] if argv is None else argv)}` "
           f"(one core; K={surrogate.num_domains} domains, B={surrogate.num_benchmarks} benchmarks, "
-          f"{surrogate.layout.num_steps} steps per episode)\n")
-    print("| env | envs | steps/s |\n|---|---:|---:|")
-    rows = [("gym.make (single env, wrappers included)", 1, single_env_steps_per_second(surrogate, args.seconds))]
-    print(f"| {rows[0][0]} | 1 | {rows[0][2]:,.0f} |")
-    for num_envs in args.num_envs:
-        rows.append(("gym.make_vec (vector entry point)", num_envs,
-                     vector_env_steps_per_second(surrogate, num_envs, args.seconds)))
-        print(f"| {rows[-1][0]} | {num_envs} | {rows[-1][2]:,.0f} |")
+          f"{surrogate.layout.num_steps} steps per episode; {args.windows} windows of {args.seconds:g} s each)\n")
+    print("| env | envs | steps/s, median | min | max |\n|---|---:|---:|---:|---:|")
+    configurations = [("gym.make (single env, wrappers included)", 1,
+                       lambda: single_env_steps_per_second(surrogate, args.windows, args.seconds))]
+    configurations += [("gym.make_vec (vector entry point)", num_envs,
+                        lambda n=num_envs: vector_env_steps_per_second(surrogate, n, args.windows, args.seconds))
+                       for num_envs in args.num_envs]
+    rows = []
+    for name, num_envs, measure in configurations:
+        rates = measure()
+        rows += [(name, num_envs, window, rate, surrogate.num_domains, surrogate.num_benchmarks)
+                 for window, rate in enumerate(rates)]
+        print(f"| {name} | {num_envs} | {np.median(rates):,.0f} | {min(rates):,.0f} | {max(rates):,.0f} |")
     if args.csv:
         with open(args.csv, "w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["env", "envs", "steps_per_second", "domains", "benchmarks"])
-            writer.writerows((*row, surrogate.num_domains, surrogate.num_benchmarks) for row in rows)
-
+            writer.writerow(["env", "envs", "window", "steps_per_second", "domains", "benchmarks"])
+            writer.writerows(rows)
 
 if __name__ == "__main__":
     main()
