@@ -22,9 +22,11 @@ training and the env's noise:
 - ``dma``: the offline Data Mixing Agent (behaviour cloning, then CQL), which acts on any domain space.
 
 The baselines: uniform, the field ratios 25% (the best fixed heuristic of the environment card) and 50%,
-the linear schedule, online data mixing, DoReMi, RegMix fit on the search's 64 real episodes, and the
-search baseline's best of its 64 episodes (``docs/results/search_v1_small.csv``). ``task_aware`` is a
-reference, not a baseline: the mixture written from the task list (``benchmarks/environment_card_v1.py``).
+the linear schedule, online data mixing, DoReMi, RegMix fit on the search's 64 real episodes (``regmix_64``),
+RegMix on 64 proxy runs of its own (``regmix_own_64``: Dirichlet mixtures on env seeds 100-163,
+:data:`REGMIX_RUNS`), and the search baseline's best of its 64 episodes (``docs/results/search_v1_small.csv``).
+``task_aware`` is a reference, not a baseline: the mixture written from the task list
+(``benchmarks/environment_card_v1.py``).
 
 Settings: (a) the training setting (``small``); (b) an unseen domain space (``UNSEEN_SPACE``: the source
 corpora whole, 20 domains in all), where the agents that act on any space play (the Data Mixing Agents, every
@@ -89,6 +91,12 @@ SEARCH_TABLE = ROOT / "docs" / "results" / "search_v1_small.csv"
 #: a time (``MixtureSearch(batch=2)``).
 OWN_SEARCHES = {"b": ROOT / "docs" / "results" / "search_v1_small_unseen_space.csv",
                 "d": ROOT / "docs" / "results" / "search_v1_small_code.csv"}
+#: RegMix's own proxy runs, one table per domain space (the settings on ``math-v1`` share (a)'s): 64 Dirichlet
+#: mixtures, run ``i`` on env seed ``REGMIX_SEED + i``, so that none is a seed the agents are scored on.
+REGMIX_RUNS = {"a": ROOT / "docs" / "results" / "regmix_runs_v1_small.csv",
+               "b": ROOT / "docs" / "results" / "regmix_runs_v1_small_unseen_space.csv",
+               "d": ROOT / "docs" / "results" / "regmix_runs_v1_small_code.csv"}
+REGMIX_SEED = 100
 RESULTS = ROOT / "docs" / "results" / "headline_v1_small.csv"
 STEPS = ROOT / "docs" / "results" / "headline_v1_small_steps.csv"
 PROFILES = ROOT / "docs" / "headline_v1_profiles.png"
@@ -123,7 +131,7 @@ SETTINGS = {
 #: (a) by their mean there and uniform.
 E_BASELINES = 3
 BASELINES = ("uniform", "fixed_ratio_25", "fixed_ratio_50", "linear_schedule", "odm", "doremi", "regmix_64",
-             "search_64")
+             "regmix_own_64", "search_64")
 #: ``dma_no_mixture`` is the Data Mixing Agent whose tokens do not read the last mixture (``OfflineConfig``'s
 #: ``observe_mixture=False``): with them, the headline's ``dma`` copies the collection policies' own mixtures.
 LEARNED = ("planner", "ppo", "dma", "dma_no_mixture")
@@ -190,14 +198,19 @@ SEARCHED = ("regmix_64", "search_64")
 
 
 def fixed_plans(setting: str, agents: list[str], backend: Backend) -> dict[str, np.ndarray]:
-    """The mixtures of the reference and, where ``agents`` has them, of the baselines that learn from the search's
-    64 real episodes: the search of ``small`` on ``math-v1``, except in the settings of :data:`OWN_SEARCHES`,
-    whose spaces have a search of their own (on ``backend``)."""
+    """The mixtures of the reference and, where ``agents`` has them, of the baselines that learn from real
+    episodes of ``small``: the search's 64 and RegMix's own 64 on ``math-v1``, except in the settings of
+    :data:`OWN_SEARCHES`, whose spaces have a search and RegMix runs of their own (played on ``backend``)."""
     own_space = setting in OWN_SEARCHES
-    env = gym.make(ENV_ID, **SETTINGS[setting if own_space else "a"][1])
+    space = setting if own_space else "a"
+    env = gym.make(ENV_ID, **SETTINGS[space][1])
     try:
         layout = MixingLayout.of(env)
         plans = {"task_aware": np.tile(task_aware_mixture(layout, 0.25), (layout.num_steps, 1))}
+        if "regmix_own_64" in agents:
+            regmix = RegMix().learn(env, num_runs=64, seed=REGMIX_SEED, table_path=REGMIX_RUNS[space],
+                                    progress=False, backend=backend)
+            plans["regmix_own_64"] = np.tile(regmix.best_mixture, (layout.num_steps, 1))
         if not set(agents) & set(SEARCHED):
             return plans
         search = (MixtureSearch(batch=2).learn(env, budget=64, seed=0, table_path=OWN_SEARCHES[setting],
