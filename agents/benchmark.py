@@ -7,6 +7,9 @@ One protocol (:class:`BenchmarkProtocol`) for every algorithm:
   balanced reward and ``num_envs`` envs stepped in one numpy call (:mod:`agents.sb3_vector`);
 - ``dma``, the offline Data Mixing Agent, learns from the trajectories that surrogate was fit on (the Minari
   dataset ``mixing-gym/v1-small-v0``) with ``OfflineConfig()``, the headline's agent;
+- the protocol's ``target_field`` picks the field: ``"code"`` trains on the code field's reference surrogate
+  (fit on ``mixing-gym/v1-code-small-v0``), validates on ``DataMixing-v1(target_field="code")`` and normalises
+  with the code field's reference scores;
 - run ``s`` seeds the policy and the envs with ``s``; the final policy acts deterministically;
 - every final policy plays one episode on the surrogate (deterministic: it has no noise), and the first
   ``validate_runs`` runs of each algorithm (an argument of :func:`run_benchmark`) one episode on the real
@@ -39,6 +42,8 @@ from agents.harness import evaluate_agents, mean_ci
 from agents.plots import plot_performance_profiles
 from agents.rl_statistics import aggregate_table
 from mixing_gym import get_normalized_score
+from mixing_gym.normalized_scores import reference_scores
+from mixing_gym.reference import reference_surrogate
 from mixing_gym.storage import atomic_write_json
 
 #: Stable-Baselines3's defaults but for: ``gamma`` 1 (an episode's return is its final objective, and episodes
@@ -67,6 +72,8 @@ class BenchmarkProtocol:
         preset: the proxy preset of the real env, and of the reference scores.
         surrogate_env_id: the env the online algorithms train and are scored on.
         real_env_id: the env the policies are validated on.
+        target_field: the target field of both envs (``"math"``, ``"code"``), which has a reference surrogate
+            (:data:`mixing_gym.reference.REFERENCE_SURROGATES`) and reference scores.
     """
 
     timesteps: int = 100_000
@@ -74,10 +81,18 @@ class BenchmarkProtocol:
     preset: str = "small"
     surrogate_env_id: str = "DataMixingSurrogate-v1"
     real_env_id: str = "DataMixing-v1"
+    target_field: str = "math"
 
     def __post_init__(self) -> None:
         if self.timesteps < 1 or self.num_envs < 1:
             raise ValueError(f"timesteps and num_envs must be positive, got {self}.")
+        reference_surrogate(self.surrogate_env_id, self.target_field)  # a KeyError names the fields that have one
+        reference_scores(self.real_env_id, self.preset, self.target_field)
+
+    @property
+    def surrogate_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of the surrogate env of this protocol's field."""
+        return {"target_field": self.target_field}
 
 
 def check_algorithms(names: Sequence[str]) -> list[str]:
@@ -99,7 +114,8 @@ def _train_online(name: str, seed: int, protocol: BenchmarkProtocol, run_dir: Pa
 
     from agents.sb3_vector import make_sb3_vector_env
 
-    env = VecMonitor(make_sb3_vector_env(protocol.surrogate_env_id, protocol.num_envs, seed))
+    env = VecMonitor(make_sb3_vector_env(protocol.surrogate_env_id, protocol.num_envs, seed,
+                                        **protocol.surrogate_kwargs))
     settings = dict(ALGORITHMS[name])
     if "action_noise" in settings:
         dimensions = env.action_space.shape[0]
@@ -113,12 +129,12 @@ def _train_online(name: str, seed: int, protocol: BenchmarkProtocol, run_dir: Pa
     env.close()
 
 
-def _train_offline(seed: int, run_dir: Path) -> None:
+def _train_offline(seed: int, protocol: BenchmarkProtocol, run_dir: Path) -> None:
     from agents.offline import OfflineConfig, train_offline_agent
-    from mixing_gym.reference import REFERENCE_TRAJECTORIES
     from mixing_gym.trajectories import load_trajectories
 
-    agent, log = train_offline_agent(load_trajectories(REFERENCE_TRAJECTORIES), OfflineConfig(), seed=seed)
+    trajectories = reference_surrogate(protocol.surrogate_env_id, protocol.target_field).trajectories
+    agent, log = train_offline_agent(load_trajectories(trajectories), OfflineConfig(), seed=seed)
     log.to_csv(run_dir / "training_log.csv", index=False)
     agent.save(run_dir / "agent")
 
@@ -143,11 +159,11 @@ def train_run(name: str, seed: int, protocol: BenchmarkProtocol, run_dir: Path) 
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if name in OFFLINE:
-        _train_offline(seed, run_dir)
+        _train_offline(seed, protocol, run_dir)
     else:
         _train_online(name, seed, protocol, run_dir)
     seconds = time.perf_counter() - start
-    surrogate = gym.make(protocol.surrogate_env_id)
+    surrogate = gym.make(protocol.surrogate_env_id, **protocol.surrogate_kwargs)
     episode = play_episode(load_policy(name, run_dir), surrogate, seed=seed).record()
     surrogate.close()
     run = {"algorithm": name, "seed": seed, "train_seconds": seconds, "surrogate_balanced": episode["balanced"],
@@ -196,7 +212,7 @@ def run_benchmark(algorithms: Sequence[str], seeds: int, output: str | Path,
     rows["real_balanced"] = [real.get((name, seed), np.nan) for name, seed in zip(rows["algorithm"], rows["seed"])]
     for kind in ("surrogate", "real"):
         rows[f"{kind}_normalised"] = get_normalized_score(protocol.real_env_id, rows[f"{kind}_balanced"].to_numpy(),
-                                                          protocol.preset)
+                                                          protocol.preset, protocol.target_field)
     rows["gap"] = rows["surrogate_normalised"] - rows["real_normalised"]
     rows.insert(2, "timesteps", [0 if name in OFFLINE else protocol.timesteps for name in rows["algorithm"]])
     return rows
@@ -206,12 +222,13 @@ def validate(runs: dict[tuple[str, int], Path], seeds: Sequence[int], protocol: 
              backend: Backend | None = None, progress: bool = True,
              env_kwargs: dict[str, Any] | None = None) -> dict[tuple[str, int], float]:
     """The final balanced score of one real episode (``protocol.real_env_id`` on ``protocol.preset``, or with
-    ``env_kwargs``) of each run of ``seeds`` among ``runs`` (``(algorithm, seed) -> run folder``); run ``s``
-    plays env seed ``1 + s``. The episodes are cached under ``output``."""
+    ``env_kwargs``, on ``protocol.target_field``) of each run of ``seeds`` among ``runs`` (``(algorithm, seed) ->
+    run folder``); run ``s`` plays env seed ``1 + s``. The episodes are cached under ``output``."""
+    env_kwargs = {"target_field": protocol.target_field, **(env_kwargs or {"preset": protocol.preset})}
     scores = {}
     for seed in seeds:
         policies = {name: load_policy(name, run_dir) for (name, run_seed), run_dir in runs.items() if run_seed == seed}
-        comparison = evaluate_agents(policies, [1 + seed], env_kwargs or {"preset": protocol.preset}, output,
+        comparison = evaluate_agents(policies, [1 + seed], env_kwargs, output,
                                      progress=progress, env_id=protocol.real_env_id, write_report=False,
                                      backend=backend)
         scores.update({(name, seed): comparison.records[name, 1 + seed]["balanced"] for name in policies})
@@ -222,7 +239,7 @@ def _check_protocol(output: Path, protocol: BenchmarkProtocol) -> None:
     """Record the protocol of a new benchmark; refuse to resume one under another (its runs would not compare)."""
     path = output / "protocol.json"
     if path.exists():
-        recorded = json.loads(path.read_text())
+        recorded = asdict(BenchmarkProtocol(**json.loads(path.read_text())))  # a field added since: its default
         if recorded != asdict(protocol):
             raise ValueError(f"{output} holds a benchmark run under {recorded}, not {asdict(protocol)}; resume it with "
                              "the same options or give another --output.")

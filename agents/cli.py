@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mixing_gym import DEFAULT_ENV_ID, REAL_ENV_IDS
 from mixing_gym import cli as base_cli
+from mixing_gym.reference import REFERENCE_SURROGATES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -188,6 +189,9 @@ the surrogate, validate the first --validate runs of each on the real env
 uniform, 100: the search baseline's best) as IQMs with stratified-bootstrap
 95% intervals, the probability of improving on the best, performance
 profiles, and each algorithm's gap between surrogate and real scores.
+--target-field code does all of it on the code field: its reference
+surrogate, its trajectories, DataMixing-v1(target_field="code") and its
+reference scores.
 
 Writes into --output: one folder per run (run.json and its model), real/
 (the real episodes), protocol.json, benchmark.csv (a row per run; also to
@@ -255,7 +259,8 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     from agents.benchmark import BenchmarkProtocol, check_algorithms, markdown, run_benchmark, write_report
 
     algorithms = check_algorithms([name.strip() for name in args.algos.split(",") if name.strip()])
-    protocol = BenchmarkProtocol(timesteps=args.timesteps, num_envs=args.num_envs, preset=args.preset)
+    protocol = BenchmarkProtocol(timesteps=args.timesteps, num_envs=args.num_envs, preset=args.preset,
+                                 target_field=args.target_field)
     backend = Backend(args.backend, args.workers, args.address, args.num_gpus)
     start = time.perf_counter()
     rows = run_benchmark(algorithms, args.seeds, args.output, protocol, args.validate, backend)
@@ -369,7 +374,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     benchmark = base_cli.add_command(
         commands, "benchmark", "RL algorithms on the reference surrogate, validated on the real env", BENCHMARK_HELP,
         ["mixing-gym benchmark --algos ppo,sac,td3,a2c,dma --seeds 10",
-         "mixing-gym benchmark --algos a2c --seeds 3 --validate 0 --output runs/a2c"])
+         "mixing-gym benchmark --algos a2c --seeds 3 --validate 0 --output runs/a2c",
+         "mixing-gym benchmark --target-field code --output runs/benchmark-code"])
     benchmark.add_argument("--algos", default="ppo,sac,td3,a2c,dma",
                            help="comma-separated: ppo, a2c, sac, td3, dma (default: all five)")
     benchmark.add_argument("--seeds", type=int, default=10, help="runs per algorithm, seeds 0..N-1 (default: 10)")
@@ -379,6 +385,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     benchmark.add_argument("--validate", type=int, default=3,
                            help="runs of each algorithm that also play one real episode (default: 3; 0: none)")
     benchmark.add_argument("--preset", default="small", help="the real env's proxy preset (default: small)")
+    benchmark.add_argument("--target-field", default="math",
+                           choices=sorted({field for _, field in REFERENCE_SURROGATES}),
+                           help="the target field of the surrogate and the real env (default: math)")
     benchmark.add_argument("--output", default="runs/benchmark", help="where it all goes (default: runs/benchmark)")
     benchmark.add_argument("--results", default=None, help="also write the per-run CSV here")
     add_backend_arguments(benchmark, workers_default=2)

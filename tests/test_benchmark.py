@@ -16,6 +16,7 @@ import mixing_gym  # noqa: F401  (registers the envs)
 from agents.benchmark import BenchmarkProtocol, load_policy, markdown, run_benchmark, validate, write_report
 from agents.cli import main
 from agents.sb3_vector import VectorEnvAdapter, make_sb3_vector_env
+from mixing_gym import get_normalized_score
 
 ENV_ID = "DataMixingSurrogate-v1"
 PROTOCOL = BenchmarkProtocol(timesteps=256, num_envs=4)
@@ -109,6 +110,37 @@ def test_validation_plays_each_policy_on_the_real_env(tmp_path, prepared, cache_
     env.close()
     first_action = load_policy("ppo", tmp_path / "ppo-seed0").act(start, {})  # the trained policy, deterministic
     np.testing.assert_allclose(episode["steps"][0]["action"], first_action, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_code_field_benchmark_trains_scores_and_validates_on_code(tmp_path, cache_dir):
+    """--target-field code: the code surrogate trains and scores, the code reference scores normalise, and the
+    policies play DataMixing-v1(target_field="code") (micro here)."""
+    code = BenchmarkProtocol(timesteps=256, num_envs=4, target_field="code")
+    rows = run_benchmark(["a2c"], 1, tmp_path, code, validate_runs=0, progress=False)
+    balanced = rows["surrogate_balanced"].to_numpy()
+    np.testing.assert_allclose(rows["surrogate_normalised"], get_normalized_score("DataMixing-v1", balanced,
+                                                                                   target_field="code"))
+    surrogate = gym.make(ENV_ID, target_field="code")
+    assert load_policy("a2c", tmp_path / "a2c-seed0").act(surrogate.reset(seed=0)[0], {}).shape == \
+        surrogate.action_space.shape != gym.make(ENV_ID).action_space.shape  # code-v1's domains, not math-v1's
+    env_kwargs = {"preset": MICRO, "cache_dir": cache_dir, "data_config": TINY_DATA, "torch_threads": 1}
+    scores = validate({("a2c", 0): tmp_path / "a2c-seed0"}, [0], code, tmp_path / "real", progress=False,
+                      env_kwargs=env_kwargs)
+    episode = json.loads((tmp_path / "real" / "episodes" / "a2c__seed1.json").read_text())
+    assert scores == {("a2c", 0): episode["balanced"]} and np.isfinite(scores["a2c", 0])
+    assert len(episode["steps"][0]["action"]) == surrogate.action_space.shape[0]
+    with pytest.raises(ValueError, match="resume it with the same options"):
+        run_benchmark(["a2c"], 1, tmp_path, PROTOCOL, validate_runs=0)  # a math protocol over a code benchmark
+
+
+def test_a_protocol_names_the_fields_that_have_a_reference_surrogate(tmp_path):
+    with pytest.raises(KeyError, match=r"No reference surrogate of the 'law' field.*\['code', 'math'\]"):
+        BenchmarkProtocol(target_field="law")
+    # a benchmark started before the protocol had a target field resumes as the math field's
+    (tmp_path / "protocol.json").write_text(json.dumps({"timesteps": 256, "num_envs": 4, "preset": "small",
+                                                        "surrogate_env_id": ENV_ID, "real_env_id": "DataMixing-v1"}))
+    assert run_benchmark(["a2c"], 1, tmp_path, PROTOCOL, validate_runs=0, progress=False)["seed"].tolist() == [0]
 
 
 def test_cli_benchmark_prints_the_table(tmp_path, capsys):
