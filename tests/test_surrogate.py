@@ -251,6 +251,10 @@ def test_render_ansi(model):
     env.step(env.action_space.sample())
     text = env.render()
     assert "step 1/" in text and model.layout.domain_names[0] in text and "target_score" in text
+    assert text.startswith("DataMixingSurrogateEnv")  # made without gym.make: no spec, its class's name
+    made = gym.make("DataMixingSurrogate-v1", render_mode="ansi")
+    made.reset(seed=0)
+    assert made.render().startswith("DataMixingSurrogate-v1  step 0/")
 
 
 @pytest.mark.parametrize("make, message", [

@@ -311,7 +311,8 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
     def render(self):
         if self.render_mode != "ansi":
             return None
-        return self._render_table(f"DataMixingSurrogate-v0  step {int(self._episodes.steps[0])}/{self.num_steps}  "
+        name = self.spec.id if self.spec is not None else type(self).__name__  # v0 or v1, as gym.make named it
+        return self._render_table(f"{name}  step {int(self._episodes.steps[0])}/{self.num_steps}  "
                                   f"reward={self.reward_name}", self._episodes.weights[0], self._scores())
 
 
