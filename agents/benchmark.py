@@ -89,11 +89,6 @@ class BenchmarkProtocol:
         reference_surrogate(self.surrogate_env_id, self.target_field)  # a KeyError names the fields that have one
         reference_scores(self.real_env_id, self.preset, self.target_field)
 
-    @property
-    def surrogate_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of the surrogate env of this protocol's field."""
-        return {"target_field": self.target_field}
-
 
 def check_algorithms(names: Sequence[str]) -> list[str]:
     """``names`` as a list, or a ``ValueError`` naming the unknown ones and the known."""
@@ -115,7 +110,7 @@ def _train_online(name: str, seed: int, protocol: BenchmarkProtocol, run_dir: Pa
     from agents.sb3_vector import make_sb3_vector_env
 
     env = VecMonitor(make_sb3_vector_env(protocol.surrogate_env_id, protocol.num_envs, seed,
-                                        **protocol.surrogate_kwargs))
+                                        target_field=protocol.target_field))
     settings = dict(ALGORITHMS[name])
     if "action_noise" in settings:
         dimensions = env.action_space.shape[0]
@@ -163,7 +158,7 @@ def train_run(name: str, seed: int, protocol: BenchmarkProtocol, run_dir: Path) 
     else:
         _train_online(name, seed, protocol, run_dir)
     seconds = time.perf_counter() - start
-    surrogate = gym.make(protocol.surrogate_env_id, **protocol.surrogate_kwargs)
+    surrogate = gym.make(protocol.surrogate_env_id, target_field=protocol.target_field)
     episode = play_episode(load_policy(name, run_dir), surrogate, seed=seed).record()
     surrogate.close()
     run = {"algorithm": name, "seed": seed, "train_seconds": seconds, "surrogate_balanced": episode["balanced"],
