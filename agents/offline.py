@@ -2,7 +2,9 @@
 
 The agent learns from recorded trajectories (:class:`mixing_gym.trajectories.TrajectoryDataset`) without
 touching the env: a supervised warm start on the actions of the best episodes, then Conservative
-Q-Learning (torchrl's :class:`~torchrl.objectives.CQLLoss`) on every transition.
+Q-Learning (torchrl's :class:`~torchrl.objectives.CQLLoss`) on every transition, or, with
+``OfflineConfig(method="awr")``, advantage-weighted regression on Monte-Carlo returns (no critic of actions, no
+entropy term: :func:`awr_phase`).
 
 Nothing in its networks depends on the number of domains K. Every domain is a *token*: its weight, its
 field, its own benchmark improvements, and the global context of the observation broadcast to it
@@ -58,6 +60,14 @@ MIN_RELATIVE_WEIGHT = 1e-3
 #: Recorded actions are pulled this far inside [-1, 1]: the tanh-squashed policy puts zero density on
 #: the boundary, where :func:`~mixing_gym.mdp.weights_to_action` places every largest and every floored logit.
 ACTION_MARGIN = 1e-3
+#: How recorded logits are written before the agent learns from them (``OfflineConfig.action_encoding``). The env
+#: ignores a shift common to all logits; ``"max_one"`` fixes it as the env's :func:`~mixing_gym.mdp.weights_to_action`
+#: does (the largest logit at +1, on a face of the cube, in the tanh's saturation), ``"centred"`` puts the largest
+#: and the smallest logit symmetric about 0 (uniform is the cube's centre), which moves no logit out of [-1, 1] and
+#: so changes no mixture.
+ACTION_ENCODINGS = ("max_one", "centred")
+#: The learning phases after the warm start (``OfflineConfig.method``).
+METHODS = ("cql", "awr")
 
 FORMAT = "mixing-gym/data-mixing-agent"
 WEIGHTS_FILE = "agent.safetensors"
@@ -196,6 +206,24 @@ class DomainCritic(nn.Module):
         return self.head(self.encoder(inputs).mean(-2))
 
 
+class DomainValue(nn.Module):
+    """AWR's state value: tokens -> attention -> mean over domains -> V(s).
+
+    Args:
+        hidden_size: token width of the encoder.
+        num_heads: attention heads.
+        num_layers: attention layers.
+    """
+
+    def __init__(self, hidden_size: int = 32, num_heads: int = 4, num_layers: int = 2):
+        super().__init__()
+        self.encoder = DomainSetEncoder(len(TOKEN_FEATURES), hidden_size, num_heads, num_layers)
+        self.head = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, 1))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(tokens).mean(-2))
+
+
 # ------------------------------------------------------------------------------------------------
 # Training
 
@@ -232,6 +260,18 @@ class OfflineConfig:
             their mixture from step to step, so an agent that reads it learns to copy it (a copycat policy) and
             starts from the reset mixture, the base model's, source only; without it the agent chooses from the
             scores and the progress alone.
+        method: what follows the warm start: ``"cql"`` (the paper's), or ``"awr"``: advantage-weighted regression
+            on every transition, its advantages the Monte-Carlo returns-to-go less a learned state value
+            (:func:`awr_phase`); it has no entropy pull toward the uniform mixture and no critic of actions.
+        action_encoding: how recorded logits are written (:data:`ACTION_ENCODINGS`): ``"max_one"`` as the env
+            writes them, ``"centred"`` with the ignored common shift put at the cube's centre.
+        standardise_rewards: centre the rewards and divide them by their standard deviation over the dataset's
+            transitions before ``reward_scale`` multiplies them, so that Q's scale does not hang on the env's
+            score units (the centring shifts every episode's return alike: episodes have one length).
+        awr_steps: actor updates of AWR (``method="awr"``); the state value is fit first, as many updates.
+        awr_beta: AWR's temperature on advantages divided by their standard deviation: a transition's weight is
+            ``exp(advantage / (beta * std))``, clipped at ``awr_max_weight``.
+        awr_max_weight: the largest weight of a transition in AWR.
     """
 
     hidden_size: int = 32
@@ -253,12 +293,21 @@ class OfflineConfig:
     cql_num_random: int = 5
     target_entropy_per_domain: float = -1.0
     observe_mixture: bool = True
+    method: str = "cql"
+    action_encoding: str = "max_one"
+    standardise_rewards: bool = False
+    awr_steps: int = 1000
+    awr_beta: float = 1.0
+    awr_max_weight: float = 20.0
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS or self.action_encoding not in ACTION_ENCODINGS:
+            raise ValueError(f"Unknown method {self.method!r} or action_encoding {self.action_encoding!r}: methods "
+                             f"are {METHODS}, action encodings {ACTION_ENCODINGS}.")
         positive = ("hidden_size", "num_heads", "num_layers", "batch_size", "bc_lr", "actor_lr", "critic_lr",
-                    "alpha_init", "alpha_lr", "reward_scale", "cql_num_random")
+                    "alpha_init", "alpha_lr", "reward_scale", "cql_num_random", "awr_beta", "awr_max_weight")
         bad = {name: getattr(self, name) for name in positive if getattr(self, name) <= 0}
-        bad.update({name: getattr(self, name) for name in ("bc_steps", "cql_steps", "cql_weight")
+        bad.update({name: getattr(self, name) for name in ("bc_steps", "cql_steps", "cql_weight", "awr_steps")
                     if getattr(self, name) < 0})
         if not 0 < self.bc_top_fraction <= 1:
             bad["bc_top_fraction"] = self.bc_top_fraction
@@ -271,18 +320,25 @@ class OfflineConfig:
                              "counts and cql_weight non-negative, bc_top_fraction and tau in (0, 1], gamma in [0, 1].")
 
 
-def _policy_actions(dataset: TrajectoryDataset, actions: np.ndarray) -> np.ndarray:
-    """Recorded actions as logits at the dataset's temperature, strictly inside (-1, 1)."""
+def _policy_actions(dataset: TrajectoryDataset, actions: np.ndarray, encoding: str = "max_one") -> np.ndarray:
+    """Recorded actions as logits at the dataset's temperature in ``encoding`` (:data:`ACTION_ENCODINGS`),
+    strictly inside (-1, 1)."""
     layout = dataset.layout
     if layout.action_mode == "weights":
         actions = np.stack([weights_to_action(row, "logits", layout.temperature) for row in actions])
+    actions = np.clip(actions, -1.0, 1.0)  # as the env reads them
+    if encoding == "centred":
+        actions = actions - (actions.max(axis=-1, keepdims=True) + actions.min(axis=-1, keepdims=True)) / 2
     return np.clip(actions, -1 + ACTION_MARGIN, 1 - ACTION_MARGIN).astype(np.float32)
 
 
-def transitions(dataset: TrajectoryDataset, reward_scale: float = 1.0, observe_mixture: bool = True) -> TensorDict:
-    """Every step of the dataset in torchrl's layout: ``tokens``, ``action``, ``episode`` and
-    ``("next", "tokens" | "reward" | "done" | "terminated")``, with rewards times ``reward_scale`` and tokens
-    as :class:`DomainFeaturizer` makes them with ``observe_mixture``."""
+def transitions(dataset: TrajectoryDataset, reward_scale: float = 1.0, observe_mixture: bool = True,
+                action_encoding: str = "max_one", standardise_rewards: bool = False) -> TensorDict:
+    """Every step of the dataset in torchrl's layout: ``tokens``, ``action``, ``episode``, ``return_to_go`` and
+    ``("next", "tokens" | "reward" | "done" | "terminated")``, with rewards (standardised where
+    ``standardise_rewards``, then times ``reward_scale``; ``return_to_go`` sums them undiscounted to the episode's
+    end), actions written in ``action_encoding`` and tokens as :class:`DomainFeaturizer` makes them with
+    ``observe_mixture``."""
     if not dataset.episodes:
         raise ValueError("The trajectory dataset has no episodes; collect some first.")
     k = dataset.layout.num_domains
@@ -295,8 +351,13 @@ def transitions(dataset: TrajectoryDataset, reward_scale: float = 1.0, observe_m
     episodes = dataset.episodes
     tokens = featurize(np.concatenate([ep.observations[:-1] for ep in episodes]))
     next_tokens = featurize(np.concatenate([ep.observations[1:] for ep in episodes]))
-    actions = _policy_actions(dataset, np.concatenate([ep.actions for ep in episodes]))
-    rewards = np.concatenate([ep.rewards for ep in episodes]) * reward_scale
+    actions = _policy_actions(dataset, np.concatenate([ep.actions for ep in episodes]), action_encoding)
+    rewards = np.concatenate([ep.rewards for ep in episodes])
+    if standardise_rewards:
+        rewards = (rewards - rewards.mean()) / max(float(rewards.std()), 1e-12)
+    rewards = rewards * reward_scale
+    ends = np.cumsum([ep.num_steps for ep in episodes])
+    return_to_go = np.concatenate([np.cumsum(part[::-1])[::-1] for part in np.split(rewards, ends[:-1])])
     terminated = np.concatenate([ep.terminations for ep in episodes]).astype(bool)
     done = terminated | np.concatenate([ep.truncations for ep in episodes]).astype(bool)
     episode = np.concatenate([np.full(ep.num_steps, i) for i, ep in enumerate(episodes)])
@@ -304,6 +365,7 @@ def transitions(dataset: TrajectoryDataset, reward_scale: float = 1.0, observe_m
         "tokens": torch.from_numpy(tokens),
         "action": torch.from_numpy(actions),
         "episode": torch.from_numpy(episode),
+        "return_to_go": torch.from_numpy(return_to_go.astype(np.float32)).unsqueeze(-1),
         "next": {
             "tokens": torch.from_numpy(next_tokens),
             "reward": torch.from_numpy(rewards.astype(np.float32)).unsqueeze(-1),
@@ -320,10 +382,13 @@ def best_episodes(dataset: TrajectoryDataset, top_fraction: float) -> np.ndarray
     return np.sort(np.argsort(-returns, kind="stable")[:count])
 
 
-def behaviour_cloning_loss(actor: DomainActor, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Negative log-likelihood of ``actions`` under the actor's TanhNormal, per domain and transition."""
+def behaviour_cloning_loss(actor: DomainActor, tokens: torch.Tensor, actions: torch.Tensor,
+                           weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Negative log-likelihood of ``actions`` under the actor's TanhNormal, per domain and transition, each
+    transition's weighted by ``weights`` (AWR's) where given."""
     loc, scale = actor(tokens)
-    return -TanhNormal(loc, scale).log_prob(actions).mean() / actions.shape[-1]
+    log_prob = TanhNormal(loc, scale).log_prob(actions)
+    return -(log_prob if weights is None else log_prob * weights).mean() / actions.shape[-1]
 
 
 def _cql_modules(actor: DomainActor, critic: DomainCritic) -> tuple[ProbabilisticActor, ValueOperator]:
@@ -342,13 +407,84 @@ def policy_target_share(actor: DomainActor, tokens: torch.Tensor, target_mask: n
     return float(weights[..., torch.from_numpy(np.asarray(target_mask, dtype=bool))].sum(-1).mean())
 
 
+def cql_phase(actor: DomainActor, data: TensorDict, config: OfflineConfig, layout: MixingLayout,
+              generator: torch.Generator, log: list[dict[str, Any]], start: float, verbose: bool) -> None:
+    """Conservative Q-learning on every transition (the paper's phase); appends a row per update to ``log``."""
+    critic = DomainCritic(layout.temperature, config.hidden_size, config.num_heads, config.num_layers)
+    policy, qvalue = _cql_modules(actor, critic)
+    # deactivate_vmap: torch has no vmap rule for CPU attention; a loop over the two Q heads is faster.
+    loss_module = CQLLoss(policy, qvalue, loss_function="l2", alpha_init=config.alpha_init,
+                          min_q_weight=config.cql_weight,
+                          num_random=config.cql_num_random, deactivate_vmap=True,
+                          target_entropy=config.target_entropy_per_domain * layout.num_domains)
+    loss_module.make_value_estimator(gamma=config.gamma)
+    target_updater = SoftUpdate(loss_module, tau=config.tau)
+    actor_optimizer = torch.optim.Adam(loss_module.actor_network_params.values(True, True), lr=config.actor_lr)
+    critic_optimizer = torch.optim.Adam(loss_module.qvalue_network_params.values(True, True), lr=config.critic_lr)
+    alpha_optimizer = torch.optim.Adam([loss_module.log_alpha], lr=config.alpha_lr)
+    for step in range(config.cql_steps):
+        batch = data[torch.randint(len(data), (config.batch_size,), generator=generator)]
+        losses = loss_module(batch)
+        # The three losses touch disjoint parameters (CQLLoss detaches the others), so one backward serves all.
+        total = losses["loss_actor"] + losses["loss_qvalue"] + losses["loss_cql"] + losses["loss_alpha"]
+        for optimizer in (actor_optimizer, critic_optimizer, alpha_optimizer):
+            optimizer.zero_grad()
+        total.backward()
+        for optimizer in (actor_optimizer, critic_optimizer, alpha_optimizer):
+            optimizer.step()
+        target_updater.step()
+        row = {key: losses[key].item() for key in ("loss_actor", "loss_qvalue", "loss_cql", "loss_alpha",
+                                                   "alpha", "entropy")}
+        log.append({"phase": "cql", "step": step, **row, "seconds": time.perf_counter() - start})
+        if verbose and (step + 1) % 100 == 0:
+            print(f"cql {step + 1}/{config.cql_steps}  " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()),
+                  flush=True)
+
+
+def awr_phase(actor: DomainActor, data: TensorDict, config: OfflineConfig, generator: torch.Generator,
+              log: list[dict[str, Any]], start: float, verbose: bool) -> None:
+    """Advantage-weighted regression (Peng et al., 2019) with Monte-Carlo targets; appends a row per update to
+    ``log``.
+
+    Episodes are complete and short, so a transition's return-to-go is an exact sample of its Q: a state value V
+    is fit to them (``critic_lr``), and the actor regresses on every recorded action weighted by
+    ``exp(A / (beta * std(A)))``, ``A = G - V(s)``, clipped (at ``bc_lr``: it is a weighted warm start). Nothing
+    pulls the policy toward the uniform mixture; it stays on the recorded actions, leaning to the better ones.
+    """
+    value = DomainValue(config.hidden_size, config.num_heads, config.num_layers)
+    value_optimizer = torch.optim.Adam(value.parameters(), lr=config.critic_lr)
+    for step in range(config.awr_steps):
+        batch = data[torch.randint(len(data), (config.batch_size,), generator=generator)]
+        loss = nn.functional.mse_loss(value(batch["tokens"]), batch["return_to_go"])
+        value_optimizer.zero_grad()
+        loss.backward()
+        value_optimizer.step()
+        log.append({"phase": "value", "step": step, "loss_value": loss.item(), "seconds": time.perf_counter() - start})
+    with torch.no_grad():
+        advantages = (data["return_to_go"] - value(data["tokens"])).squeeze(-1)
+    scale = config.awr_beta * advantages.std().clamp_min(1e-12)
+    weights = torch.exp(advantages / scale).clamp(max=config.awr_max_weight)
+    actor_optimizer = torch.optim.Adam(actor.parameters(), lr=config.bc_lr)
+    for step in range(config.awr_steps):
+        index = torch.randint(len(data), (config.batch_size,), generator=generator)
+        batch = data[index]
+        loss = behaviour_cloning_loss(actor, batch["tokens"], batch["action"], weights[index])
+        actor_optimizer.zero_grad()
+        loss.backward()
+        actor_optimizer.step()
+        log.append({"phase": "awr", "step": step, "loss_awr": loss.item(), "seconds": time.perf_counter() - start})
+        if verbose and (step + 1) % 100 == 0:
+            print(f"awr {step + 1}/{config.awr_steps}  loss {loss.item():.4f}", flush=True)
+
+
 def train_offline_agent(
     dataset: TrajectoryDataset | str | Path,
     config: OfflineConfig | None = None,
     seed: int = 0,
     verbose: bool = False,
 ) -> tuple[DataMixingAgent, pd.DataFrame]:
-    """Train the Data Mixing Agent on recorded trajectories: a behaviour-cloning warm start, then CQL.
+    """Train the Data Mixing Agent on recorded trajectories: a behaviour-cloning warm start, then CQL (or AWR,
+    ``config.method``).
 
     Args:
         dataset: a :class:`TrajectoryDataset`, or a path that ``load_trajectories`` reads.
@@ -358,12 +494,14 @@ def train_offline_agent(
         verbose: print the losses now and then.
 
     Returns:
-        The agent, and the training log: one row per update with its ``phase`` (``"bc"`` or ``"cql"``),
-        ``step``, the losses and ``seconds`` since the start; the last row of each phase also holds the
-        policy's mean ``target_share`` on the dataset's states (:func:`policy_target_share`).
+        The agent, and the training log: one row per update with its ``phase`` (``"bc"``, ``"cql"``, or
+        ``"value"`` and ``"awr"``), ``step``, the losses and ``seconds`` since the start; the last row of the warm
+        start and of the last phase also holds the policy's mean ``target_share`` on the dataset's states
+        (:func:`policy_target_share`).
     """
     dataset, config = as_dataset(dataset), config or OfflineConfig()
-    data = transitions(dataset, config.reward_scale, config.observe_mixture)
+    data = transitions(dataset, config.reward_scale, config.observe_mixture, config.action_encoding,
+                       config.standardise_rewards)
     best = torch.from_numpy(np.isin(data["episode"].numpy(), best_episodes(dataset, config.bc_top_fraction)))
     log: list[dict[str, Any]] = []
     start = time.perf_counter()
@@ -378,7 +516,6 @@ def train_offline_agent(
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         actor = DomainActor(config.hidden_size, config.num_heads, config.num_layers)
-        critic = DomainCritic(dataset.layout.temperature, config.hidden_size, config.num_heads, config.num_layers)
 
         # Warm start: imitate the best episodes.
         demonstrations = data[best]
@@ -395,37 +532,12 @@ def train_offline_agent(
         if config.bc_steps:
             log_target_share("after the warm start")
 
-        # Conservative Q-learning on every transition.
-        policy, qvalue = _cql_modules(actor, critic)
-        # deactivate_vmap: torch has no vmap rule for CPU attention; a loop over the two Q heads is faster.
-        loss_module = CQLLoss(policy, qvalue, loss_function="l2", alpha_init=config.alpha_init,
-                              min_q_weight=config.cql_weight,
-                              num_random=config.cql_num_random, deactivate_vmap=True,
-                              target_entropy=config.target_entropy_per_domain * dataset.layout.num_domains)
-        loss_module.make_value_estimator(gamma=config.gamma)
-        target_updater = SoftUpdate(loss_module, tau=config.tau)
-        actor_optimizer = torch.optim.Adam(loss_module.actor_network_params.values(True, True), lr=config.actor_lr)
-        critic_optimizer = torch.optim.Adam(loss_module.qvalue_network_params.values(True, True), lr=config.critic_lr)
-        alpha_optimizer = torch.optim.Adam([loss_module.log_alpha], lr=config.alpha_lr)
-        for step in range(config.cql_steps):
-            batch = data[torch.randint(len(data), (config.batch_size,), generator=generator)]
-            losses = loss_module(batch)
-            # The three losses touch disjoint parameters (CQLLoss detaches the others), so one backward serves all.
-            total = losses["loss_actor"] + losses["loss_qvalue"] + losses["loss_cql"] + losses["loss_alpha"]
-            for optimizer in (actor_optimizer, critic_optimizer, alpha_optimizer):
-                optimizer.zero_grad()
-            total.backward()
-            for optimizer in (actor_optimizer, critic_optimizer, alpha_optimizer):
-                optimizer.step()
-            target_updater.step()
-            row = {key: losses[key].item() for key in ("loss_actor", "loss_qvalue", "loss_cql", "loss_alpha",
-                                                       "alpha", "entropy")}
-            log.append({"phase": "cql", "step": step, **row, "seconds": time.perf_counter() - start})
-            if verbose and (step + 1) % 100 == 0:
-                print(f"cql {step + 1}/{config.cql_steps}  " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()),
-                      flush=True)
-        if config.cql_steps:
+        if config.method == "cql" and config.cql_steps:
+            cql_phase(actor, data, config, dataset.layout, generator, log, start, verbose)
             log_target_share("after CQL")
+        if config.method == "awr" and config.awr_steps:
+            awr_phase(actor, data, config, generator, log, start, verbose)
+            log_target_share("after AWR")
     trained_on = {"env_id": dataset.env_id, "env_kwargs": dataset.env_kwargs,
                   "domain_names": list(dataset.layout.domain_names),
                   "episodes": len(dataset.episodes), "seed": seed}

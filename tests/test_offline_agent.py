@@ -29,6 +29,7 @@ from agents.offline import (
 from agents.registry import NEEDS_TRAINING
 from mixing_gym.domains import get_domain_space
 from mixing_gym.layout import BenchmarkSpec, MixingLayout
+from mixing_gym.mdp import action_to_weights
 from mixing_gym.trajectories import TrajectoryDataset
 
 NUM_EPISODES = 6
@@ -135,6 +136,48 @@ def test_trains_a_few_iterations(trained, dataset):
         agent.actor, transitions(dataset)["tokens"], dataset.layout.target_mask, agent.temperature))
 
 
+def test_centred_actions_make_the_same_mixtures_from_the_cubes_centre(dataset):
+    as_env, centred = (transitions(dataset, action_encoding=encoding)["action"].numpy()
+                       for encoding in ("max_one", "centred"))
+    assert np.allclose(as_env.max(-1), 1 - 1e-3)  # the env's encoding: every largest logit on the cube's face
+    np.testing.assert_allclose(centred.max(-1), -centred.min(-1), atol=1e-6)  # symmetric about 0
+    assert not np.allclose(centred, as_env)
+    for row_env, row_centred in zip(as_env, centred):  # alike but for the margin inside the cube (1e-3 / 0.25)
+        np.testing.assert_allclose(action_to_weights(row_centred, row_centred.shape, "logits", 0.25),
+                                   action_to_weights(row_env, row_env.shape, "logits", 0.25), rtol=1e-2)
+
+
+def test_standardised_rewards_and_returns_to_go(dataset):
+    data = transitions(dataset, reward_scale=2.0, standardise_rewards=True)
+    rewards = data["next", "reward"].squeeze(-1).numpy()
+    assert rewards.mean() == pytest.approx(0.0, abs=1e-5) and rewards.std() == pytest.approx(2.0, rel=1e-4)
+    returns = data["return_to_go"].squeeze(-1).numpy().reshape(NUM_EPISODES, 3)
+    np.testing.assert_allclose(returns, np.cumsum(rewards.reshape(NUM_EPISODES, 3)[:, ::-1], 1)[:, ::-1], atol=1e-5)
+
+
+def test_awr_trains_a_value_then_the_actor_and_leans_to_the_better_actions(dataset):
+    config = OfflineConfig(**{**FAST.__dict__, "bc_steps": 0, "method": "awr", "awr_steps": 60,
+                              "action_encoding": "centred", "standardise_rewards": True, "reward_scale": 1.0})
+    agent, log = train_offline_agent(dataset, config, seed=0)
+    assert log["phase"].value_counts().to_dict() == {"value": 60, "awr": 60}
+    assert log["loss_value"].dropna().iloc[-10:].mean() < log["loss_value"].dropna().iloc[:10].mean()
+    assert log.dropna(subset=["target_share"])["phase"].tolist() == ["awr"]
+    # With a temperature this low AWR imitates the transitions of the largest advantage: on those states the
+    # actor's likelihood of the recorded action rises more than on the others.
+    data = transitions(dataset, action_encoding="centred", standardise_rewards=True)
+    greedy = OfflineConfig(**{**config.__dict__, "awr_beta": 0.05})
+    untrained = train_offline_agent(dataset, OfflineConfig(**{**greedy.__dict__, "awr_steps": 0}), seed=0)[0]
+    trained = train_offline_agent(dataset, greedy, seed=0)[0]
+    first_steps = torch.arange(len(data)) % 3 == 0  # at an episode's start the return-to-go is its return
+    order = data["return_to_go"].squeeze(-1)[first_steps].argsort(descending=True)
+    top, bottom = data[first_steps][order[:1]], data[first_steps][order[-1:]]
+    with torch.no_grad():
+        gain = {name: behaviour_cloning_loss(untrained.actor, part["tokens"], part["action"]).item()
+                - behaviour_cloning_loss(trained.actor, part["tokens"], part["action"]).item()
+                for name, part in (("top", top), ("bottom", bottom))}
+    assert gain["top"] > gain["bottom"], gain
+
+
 def test_behaviour_cloning_moves_the_actor_to_the_best_actions(dataset):
     data = transitions(dataset)
     best = torch.from_numpy(np.isin(data["episode"].numpy(), best_episodes(dataset, 0.25)))
@@ -237,6 +280,10 @@ def test_loading_something_else_is_a_clear_error(trained, tmp_path):
 def test_bad_input_is_a_clear_error(dataset):
     with pytest.raises(ValueError, match="bc_top_fraction"):
         OfflineConfig(bc_top_fraction=0.0)
+    with pytest.raises(ValueError, match="methods are"):
+        OfflineConfig(method="iql")
+    with pytest.raises(ValueError, match="action encodings"):
+        OfflineConfig(action_encoding="simplex")
     with pytest.raises(ValueError, match="no episodes"):
         train_offline_agent(TrajectoryDataset(**{**dataset.__dict__, "episodes": []}), FAST)
     featurize = DomainFeaturizer(dataset.layout)
