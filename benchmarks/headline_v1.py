@@ -19,7 +19,10 @@ env seed ``s``, are trained with seed ``s``, so their intervals hold both the tr
 - ``planner``: :class:`agents.planner.SurrogatePlanner`, the cross-entropy method on the per-domain
   surrogate (one mixture for the episode, no penalty);
 - ``ppo``: PPO on the vectorised surrogate (MOPO penalty 1 on a 5-member ensemble, 100K steps);
-- ``dma``: the offline Data Mixing Agent (behaviour cloning, then CQL), which acts on any domain space.
+- ``dma``: the offline Data Mixing Agent (behaviour cloning, then CQL), which acts on any domain space;
+  ``dma_no_mixture`` the same without the last mixture in its tokens; ``dma_tuned`` with the knobs chosen on
+  validation seeds 6-8 (``benchmarks/offline_knobs_v1.py``: AWR on Monte-Carlo returns, standardised rewards,
+  centred logits).
 
 The baselines: uniform, the field ratios 25% (the best fixed heuristic of the environment card) and 50%,
 the linear schedule, online data mixing, DoReMi, RegMix fit on the search's 64 real episodes (``regmix_64``),
@@ -85,6 +88,7 @@ from mixing_gym.trajectories import load_trajectories
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: the card beside it
 from environment_card_v1 import describe_mixture, task_aware_mixture  # noqa: E402
+from offline_knobs_v1 import CHOSEN, VARIANTS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SEARCH_TABLE = ROOT / "docs" / "results" / "search_v1_small.csv"
@@ -135,12 +139,13 @@ BASELINES = ("uniform", "fixed_ratio_25", "fixed_ratio_50", "linear_schedule", "
              "regmix_own_64", "search_64")
 #: ``dma_no_mixture`` is the Data Mixing Agent whose tokens do not read the last mixture (``OfflineConfig``'s
 #: ``observe_mixture=False``): with them, the headline's ``dma`` copies the collection policies' own mixtures.
-LEARNED = ("planner", "ppo", "dma", "dma_no_mixture")
+#: ``dma_tuned`` is the variant of ``benchmarks/offline_knobs_v1.py`` chosen there on validation seeds.
+LEARNED = ("planner", "ppo", "dma", "dma_no_mixture", "dma_tuned")
 #: The learned agents that know one domain space (their surrogate's), and the trajectories they learn from by the
 #: setting's target field; in (b), whose space no trajectories cover, they do not play.
 SPACE_BOUND = ("planner", "ppo")
 FIELD_TRAJECTORIES = {"math": REFERENCE_TRAJECTORIES, "code": REFERENCE_CODE_TRAJECTORIES}
-DMA_CONFIGS = {"dma": {}, "dma_no_mixture": {"observe_mixture": False}}
+DMA_CONFIGS = {"dma": {}, "dma_no_mixture": {"observe_mixture": False}, "dma_tuned": VARIANTS[CHOSEN][1]}
 #: The fixed heuristics the efficiency analysis measures against (the best of them by its mean).
 HEURISTICS = ("uniform", "fixed_ratio_25", "fixed_ratio_50")
 REFERENCES = ("task_aware",)

@@ -2,11 +2,14 @@
 
     python examples/train_offline_agent.py --dataset runs/trajectories --out runs/dma
     python examples/train_offline_agent.py --dataset runs/trajectories --out runs/dma --eval-space code
+    python examples/train_offline_agent.py --dataset runs/trajectories --out runs/dma-awr --method awr \
+        --action-encoding centred --standardise-rewards      # the headline's dma_tuned
 
 The agent learns from the dataset alone (behaviour cloning on its best episodes, then Conservative
-Q-Learning), is saved to ``<out>/agent`` (``agent.safetensors`` + ``agent.json``), loaded back, and
-played on the real ``DataMixing-v0`` with the dataset's env arguments (or on another domain space with
-``--eval-space``: the same agent acts on any space) next to baselines, on the same seeds.
+Q-Learning, or advantage-weighted regression with ``--method awr``), is saved to ``<out>/agent``
+(``agent.safetensors`` + ``agent.json``), loaded back, and played on the real ``DataMixing-v0`` with the
+dataset's env arguments (or on another domain space with ``--eval-space``: the same agent acts on any space)
+next to baselines, on the same seeds.
 Writes ``<out>/training_log.csv`` and the comparison (``results.md``, plots) to ``<out>/evaluation``.
 """
 
@@ -20,6 +23,8 @@ import torch
 
 from agents.harness import evaluate_agents
 from agents.offline import (
+    ACTION_ENCODINGS,
+    METHODS,
     WEIGHTS_FILE,
     DataMixingAgent,
     OfflineConfig,
@@ -37,6 +42,13 @@ def main() -> None:
     parser.add_argument("--out", default="runs/dma", help="agent, training log and comparison (default: runs/dma)")
     parser.add_argument("--bc-steps", type=int, default=defaults.bc_steps, help="behaviour-cloning updates")
     parser.add_argument("--cql-steps", type=int, default=defaults.cql_steps, help="CQL updates")
+    parser.add_argument("--method", choices=METHODS, default=defaults.method,
+                        help="what follows the warm start (default: cql; awr: advantage-weighted regression)")
+    parser.add_argument("--awr-steps", type=int, default=defaults.awr_steps, help="AWR's value and actor updates")
+    parser.add_argument("--action-encoding", choices=ACTION_ENCODINGS, default=defaults.action_encoding,
+                        help="how recorded logits are written (centred: the ignored common shift at the cube's centre)")
+    parser.add_argument("--standardise-rewards", action="store_true",
+                        help="standardise the rewards over the dataset (reward scale 1) instead of scaling them by 10")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--seeds", type=int, default=3, help="evaluation episodes per agent (seeds 0..N-1)")
     parser.add_argument("--baselines", default="uniform,fixed_ratio", help="comma-separated baseline agents")
@@ -57,10 +69,14 @@ def main() -> None:
     dataset = load_trajectories(args.dataset)
     layout = dataset.layout
     print(f"{len(dataset.episodes)} episodes of {layout.num_steps} steps on {layout.num_domains} domains")
-    config = OfflineConfig(bc_steps=args.bc_steps, cql_steps=args.cql_steps)
+    rewards = {"standardise_rewards": True, "reward_scale": 1.0} if args.standardise_rewards else {}
+    config = OfflineConfig(bc_steps=args.bc_steps, cql_steps=args.cql_steps, method=args.method,
+                           awr_steps=args.awr_steps, action_encoding=args.action_encoding, **rewards)
     start = time.perf_counter()
     agent, log = train_offline_agent(dataset, config, seed=args.seed, verbose=True)
-    print(f"trained in {time.perf_counter() - start:.1f} s ({config.bc_steps} BC + {config.cql_steps} CQL updates)")
+    updates = config.cql_steps if config.method == "cql" else config.awr_steps
+    print(f"trained in {time.perf_counter() - start:.1f} s ({config.bc_steps} BC + {updates} "
+          f"{config.method.upper()} updates)")
     out.mkdir(parents=True, exist_ok=True)
     log.to_csv(out / "training_log.csv", index=False)
     agent_dir = agent.save(out / "agent")
