@@ -464,17 +464,26 @@ def awr_phase(actor: DomainActor, data: TensorDict, config: OfflineConfig, gener
         advantages = (data["return_to_go"] - value(data["tokens"])).squeeze(-1)
     scale = config.awr_beta * advantages.std().clamp_min(1e-12)
     weights = torch.exp(advantages / scale).clamp(max=config.awr_max_weight)
-    actor_optimizer = torch.optim.Adam(actor.parameters(), lr=config.bc_lr)
-    for step in range(config.awr_steps):
+    imitation_phase("awr", actor, data, config.awr_steps, config, generator, log, start, verbose, weights)
+
+
+def imitation_phase(phase: str, actor: DomainActor, data: TensorDict, steps: int, config: OfflineConfig,
+                    generator: torch.Generator, log: list[dict[str, Any]], start: float, verbose: bool,
+                    weights: torch.Tensor | None = None) -> None:
+    """``steps`` updates of the actor toward ``data``'s recorded actions at ``bc_lr``, each transition weighted by
+    ``weights`` where given (AWR's); appends a row per update to ``log`` under ``phase``."""
+    optimizer = torch.optim.Adam(actor.parameters(), lr=config.bc_lr)
+    for step in range(steps):
         index = torch.randint(len(data), (config.batch_size,), generator=generator)
         batch = data[index]
-        loss = behaviour_cloning_loss(actor, batch["tokens"], batch["action"], weights[index])
-        actor_optimizer.zero_grad()
+        loss = behaviour_cloning_loss(actor, batch["tokens"], batch["action"],
+                                      None if weights is None else weights[index])
+        optimizer.zero_grad()
         loss.backward()
-        actor_optimizer.step()
-        log.append({"phase": "awr", "step": step, "loss_awr": loss.item(), "seconds": time.perf_counter() - start})
+        optimizer.step()
+        log.append({"phase": phase, "step": step, f"loss_{phase}": loss.item(), "seconds": time.perf_counter() - start})
         if verbose and (step + 1) % 100 == 0:
-            print(f"awr {step + 1}/{config.awr_steps}  loss {loss.item():.4f}", flush=True)
+            print(f"{phase} {step + 1}/{steps}  loss {loss.item():.4f}", flush=True)
 
 
 def train_offline_agent(
@@ -518,17 +527,7 @@ def train_offline_agent(
         actor = DomainActor(config.hidden_size, config.num_heads, config.num_layers)
 
         # Warm start: imitate the best episodes.
-        demonstrations = data[best]
-        bc_optimizer = torch.optim.Adam(actor.parameters(), lr=config.bc_lr)
-        for step in range(config.bc_steps):
-            batch = demonstrations[torch.randint(len(demonstrations), (config.batch_size,), generator=generator)]
-            loss = behaviour_cloning_loss(actor, batch["tokens"], batch["action"])
-            bc_optimizer.zero_grad()
-            loss.backward()
-            bc_optimizer.step()
-            log.append({"phase": "bc", "step": step, "loss_bc": loss.item(), "seconds": time.perf_counter() - start})
-            if verbose and (step + 1) % 100 == 0:
-                print(f"bc {step + 1}/{config.bc_steps}  loss {loss.item():.4f}", flush=True)
+        imitation_phase("bc", actor, data[best], config.bc_steps, config, generator, log, start, verbose)
         if config.bc_steps:
             log_target_share("after the warm start")
 
