@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import shlex
 import sys
 from pathlib import Path
 
+from mixing_gym.benchmark_data import normalized_code
 from mixing_gym.domains import get_domain_space
 from mixing_gym.prepare import DataConfig, PreparedData, prepare_data
+from mixing_gym.storage import read_jsonl
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
 NGRAM = 13
@@ -62,14 +63,13 @@ def audit(space_name: str, cache_dir: str | None) -> list[dict]:
     data = prepare_data(space, DataConfig(), cache_dir)
     roles = data.manifest["benchmarks"]
     train = train_text(data)
-    flat_train = " ".join(train.split())
+    flat_train = normalized_code(train)
     train_words = train.lower().split()
 
     benchmarks = {}
     for file in sorted(data.tasks_dir.glob("*.jsonl")):
-        rows = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
-        texts = [item_texts(row) for row in rows]
-        benchmarks[file.stem] = [(ngrams(text.lower().split()), " ".join(gold.split())) for text, gold in texts]
+        texts = [item_texts(row) for row in read_jsonl(file)]
+        benchmarks[file.stem] = [(ngrams(text.lower().split()), normalized_code(gold)) for text, gold in texts]
 
     wanted = set().union(*(grams for items in benchmarks.values() for grams, _ in items))
     # One pass over the train words finds which of the items' n-grams occur at all.
@@ -78,10 +78,10 @@ def audit(space_name: str, cache_dir: str | None) -> list[dict]:
 
     results = []
     for name, items in benchmarks.items():
-        role = roles.get(name, {})
+        role = roles[name]
         golds = [gold for _, gold in items if len(gold) >= MIN_GOLD_CHARS]
         results.append({
-            "space": space.name, "benchmark": name, "kind": role.get("kind", ""), "field": role.get("field", ""),
+            "space": space.name, "benchmark": name, "kind": role["kind"], "field": role["field"],
             "items": len(items),
             "ngram13": round(sum(bool(grams & found) for grams, _ in items) / len(items), 4),
             "gold_items": len(golds),
