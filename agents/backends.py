@@ -1,22 +1,23 @@
 """Where episodes run: worker processes on this machine (the default) or tasks on a Ray cluster.
 
-Every command that plays episodes in parallel (``mixing-gym collect``, ``mixing-gym evaluate``, the search
-baseline, ``benchmarks/headline_v1.py``) submits one task per episode to the
-:class:`concurrent.futures.Executor` that :meth:`Backend.executor` opens, and waits on the futures it
-returns; the caller alone writes what the tasks return, so the two backends record the same data.
+The episode runner (:mod:`agents.runner`, through which the harness, RegMix, the search and the collector play)
+submits one task per episode to the :class:`concurrent.futures.Executor` that :meth:`Backend.executor` opens, and
+waits on the futures it returns; the caller alone writes what the tasks return, so the two backends record the
+same data.
 
 - ``"process"``: a :class:`~concurrent.futures.ProcessPoolExecutor` of ``workers`` forkserver processes
-  (torch and fork do not mix), each ending itself when its parent dies.
+  (torch and fork do not mix), each with one torch thread (the project's thread policy: one per env process)
+  and ending itself when its parent dies.
 - ``"ray"`` (``pip install -e ".[ray]"``): each task is a Ray task of one CPU and ``num_gpus`` GPUs (a
-  fraction shares a GPU between proxies). Ray retries a task whose worker died (``max_retries``); its
-  future then holds the retry's result, so an episode is never committed twice nor half. With
-  ``address=None`` a local Ray of ``workers`` CPUs is started for the run and stopped after it;
-  ``address="auto"`` joins the running cluster (``ray start --head``), whose CPUs set the parallelism.
+  fraction shares a GPU between proxies); Ray sets ``OMP_NUM_THREADS`` to a task's CPUs, so torch there runs one
+  thread too. Ray retries a task whose worker died (``max_retries``); its future then holds the retry's result,
+  so an episode is never committed twice nor half. With ``address=None`` a local Ray of ``workers`` CPUs is
+  started for the run and stopped after it; ``address="auto"`` joins the running cluster (``ray start --head``),
+  whose CPUs set the parallelism.
 
-An episode task is :func:`play_on_worker` (a collection's is its own: it returns the trajectory). In each
-worker :func:`worker_env` makes an env once per set of arguments and reuses it; on a node that has
-no prepared cache the first env prepares it under the cache's lock, so a node prepares once (or shares a
-cache on a shared filesystem through ``MIXING_GYM_CACHE``).
+The episode task is :func:`agents.runner.play_job`: each worker makes an env once per set of arguments and reuses
+it; on a node that has no prepared cache the first env prepares it under the cache's lock, so a node prepares once
+(or shares a cache on a shared filesystem through ``MIXING_GYM_CACHE``).
 """
 
 from __future__ import annotations
@@ -29,11 +30,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-
-import gymnasium as gym
-
-from agents.base import Agent, play_episode
-from mixing_gym.storage import fingerprint
 
 BACKENDS = ("process", "ray")
 RAY_INSTALL_HINT = 'the ray backend needs Ray: pip install -e ".[ray]" (or pip install "ray>=2.60")'
@@ -76,12 +72,17 @@ class Backend:
         if self.name == "ray":
             return RayExecutor(self)
         context = multiprocessing.get_context("forkserver")  # torch and fork do not mix
-        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_exit_with_parent)
+        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker)
 
 
-def _exit_with_parent() -> None:
-    """Started in each pool worker: a killed caller cannot close its pool, so its workers end themselves
-    instead of finishing their episode and waiting forever as orphans."""
+def _start_worker() -> None:
+    """Run in each pool worker as it starts: one torch thread (the threads of several workers spin-waiting on shared
+    cores slow every step), and an end with the parent (a killed caller cannot close its pool, so its workers end
+    themselves instead of finishing their episode and waiting forever as orphans)."""
+    import torch
+
+    torch.set_num_threads(1)
+
     def watch() -> None:
         multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
         os._exit(1)
@@ -128,7 +129,7 @@ class RayExecutor(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Cancel the tasks whose futures were cancelled (all of them with ``cancel_futures`` or without ``wait``),
         wait for the others if ``wait``, then stop the Ray this executor started. A caller that cancels its
-        futures on an error (as :func:`~agents.collect.collect` does) so returns without playing them out."""
+        futures on an error (as :class:`~agents.runner.EpisodeRunner` does) so returns without playing them out."""
         waiting = []
         for reference, future in self._submitted:
             if cancel_futures or not wait or future.cancelled():
@@ -141,30 +142,3 @@ class RayExecutor(Executor):
         if self._started:
             self._ray.shutdown()
 
-
-#: The envs of this worker process by their arguments' fingerprint: made once, reused for every task.
-_WORKER_ENVS: dict[str, gym.Env] = {}
-
-
-def worker_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env:
-    """This worker's env for ``gym.make(env_id, **env_kwargs)``, made at its first task."""
-    key = fingerprint({"env_id": env_id, "env_kwargs": env_kwargs})
-    if key not in _WORKER_ENVS:
-        _WORKER_ENVS[key] = gym.make(env_id, **env_kwargs)
-    return _WORKER_ENVS[key]
-
-
-def play_on_worker(agent: Agent, env_id: str, env_kwargs: dict[str, Any], seed: int,
-                   max_steps: int | None = None) -> dict[str, Any]:
-    """Worker task: the record (``PlayedEpisode.record()``) of ``agent``'s episode with ``seed`` on this worker's
-    env; the one task of the comparison, RegMix's proxy runs and the search's trials."""
-    return play_episode(agent, worker_env(env_id, env_kwargs), seed, max_steps=max_steps).record()
-
-
-def env_arguments(env: gym.Env) -> tuple[str, dict[str, Any]]:
-    """The id and keyword arguments ``gym.make`` made ``env`` from, for workers to make their own."""
-    spec = env.unwrapped.spec or env.spec
-    if spec is None:
-        raise ValueError("Playing on a backend makes the env again in each worker from its gym.make arguments; "
-                         "pass an env made by gym.make, or no backend.")
-    return spec.id, dict(spec.kwargs)

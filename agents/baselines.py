@@ -5,17 +5,18 @@ Each works on any domain space through the env's :class:`~mixing_gym.layout.Mixi
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Sequence
-from pathlib import Path
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from agents.backends import Backend, env_arguments, play_on_worker
-from agents.base import Agent, MixtureAgent, play_episode
+from agents.backends import Backend
+from agents.base import Agent, MixtureAgent
 from agents.regression import MixtureRegressor
+from agents.runner import EpisodeJob, EpisodeRunner, EpisodeStore, env_arguments
 from mixing_gym.layout import MixingLayout
 
 
@@ -144,43 +145,61 @@ class RegMix(MixtureAgent):
         draws = rng.gamma(alphas)  # normalised gamma draws are Dirichlet draws, vectorised over rows
         return draws / draws.sum(axis=1, keepdims=True)
 
-    def learn(self, env, num_runs: int = 32, seed: int = 0, max_steps: int | None = None,
-              table_path: str | Path | None = None, progress: bool = True, backend: Backend | None = None) -> RegMix:
+    def learn(self, env: gym.Env, num_runs: int = 32, seed: int = 0, max_steps: int | None = None,
+              store: str | os.PathLike | None = None, progress: bool = True, backend: Backend | None = None) -> RegMix:
         """Run ``num_runs`` proxy episodes on random fixed mixtures, fit the regressor, pick the mixture.
 
         Args:
-            env: the env to run proxies on (``DataMixing-v1`` or ``DataMixing-v0``, any domain space).
+            env: the env to run proxies on (``DataMixing-v1`` or ``DataMixing-v0``, any domain space), made by
+                ``gym.make``.
             num_runs: proxy episodes (the table's rows).
             seed: seeds the mixtures and the episodes.
             max_steps: stop each proxy episode after this many steps (default: the whole episode).
-            table_path: a CSV of runs; rows already there are reused and new ones appended after each
-                run, so an interrupted ``learn`` resumes.
+            store: a folder the runs are recorded in (an :class:`~agents.runner.EpisodeStore`, ``run<i>.json``),
+                each as it finishes, so that an interrupted ``learn`` resumes and a rerun with more runs plays only
+                the new ones (``None``: kept in memory).
             progress: show a progress bar over the proxy runs (each is a whole CPT run).
-            backend: run the proxies there in parallel, on envs made like ``env`` (the same runs, in the same
-                rows, as without it); default: one after another on ``env``.
+            backend: run the proxies there in parallel, on envs made like ``env`` (the same runs as without it);
+                default: one after another on ``env``.
         """
         names = list(MixingLayout.of(env).domain_names)
         rng = np.random.default_rng(seed)
         mixtures = self._sample_mixtures(rng, num_runs, len(names))
-        path = Path(table_path) if table_path is not None else None
-        rows = pd.read_csv(path).to_dict("records") if path is not None and path.exists() else []
-        runs = range(len(rows), num_runs)
-        with (contextlib.nullcontext() if backend is None else backend.executor()) as pool:
-            if pool is None:
-                episodes = (play_episode(FixedMixture(mixtures[run]), env, seed + run, max_steps=max_steps).record()
-                            for run in runs)
-            else:
-                env_id, env_kwargs = env_arguments(env)
-                futures = [pool.submit(play_on_worker, FixedMixture(mixtures[run]), env_id, env_kwargs, seed + run,
-                                       max_steps) for run in runs]
-                episodes = (future.result() for future in futures)  # in run order, whatever finished first
-            for episode in tqdm(episodes, desc="RegMix proxy runs", unit="run", initial=len(rows), total=num_runs,
-                                disable=not progress):
-                rows.append({**dict(zip(names, episode["steps"][-1]["mixture"])), "objective": episode["objective"]})
-                if path is not None:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    pd.DataFrame(rows).to_csv(path, index=False)
-        return self.fit(pd.DataFrame(rows[:num_runs]), names, rng)
+        jobs = [EpisodeJob(f"run{run}", FixedMixture(mixture), seed + run, max_steps)
+                for run, mixture in enumerate(mixtures)]
+        runs = EpisodeStore(store)
+        env_id, env_kwargs = env_arguments(env)
+        with EpisodeRunner(env_id, env_kwargs, runs, backend, env, progress, desc="RegMix proxy runs",
+                           unit="run") as runner:
+            runner.run(jobs)
+        return self.fit(self.runs_table(runs.episodes(jobs, runner.env_key)), names, rng)
+
+    @classmethod
+    def from_runs(cls, table: pd.DataFrame, domain_names: list[str], seed: int = 0, **settings: Any) -> RegMix:
+        """RegMix fit on the runs that ``learn(env, len(table), seed)`` recorded (a committed table of them), picking
+        the mixture ``learn`` picked: the candidates are drawn after the runs' mixtures, as ``learn`` draws them.
+
+        Args:
+            table: one row per run, as :meth:`runs_table` builds it.
+            domain_names: the env's domains, in order.
+            seed: the seed ``learn`` ran with.
+            settings: :class:`RegMix`'s arguments.
+        """
+        regmix = cls(**settings)
+        rng = np.random.default_rng(seed)
+        regmix._sample_mixtures(rng, len(table), len(domain_names))
+        return regmix.fit(table, domain_names, rng)
+
+    @staticmethod
+    def runs_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """The table :meth:`fit` reads, from proxy runs' episode records (:meth:`~agents.base.PlayedEpisode.record`,
+        each on one fixed mixture): a weight column per domain and the run's ``objective``, a row per run.
+
+        Args:
+            records: the runs' records, all of one domain space.
+        """
+        return pd.DataFrame([{**dict(zip(record["domain_names"], record["steps"][-1]["mixture"])),
+                              "objective": record["objective"]} for record in records])
 
     def fit(self, table: pd.DataFrame, domain_names: list[str], rng: np.random.Generator) -> RegMix:
         """Fit the regressor on recorded runs and pick the mixture (what :meth:`learn` does after its runs).

@@ -104,6 +104,7 @@ def check_algorithms(names: Sequence[str]) -> list[str]:
 
 def _train_online(name: str, seed: int, protocol: BenchmarkProtocol, run_dir: Path) -> None:
     import stable_baselines3
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.noise import NormalActionNoise
     from stable_baselines3.common.vec_env import VecMonitor
 
@@ -119,6 +120,7 @@ def _train_online(name: str, seed: int, protocol: BenchmarkProtocol, run_dir: Pa
     model_class = getattr(stable_baselines3, name.upper())
     model = model_class("MlpPolicy", env, seed=seed, device="cpu", verbose=0, policy_kwargs={"net_arch": NETWORK},
                         **settings)
+    model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default logger leaves a /tmp/SB3-* folder
     model.learn(protocol.timesteps)
     model.save(run_dir / "model.zip")
     env.close()

@@ -13,32 +13,30 @@ mixtures are generated at random, so that the data covers good and bad regions o
 Episode ``i`` of a collection with seed ``s`` draws its policy and its env seed from
 ``SeedSequence([s, i])`` (or, with ``seed_pool``, its env seed from a pool shared by the episodes: common
 random numbers): a collection interrupted and resumed, or run with another number of workers, records
-the same episodes. Worker processes (forkserver, one torch thread each) or Ray tasks
-(:mod:`agents.backends`) play the episodes, one task each; the caller is the only writer and commits each
-finished episode at once (:class:`TrajectoryWriter`), so a kill loses only the episodes in flight, a worker
-killed under Ray has its episode played again elsewhere, and ``resume=True`` plays only the missing ones.
+the same episodes. The episode runner (:mod:`agents.runner`) plays them in worker processes (forkserver, one
+torch thread each) or Ray tasks (:mod:`agents.backends`), one task each; the caller is the only writer and commits
+each finished episode at once to the dataset (its :class:`TrajectoryWriter`, as the runner's store), so a kill
+loses only the episodes in flight, a worker killed under Ray has its episode played again elsewhere, and
+``resume=True`` plays only the missing ones.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
-from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from agents.backends import Backend, worker_env
-from agents.base import MixtureAgent, play_episode
-from agents.harness import RUN_ONLY_ARGUMENTS
-from agents.registry import AGENTS
+from agents.backends import Backend
+from agents.base import MixtureAgent, PlayedEpisode
+from agents.registry import make_agent
+from agents.runner import EpisodeJob, EpisodeRunner, differences
 from mixing_gym import DEFAULT_ENV_ID
-from mixing_gym.envs import prepare_env
+from mixing_gym.env_config import RUN_ONLY_FIELDS, env_kwargs_to_json
 from mixing_gym.layout import MixingLayout, with_target_share
 from mixing_gym.models import env_preset
 from mixing_gym.trajectories import (
@@ -46,7 +44,6 @@ from mixing_gym.trajectories import (
     TrajectoryDatasetError,
     TrajectoryWriter,
     as_json,
-    env_kwargs_to_json,
     episode_metadata,
 )
 
@@ -92,7 +89,7 @@ class MixturePlan:
         concentration: range of the Dirichlet concentration ``alpha``, drawn log-uniformly per episode
             (small: peaked mixtures on few domains; large: near-uniform ones).
         baseline_share: share of the episodes that perturb a baseline; the others are Dirichlet walks.
-        baselines: the baselines perturbed (names in :data:`agents.registry.AGENTS`).
+        baselines: the baselines perturbed (names of :data:`PERTURBABLE_BASELINES`).
         noise: range of the weight of the Dirichlet draw mixed into a baseline's mixture, drawn uniformly
             per episode.
         tilts: the share of :class:`FieldTilt` episodes and how they are drawn (``None``: none); the
@@ -105,7 +102,6 @@ class MixturePlan:
     baseline_share: float = 0.5
     baselines: tuple[str, ...] = PERTURBABLE_BASELINES
     noise: tuple[float, float] = (0.05, 0.5)
-    # Both default to None, so that a dataset recorded before they existed resumes with the same settings.
     tilts: TiltPlan | None = None
     seed_pool: int | None = None
 
@@ -243,7 +239,7 @@ def episode_policy(plan: MixturePlan, seed: int, index: int) -> tuple[str, Mixtu
     if kind < plan.baseline_share:
         name = plan.baselines[int(rng.integers(len(plan.baselines)))]
         noise = float(rng.uniform(*plan.noise))
-        policy: MixtureAgent = PerturbedBaseline(AGENTS[name](), noise, alpha, rng)
+        policy: MixtureAgent = PerturbedBaseline(make_agent(name), noise, alpha, rng)
         label = f"{name}+dirichlet(noise={noise:.3f},alpha={alpha:.3g})"
     elif kind < plan.baseline_share + tilt_share:
         label, policy = _tilt_policy(plan.tilts, rng)
@@ -257,17 +253,48 @@ def episode_policy(plan: MixturePlan, seed: int, index: int) -> tuple[str, Mixtu
 
 
 # --------------------------------------------------------------------------------------------
-# The episode task
+# The episodes and their store
 
 
-def _play_episode(env_id: str, env_kwargs: dict[str, Any], plan: MixturePlan, seed: int,
-                  index: int) -> tuple[int, TrajectoryDataset]:
-    """Worker task: episode ``index`` as a one-episode dataset (the env layout travels with it)."""
-    env = worker_env(env_id, env_kwargs)
+def _episode_job(plan: MixturePlan, seed: int, index: int) -> EpisodeJob:
+    """Episode ``index`` of a collection as a job of the episode runner."""
     label, policy, env_seed = episode_policy(plan, seed, index)
-    dataset = TrajectoryDataset.from_env(env, env_kwargs)
-    dataset.episodes.append(play_episode(policy, env, env_seed).trajectory(label))
-    return index, dataset
+    return EpisodeJob(f"episode{index}", policy, env_seed, metadata={"index": index, "policy": label})
+
+
+class _DatasetStore:
+    """The dataset as the episode runner's store (:class:`~agents.runner.Store`): a job is done when the dataset
+    records its index; a commit appends its episode, creating the dataset from the first one's env layout. The env
+    is checked against the dataset's recorded settings before (:func:`_check_resumable`), not through ``env_key``.
+
+    Args:
+        writer: the dataset's writer.
+        env_id: the env the episodes are played on.
+        env_kwargs: its ``gym.make`` arguments as JSON, recorded with the dataset.
+        extra: the collection's settings, recorded with the dataset.
+    """
+
+    def __init__(self, writer: TrajectoryWriter, env_id: str, env_kwargs: dict[str, Any], extra: dict[str, Any]):
+        self.writer = writer
+        self.env_id = env_id.rpartition(":")[2]  # the registered id, as gym.make's spec names it
+        self.env_kwargs = env_kwargs
+        self.extra = extra
+
+    def done(self, jobs: Sequence[EpisodeJob], env_key: str) -> set[str]:
+        recorded = ({int(meta["index"]) for meta in episode_metadata(self.writer.path)}
+                    if self.writer.num_episodes else set())
+        return {job.key for job in jobs if job.metadata["index"] in recorded}
+
+    def commit(self, job: EpisodeJob, env_key: str, episode: PlayedEpisode) -> None:
+        played = TrajectoryDataset(self.env_id, self.env_kwargs, episode.layout)
+        if self.writer.header is None:
+            self.writer.create(played, extra=self.extra)
+        else:
+            changed = self.writer.header.header_differences(played)
+            if changed:
+                raise TrajectoryDatasetError(f"The env no longer matches the dataset at {self.writer.path}: "
+                                             + "; ".join(changed) + ". Collect into another folder.")
+        self.writer.append(episode.trajectory(job.metadata["policy"]), {"index": job.metadata["index"]})
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,17 +326,8 @@ class CollectionSummary:
 
 def _settings(recorded_kwargs: Mapping[str, Any], plan: MixturePlan, seed: int) -> dict[str, Any]:
     """What must stay the same for a resumed collection to continue the recorded one."""
-    return {"env_kwargs": {k: v for k, v in recorded_kwargs.items() if k not in RUN_ONLY_ARGUMENTS},
+    return {"env_kwargs": {k: v for k, v in recorded_kwargs.items() if k not in RUN_ONLY_FIELDS},
             "plan": asdict(plan), "seed": seed}
-
-
-def _differences(recorded: Any, requested: Any, where: str = "") -> list[str]:
-    """Paths and values where two JSON values differ, e.g. ``env_kwargs.preset.num_steps: 2 recorded, 3 now``."""
-    if isinstance(recorded, dict) and isinstance(requested, dict):
-        return [line for key in sorted(set(recorded) | set(requested), key=str)
-                for line in _differences(recorded.get(key), requested.get(key),
-                                         f"{where}.{key}" if where else str(key))]
-    return [] if recorded == requested else [f"{where}: {recorded!r} recorded, {requested!r} now"]
 
 
 def _check_resumable(writer: TrajectoryWriter, env_id: str, settings: dict[str, Any], episodes: int,
@@ -327,11 +345,11 @@ def _check_resumable(writer: TrajectoryWriter, env_id: str, settings: dict[str, 
     if recorded is None:
         raise TrajectoryDatasetError(f"{writer.path} was not written by `mixing-gym collect` (it records no collection "
                                      "settings), so a collection cannot continue it; choose another output folder.")
-    differences = _differences(recorded, as_json(settings))
-    if differences:
+    changed = differences(recorded, as_json(settings))
+    if changed:
         raise TrajectoryDatasetError(
             f"{writer.path} was collected with other settings; resume with the recorded ones or write to another "
-            "folder. Differences: " + "; ".join(differences))
+            "folder. Differences: " + "; ".join(changed))
 
 
 def collect(
@@ -370,45 +388,17 @@ def collect(
         raise ValueError(f"Need episodes >= 1 and workers >= 1, got episodes={episodes}, workers={workers}.")
     recorded_kwargs = env_kwargs_to_json(env_kwargs)
     settings = _settings(recorded_kwargs, plan, seed)
+    extra = {"settings": settings, "preset": asdict(env_preset(
+        env_kwargs.get("preset", "small"), env_kwargs.get("num_steps"), env_kwargs.get("tokens_per_step"),
+        env_kwargs.get("model")))}
+    jobs = [_episode_job(plan, seed, index) for index in range(episodes)]
     with TrajectoryWriter(output) as writer:
         _check_resumable(writer, env_id, settings, episodes, resume)
-        done = {int(meta["index"]) for meta in episode_metadata(writer.path)} if writer.num_episodes else set()
-        pending = [index for index in range(episodes) if index not in done]
-        if not pending:
-            return CollectionSummary(writer.path, writer.num_episodes, 0, 0.0, 0)
-        prepare_env(env_id, dict(env_kwargs), progress=progress)  # the workers then find a complete cache
-        extra = {"settings": settings, "preset": asdict(env_preset(
-            env_kwargs.get("preset", "small"), env_kwargs.get("num_steps"), env_kwargs.get("tokens_per_step"),
-            env_kwargs.get("model")))}
+        store = _DatasetStore(writer, env_id, recorded_kwargs, extra)
         start = time.perf_counter()
-        workers = min(workers, len(pending))
-        backend = dataclasses.replace(backend or Backend(), workers=workers)
-        with (backend.executor() as pool,
-              tqdm(total=episodes, initial=len(done), desc="episodes", unit="ep", disable=not progress) as bar):
-            workers = getattr(pool, "workers", workers)  # on Ray: the cluster's CPUs
-            running: set[Future] = {pool.submit(_play_episode, env_id, dict(env_kwargs), plan, seed, index)
-                                    for index in pending}
-            try:
-                while running:
-                    finished, running = wait(running, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        index, played = future.result()
-                        _append(writer, played, index, extra)
-                        bar.update()
-            except BaseException:
-                for future in running:
-                    future.cancel()
-                raise
-        return CollectionSummary(writer.path, writer.num_episodes, len(pending), time.perf_counter() - start, workers)
-
-
-def _append(writer: TrajectoryWriter, played: TrajectoryDataset, index: int, extra: dict[str, Any]) -> None:
-    """Commit a worker's episode, creating the dataset from the first one's env layout."""
-    if writer.header is None:
-        writer.create(played, extra=extra)
-    else:
-        differences = writer.header.header_differences(played)
-        if differences:
-            raise TrajectoryDatasetError(f"The env no longer matches the dataset at {writer.path}: "
-                                         + "; ".join(differences) + ". Collect into another folder.")
-    writer.append(played.episodes[0], {"index": index})
+        # A pool even for one worker: workers hold the thread policy (one torch thread), whatever this process holds.
+        with EpisodeRunner(env_id, env_kwargs, store, backend or Backend(workers=workers), progress=progress) as runner:
+            played = runner.run(jobs)
+            workers = runner.workers
+        return CollectionSummary(writer.path, writer.num_episodes, played, time.perf_counter() - start,
+                                 min(workers, played))

@@ -3,10 +3,10 @@
 ``evaluate_agents`` plays one episode per (agent, seed), each from ``env.reset(seed=seed)``, and writes
 to ``output_dir``:
 
-- ``episodes/<agent>__seed<seed>.json``: every finished episode (per-step mixtures and scores), written
-  atomically; an interrupted comparison resumes from them and runs only what is missing. Episodes are
-  keyed by agent name and seed (and checked against the env arguments): give an agent whose settings
-  changed a new name;
+- ``episodes/<agent>__seed<seed>.json``: every finished episode (per-step mixtures and scores), an
+  :class:`~agents.runner.EpisodeStore` that the episode runner commits each episode to as it finishes; an
+  interrupted comparison resumes from it and plays only what is missing. Episodes are keyed by agent name and
+  seed (and checked against the env configuration): give an agent whose settings changed a new name;
 - ``episodes.csv``: one row per episode; ``results.csv`` and ``results.md``: per agent, the mean and the
   95% confidence interval (Student's t) of the final source and target scores (the env's field
   aggregates: improvement over the base model), the balanced score (their mean, whatever the env's
@@ -16,25 +16,21 @@ to ``output_dir``:
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import as_completed
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pandas as pd
 from scipy import stats
-from tqdm.auto import tqdm
 
-from agents.backends import Backend, play_on_worker
-from agents.base import Agent, play_episode, target_share
+from agents.backends import Backend
+from agents.base import Agent, target_share
 from agents.plots import plot_frontier, plot_mixtures, plot_scores
-from mixing_gym import DEFAULT_ENV_ID, REAL_ENV_IDS
-from mixing_gym.storage import atomic_write_json, fingerprint
+from agents.runner import JOB_KEY, EpisodeJob, EpisodeStore, run_episodes
+from mixing_gym import DEFAULT_ENV_ID
+from mixing_gym.env_config import episode_cache_key
 
 #: Episode summaries compared in the table: (record key, column label).
 METRICS = (
@@ -46,9 +42,6 @@ METRICS = (
 )
 #: Final values of an episode record copied to ``episodes.csv``.
 EPISODE_KEYS = ("source", "target", "balanced", "return", "objective")
-#: Env arguments that change where or how fast an episode runs, not its outcome: not part of the cache key.
-RUN_ONLY_ARGUMENTS = ("cache_dir", "auto_prepare", "torch_threads", "render_mode")
-AGENT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 @dataclass
@@ -58,7 +51,7 @@ class Comparison:
     Args:
         summary: one row per agent: episodes, and mean and 95% CI half-width of every metric.
         episodes: one row per (agent, seed) with its final metrics.
-        records: the full episode records by (agent, seed).
+        records: the episode records (:meth:`~agents.base.PlayedEpisode.record`) by (agent, seed).
         new_episodes: episodes played by this call (the others came from the cache).
         output_dir: where the files were written.
     """
@@ -77,25 +70,6 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
         return float(array.mean()), float("nan")
     half = stats.t.ppf(0.5 + confidence / 2, array.size - 1) * array.std(ddof=1) / np.sqrt(array.size)
     return float(array.mean()), float(half)
-
-
-def _cache_key(env_id: str, env_kwargs: Mapping[str, Any]) -> str:
-    # A callable (a custom reward) is named, not printed: its repr holds a memory address.
-    identity = {k: f"{v.__module__}.{v.__qualname__}" if callable(v) else v
-                for k, v in env_kwargs.items() if k not in RUN_ONLY_ARGUMENTS}
-    if env_id != "DataMixing-v0":  # v0's episodes keep the key they were cached under before v1 existed
-        identity["env_id"] = env_id
-    return fingerprint(identity)
-
-
-def _load_cached(path: Path, key: str) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    record = json.loads(path.read_text())
-    if record["env"] != key:
-        raise ValueError(f"{path} was played on another env configuration; write this comparison to a new "
-                         "output directory (or delete the old episodes).")
-    return record
 
 
 def _summaries(records: dict[tuple[str, int], dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -133,31 +107,6 @@ def _markdown(summary: pd.DataFrame) -> str:
             + "\n".join(lines) + "\n")
 
 
-def _play_here(agents: Mapping[str, Agent], pending: list[tuple[str, int]], env_id: str,
-               env_kwargs: Mapping[str, Any]) -> Iterator[tuple[tuple[str, int], dict[str, Any]]]:
-    """The pending episodes' records, played one after another in one env of this process."""
-    env = gym.make(env_id, **env_kwargs)
-    try:
-        for name, seed in pending:
-            yield (name, seed), play_episode(agents[name], env, seed).record()
-    finally:
-        env.close()
-
-
-def _play_on(agents: Mapping[str, Agent], pending: list[tuple[str, int]], env_id: str, env_kwargs: Mapping[str, Any],
-             backend: Backend) -> Iterator[tuple[tuple[str, int], dict[str, Any]]]:
-    """The pending episodes' records as the backend's tasks finish them (in any order)."""
-    if env_id.rpartition(":")[2] in REAL_ENV_IDS:
-        from mixing_gym.envs import prepare_env
-
-        prepare_env(env_id, dict(env_kwargs), progress=False)  # so that the workers find a complete cache
-    with backend.executor() as pool:
-        futures = {pool.submit(play_on_worker, agents[name], env_id, dict(env_kwargs), seed): (name, seed)
-                   for name, seed in pending}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
-
-
 def evaluate_agents(
     agents: Mapping[str, Agent],
     seeds: int | Sequence[int],
@@ -185,33 +134,23 @@ def evaluate_agents(
     """
     if not agents:
         raise ValueError("No agents to evaluate.")
-    bad = [name for name in agents if not AGENT_NAME.match(name)]
+    bad = [name for name in agents if not JOB_KEY.match(name)]
     if bad:
         raise ValueError(f"Agent names {bad} cannot name files; use letters, digits, '_', '.' and '-'.")
     output_dir = Path(output_dir)
     seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    key = _cache_key(env_id, env_kwargs)
-    paths = {(name, seed): output_dir / "episodes" / f"{name}__seed{seed}.json" for name in agents for seed in seeds}
-    records = {pair: record for pair, path in paths.items() if (record := _load_cached(path, key)) is not None}
-    pending = [pair for pair in paths if pair not in records]
-    if pending:
-        with tqdm(total=len(paths), initial=len(records), desc="episodes", unit="ep", disable=not progress) as bar:
-            played = (_play_here(agents, pending, env_id, env_kwargs) if backend is None
-                      else _play_on(agents, pending, env_id, env_kwargs, backend))
-            for (name, seed), episode in played:
-                record = {"agent": name, "env": key, **episode}
-                atomic_write_json(paths[name, seed], record)
-                records[name, seed] = record
-                bar.set_postfix(agent=name, seed=seed)
-                bar.update()
-    records = {pair: records[pair] for pair in paths}  # agents, then seeds, in the order given
+    pairs = [(name, seed) for name in agents for seed in seeds]  # agents, then seeds, in the order given
+    jobs = [EpisodeJob(f"{name}__seed{seed}", agents[name], seed, metadata={"agent": name}) for name, seed in pairs]
+    store = EpisodeStore(output_dir / "episodes")
+    played = run_episodes(jobs, env_id, env_kwargs, store, backend=backend, progress=progress)
+    records = dict(zip(pairs, store.episodes(jobs, episode_cache_key(env_id, env_kwargs))))
     summary, episodes = _summaries(records)
     if not write_report:
-        return Comparison(summary, episodes, records, len(pending), output_dir)
+        return Comparison(summary, episodes, records, played, output_dir)
     summary.to_csv(output_dir / "results.csv", index=False)
     episodes.to_csv(output_dir / "episodes.csv", index=False)
     (output_dir / "results.md").write_text(_markdown(summary))
     plot_mixtures(records, output_dir / "mixtures.png")
     plot_scores(records, output_dir / "scores.png")
     plot_frontier(summary, output_dir / "frontier.png")
-    return Comparison(summary, episodes, records, len(pending), output_dir)
+    return Comparison(summary, episodes, records, played, output_dir)

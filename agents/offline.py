@@ -320,6 +320,26 @@ class OfflineConfig:
                              "counts and cql_weight non-negative, bc_top_fraction and tau in (0, 1], gamma in [0, 1].")
 
 
+#: The configs the agent registry and the studies name: ``"default"`` the paper's (behaviour cloning, then CQL);
+#: ``"tuned"`` the knobs kept on validation seeds by ``experiments/offline_knobs_v1`` (its variant
+#: ``awr_mixture``): standardised rewards, centred logits, AWR on Monte-Carlo returns in place of CQL.
+NAMED_OFFLINE_CONFIGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "tuned": {"standardise_rewards": True, "reward_scale": 1.0, "action_encoding": "centred", "method": "awr"},
+}
+
+
+def named_offline_config(name: str) -> OfflineConfig:
+    """The :class:`OfflineConfig` of :data:`NAMED_OFFLINE_CONFIGS` called ``name``; an unknown name lists the known.
+
+    Args:
+        name: ``"default"`` or ``"tuned"``.
+    """
+    if name not in NAMED_OFFLINE_CONFIGS:
+        raise KeyError(f"Unknown offline config {name!r}; known configs: {', '.join(NAMED_OFFLINE_CONFIGS)}.")
+    return OfflineConfig(**NAMED_OFFLINE_CONFIGS[name])
+
+
 def _policy_actions(dataset: TrajectoryDataset, actions: np.ndarray, encoding: str = "max_one") -> np.ndarray:
     """Recorded actions as logits at the dataset's temperature in ``encoding`` (:data:`ACTION_ENCODINGS`),
     strictly inside (-1, 1)."""
@@ -601,7 +621,7 @@ class DataMixingAgent(Agent):
         config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
         if not (config_path.is_file() and weights_path.is_file()):
             raise ValueError(f"{path} is not a saved Data Mixing Agent: expected a directory with {CONFIG_FILE} and "
-                             f"{WEIGHTS_FILE}, written by DataMixingAgent.save (examples/train_offline_agent.py).")
+                             f"{WEIGHTS_FILE}, written by DataMixingAgent.save (`mixing-gym train-agent --algo dma`).")
         try:
             meta = json.loads(config_path.read_text())
         except json.JSONDecodeError as error:

@@ -12,6 +12,7 @@ stays where the trajectories reach.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,13 @@ from agents.base import MixtureAgent
 from agents.search import schedule_step
 from mixing_gym.envs.surrogate import DataMixingSurrogateVectorEnv
 from mixing_gym.layout import MixingLayout
+from mixing_gym.storage import atomic_write_json
 from mixing_gym.surrogate import SurrogateModel, resolve_surrogate
+
+#: A saved plan's folder: its settings and schedule, and the surrogate it was made on.
+PLAN_FILE = "planner.json"
+SURROGATE_FOLDER = "surrogate"
+PLAN_FORMAT = "mixing-gym-plan-1"
 
 
 class SurrogatePlanner(MixtureAgent):
@@ -103,6 +110,38 @@ class SurrogatePlanner(MixtureAgent):
         self.schedule = self._schedules(best_logits[None])[0]
         self.planned_return = best_return
         return self
+
+    def save(self, path: str | Path) -> Path:
+        """Write the plan to the folder ``path``: ``surrogate/`` (the surrogate it was made on, whose layout an env
+        must match) and ``planner.json`` (the settings and the schedule), written last so that a complete folder
+        has both."""
+        if self.schedule is None:
+            raise RuntimeError("SurrogatePlanner.learn() must run before the plan is saved.")
+        folder = Path(path)
+        self.surrogate.save(folder / SURROGATE_FOLDER)
+        settings = {"phases": self.phases, "penalty": self.penalty, "reward": self.reward,
+                    "population": self.population, "elites": self.elites, "iterations": self.iterations,
+                    "init_std": self.init_std, "seed": self.seed}
+        atomic_write_json(folder / PLAN_FILE, {"format": PLAN_FORMAT, "settings": settings,
+                                               "schedule": self.schedule.tolist(),
+                                               "planned_return": self.planned_return})
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> SurrogatePlanner:
+        """Read a plan written by :meth:`save`, ready to act; anything else raises a ``ValueError`` saying so."""
+        folder = Path(path)
+        if not (folder / PLAN_FILE).is_file():
+            raise ValueError(f"{folder} is not a saved plan: expected {PLAN_FILE} and {SURROGATE_FOLDER}/ in it, "
+                             "written by SurrogatePlanner.save (`mixing-gym train-agent --algo planner`).")
+        meta = json.loads((folder / PLAN_FILE).read_text())
+        if meta.get("format") != PLAN_FORMAT:
+            raise ValueError(f"{folder / PLAN_FILE} has format {meta.get('format')!r}, not {PLAN_FORMAT!r}; plan "
+                             "again with `mixing-gym train-agent --algo planner`.")
+        planner = cls(folder / SURROGATE_FOLDER, **meta["settings"])
+        planner.schedule = np.asarray(meta["schedule"], dtype=float)
+        planner.planned_return = meta["planned_return"]
+        return planner
 
     def reset(self, layout: MixingLayout) -> None:
         planned = self.surrogate.layout

@@ -24,7 +24,7 @@ from mixing_gym import DEFAULT_ENV_ID, REAL_ENV_IDS
 from mixing_gym.envs import prepare_env
 
 ENV_ID = f"mixing_gym:{DEFAULT_ENV_ID}"
-SURROGATE_ENV_ID = "mixing_gym:DataMixingSurrogate-v0"
+SURROGATE_ENV_ID = "mixing_gym:DataMixingSurrogate-v1"
 FINAL_MODEL = "ppo_final.zip"
 
 #: Defaults for steps that cost seconds: undiscounted returns (an episode's return is the final

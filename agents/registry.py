@@ -65,7 +65,8 @@ class AgentResources:
         backend: where those runs play (``None``: one after another here).
         trajectories: the dataset a ``TRAJECTORIES`` agent trains on (``None``: the field's reference one).
         surrogate: the surrogate folder a ``SURROGATE`` agent plans on (``None``: the field's reference one).
-        model: a saved model (``SAVED_MODEL`` agents; a ``TRAJECTORIES`` agent loads it instead of training).
+        model: a saved model (``SAVED_MODEL`` agents; a ``TRAJECTORIES`` agent loads it instead of training, the
+            planner a saved plan instead of planning).
         progress: show progress bars while learning.
     """
 
@@ -152,6 +153,10 @@ def _offline_agent(config_name: str) -> Callable[[AgentResources], Agent]:
 
 
 def _planner(resources: AgentResources, **parameters: Any) -> Agent:
+    """A plan saved in ``resources.model`` (``mixing-gym train-agent --algo planner``), else one made on the
+    surrogate."""
+    if resources.model is not None:
+        return SurrogatePlanner.load(resources.model)
     return SurrogatePlanner(resources.reference_surrogate(), seed=resources.seed, **parameters).learn()
 
 

@@ -31,7 +31,7 @@ class MixtureRegressor:
             0.05, single-threaded and deterministic, so a fit is reproducible); ``"ridge"``: ridge regression,
             its penalty chosen by leave-one-out, on the weights and their pairwise products (the paper's
             linear model plus interactions, for small tables); ``"auto"``: gbm from 64 rows on, else ridge.
-            ``benchmarks/regmix_regressor.py`` compares them on real runs.
+            ``experiments/regmix_regressor`` compares them on real runs.
         seed: seed of the gradient-boosting model.
     """
 

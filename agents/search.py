@@ -3,13 +3,15 @@
 What a practitioner with a budget of proxy runs would do without a regression model or a policy:
 :class:`MixtureSearch` plays ``budget`` whole episodes, each on a fixed schedule proposed by Optuna
 (TPE by default, CMA-ES as an option), keeps the schedule that scored best and plays it. Every trial
-is one row of a CSV table, so an interrupted search resumes where it stopped.
+is a job of the episode runner (:mod:`agents.runner`), committed to a store as it ends, so an interrupted
+search resumes where it stopped; :meth:`MixtureSearch.from_table` rebuilds a search from its recorded table
+without playing.
 """
 
 from __future__ import annotations
 
-import contextlib
-from pathlib import Path
+import os
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -17,10 +19,10 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
-from tqdm.auto import tqdm
 
-from agents.backends import Backend, env_arguments, play_on_worker
-from agents.base import MixtureAgent, play_episode
+from agents.backends import Backend
+from agents.base import MixtureAgent
+from agents.runner import EpisodeJob, EpisodeRunner, EpisodeStore, differences, env_arguments
 from mixing_gym.layout import MixingLayout
 from mixing_gym.mdp import action_to_weights
 
@@ -29,7 +31,7 @@ SAMPLERS = ("tpe", "cmaes")
 #: ``balanced``: the final balanced score (``record()["balanced"]``, whatever the env's reward, so that the
 #: search compares with agents trained for other rewards); ``return``: the env's own objective (its return).
 OBJECTIVES = ("balanced", "return")
-#: The table's columns that state the settings it was written under; a rerun checks them before reusing rows.
+#: The settings a search ran under: columns of its table, and what a rerun checks before reusing stored trials.
 SETTINGS = ("seed", "episode_seed", "schedule", "sampler", "objective", "num_steps", "batch")
 
 
@@ -79,15 +81,15 @@ class MixtureSearch(MixtureAgent):
             mixture, a second one and the step that switches to it, in 1 .. num_steps - 1: 2K + 1 parameters).
         sampler: ``"tpe"`` (Optuna's multivariate TPE: models the parameters jointly; with Optuna's default
             its first 10 trials are the uniform one and random draws) or ``"cmaes"`` (Optuna's CMA-ES).
-            TPE refits to all trials at every proposal, so a resumed TPE search uses every reused row
+            TPE refits to all trials at every proposal, so a resumed TPE search uses every stored trial
             (its random draws then differ from an uninterrupted run's). CMA-ES keeps its state in Optuna's
-            trial attributes, which the table does not carry: a resumed CMA-ES search restarts its search
-            distribution, and the reused rows only compete for the best.
+            trial attributes, which the store does not carry: a resumed CMA-ES search restarts its search
+            distribution, and the stored trials only compete for the best.
         objective: what a trial maximises, one of :data:`OBJECTIVES`.
         batch: trials proposed together, then played in parallel when :meth:`learn` has a backend (each
             proposal of a batch sees the scores of the earlier batches only; TPE then lies, as Optuna's
             ``constant_liar``, about the batch's running trials so that they spread out). A setting of the
-            search, recorded in its table: the backend and its workers do not change the trials.
+            search, recorded with its trials: the backend and its workers do not change the trials.
     """
 
     def __init__(self, schedule: str = "static", sampler: str = "tpe", objective: str = "balanced", batch: int = 1):
@@ -141,43 +143,28 @@ class MixtureSearch(MixtureAgent):
         return ["trial", *SETTINGS, *self._distributions(names, num_steps),
                 *(f"weight{phase}/{name}" for phase in self._phases for name in names), "score"]
 
-    # ------------------------------------------------------------------------------ the table
-
-    def _read_table(self, path: Path, columns: list[str], settings: dict[str, Any]) -> pd.DataFrame:
-        """The rows of an earlier search with the same settings; a table from other settings is an error."""
-        frame = pd.read_csv(path)
-        if "batch" not in frame.columns:  # a table written before batches existed: one trial at a time
-            frame.insert(frame.columns.get_loc("num_steps") + 1, "batch", 1)
-        problems = []
-        if list(frame.columns) != columns:
-            problems.append(f"columns {list(frame.columns)}, expected {columns} (another domain space or schedule)")
-        else:
-            problems += [f"{key} {sorted(set(frame[key].tolist()))}, here {value!r}"
-                         for key, value in settings.items() if not frame[key].eq(value).all()]
-            if frame["trial"].tolist() != list(range(len(frame))):
-                problems.append(f"trials numbered {frame['trial'].tolist()}, expected 0 .. {len(frame) - 1}")
-        if problems:
-            raise ValueError(f"The search table {path} was written under other settings: {'; '.join(problems)}. "
-                             "Pass another table_path, or remove this one to start over.")
-        return frame
-
     # ------------------------------------------------------------------------------ learning
 
     def learn(self, env: gym.Env, budget: int = 64, seed: int = 0, episode_seed: int | None = None,
-              table_path: str | Path | None = None, progress: bool = True,
+              store: str | os.PathLike | None = None, progress: bool = True,
               backend: Backend | None = None) -> MixtureSearch:
         """Play ``budget`` episodes on schedules proposed by the sampler and keep the best.
 
         Args:
-            env: the env to search on (``DataMixing-v1``, ``DataMixing-v0`` or ``DataMixingSurrogate-v0``, any space).
+            env: the env to search on (``DataMixing-v1``, ``DataMixing-v0`` or ``DataMixingSurrogate-v0``, any space),
+                made by ``gym.make``.
             budget: real episodes to play, one per trial (the first is the uniform mixture).
             seed: seeds the sampler.
             episode_seed: the ``env.reset`` seed every trial plays (common random numbers; default ``seed``).
-            table_path: a CSV with one row per finished trial, appended (and flushed) as each trial ends; on a
-                rerun its rows are added back to the study and only the missing trials are played.
+            store: a folder the trials are recorded in (an :class:`~agents.runner.EpisodeStore`, ``trial<i>.json``
+                holding the trial's settings and parameters), each as it ends; on a rerun the stored trials are
+                told to the study again and only the missing ones are played (``None``: kept in memory).
             progress: show a progress bar over the trials (each is a whole CPT run).
             backend: play each batch's trials there in parallel, on envs made like ``env``
                 (``gym.make(env.spec.id, **env.spec.kwargs)``); default: one after another on ``env``.
+
+        Raises:
+            ValueError: a store of trials played under other settings (the message names them).
         """
         if budget < 1:
             raise ValueError(f"budget must be at least 1 episode, got {budget}.")
@@ -189,12 +176,11 @@ class MixtureSearch(MixtureAgent):
         settings = {"seed": seed, "episode_seed": episode_seed, "schedule": self.schedule, "sampler": self.sampler,
                     "objective": self.objective, "num_steps": num_steps, "batch": self.batch}
         distributions = self._distributions(names, num_steps)
-        columns = self._columns(names, num_steps)
-        path = Path(table_path) if table_path is not None else None
-        rows = (self._read_table(path, columns, settings).iloc[:budget].to_dict("records")
-                if path is not None and path.exists() else [])
-        # Rows go on in the file's own columns: a table from before the batch column goes on without it.
-        file_columns = list(pd.read_csv(path, nrows=0).columns) if rows else columns
+
+        def trial_job(index: int, params: dict[str, Any]) -> EpisodeJob:
+            schedule = self._schedule_of(self._phase_weights(params, names, layout.temperature), params, num_steps)
+            return EpisodeJob(f"trial{index}", FixedSchedule(schedule), episode_seed,
+                              metadata={"settings": settings, "params": params})
 
         # Optuna logs every trial at INFO; the progress bar reports the search instead.
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -202,52 +188,91 @@ class MixtureSearch(MixtureAgent):
                    if self.sampler == "tpe"
                    else optuna.samplers.CmaEsSampler(seed=seed))
         study = optuna.create_study(direction="maximize", sampler=sampler)
-        for row in rows:
-            params = {key: (int(row[key]) if key == "switch" else float(row[key])) for key in distributions}
-            study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
-                                                      value=float(row["score"])))
-        if not rows:
-            study.enqueue_trial(self._uniform_params(names, num_steps))
+        trials = EpisodeStore(store)
+        env_id, env_kwargs = env_arguments(env)
+        with EpisodeRunner(env_id, env_kwargs, trials, backend, env, progress, total=budget,
+                           desc="Mixture search trials", unit="trial") as runner:
+            stored = {index: entry for index in range(budget)
+                      if (entry := trials.load(f"trial{index}", runner.env_key)) is not None}
+            changed = sorted({line for entry in stored.values()
+                              for line in differences(entry["metadata"]["settings"], settings)})
+            if changed:
+                raise ValueError(f"The search store {store} was recorded under other settings: {'; '.join(changed)}. "
+                                 "Pass another store, or remove this one to start over.")
+            jobs = {index: trial_job(index, entry["metadata"]["params"]) for index, entry in stored.items()}
+            runner.run(list(jobs.values()))  # plays nothing: the stored trials start the progress bar
+            for job, record in zip(jobs.values(), trials.episodes(list(jobs.values()), runner.env_key)):
+                study.add_trial(optuna.trial.create_trial(params=job.metadata["params"], distributions=distributions,
+                                                          value=float(record[self.objective])))
+            if 0 not in stored:
+                study.enqueue_trial(self._uniform_params(names, num_steps))  # the uniform mixture comes first
 
-        with (tqdm(total=budget, initial=len(rows), desc="Mixture search trials", unit="trial",
-                   disable=not progress) as bar,
-              contextlib.nullcontext() if backend is None else backend.executor() as pool):
-            while len(rows) < budget:
-                trials = [study.ask(distributions) for _ in range(min(self.batch, budget - len(rows)))]
-                weights = [self._phase_weights(trial.params, names, layout.temperature) for trial in trials]
-                schedules = [self._schedule_of(w, trial.params, num_steps) for trial, w in zip(trials, weights)]
-                if pool is None:
-                    records = [play_episode(FixedSchedule(schedule), env, seed=episode_seed).record()
-                               for schedule in schedules]
-                else:
-                    env_id, env_kwargs = env_arguments(env)
-                    futures = [pool.submit(play_on_worker, FixedSchedule(schedule), env_id, env_kwargs, episode_seed)
-                               for schedule in schedules]
-                    records = [future.result() for future in futures]
-                scores = [float(record[self.objective]) for record in records]
-                for trial, phases, score in zip(trials, weights, scores):  # in trial order, whatever finished first
-                    study.tell(trial, score)
-                    row = {"trial": trial.number, **settings, **trial.params,
-                           **{f"weight{phase}/{name}": w for phase, ws in phases.items() for name, w in zip(names, ws)},
-                           "score": score}
-                    if path is not None:
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        # One row appended per trial, so a search killed mid-episode loses only the batch in play.
-                        pd.DataFrame([row], columns=file_columns).to_csv(path, mode="a", header=not path.exists(),
-                                                                         index=False)
-                    rows.append(row)
-                bar.set_postfix(best=f"{study.best_value:+.4f}", refresh=False)
-                bar.update(len(trials))
+            missing = [index for index in range(budget) if index not in stored]
+            for start in range(0, len(missing), self.batch):
+                batch = missing[start:start + self.batch]
+                asked = [study.ask(distributions) for _ in batch]
+                played = [trial_job(index, trial.params) for index, trial in zip(batch, asked)]
+                runner.run(played)
+                for trial, record in zip(asked, trials.episodes(played, runner.env_key)):  # in trial order
+                    study.tell(trial, float(record[self.objective]))
+                jobs.update(zip(batch, played))
+                runner.bar.set_description(f"Mixture search trials (best {study.best_value:+.4f})", refresh=False)
 
-        best = study.best_trial
-        self.best_schedule = self._schedule_of(self._phase_weights(best.params, names, layout.temperature),
-                                               best.params, num_steps)
-        self.best_score = float(best.value)
-        self.table = pd.DataFrame(rows, columns=columns)
+        ordered = [jobs[index] for index in range(budget)]
+        rows = []
+        for index, (job, record) in enumerate(zip(ordered, trials.episodes(ordered, runner.env_key))):
+            params = job.metadata["params"]
+            weights = self._phase_weights(params, names, layout.temperature)
+            rows.append({"trial": index, **settings, **params, **{f"weight{phase}/{name}": float(w) for phase, ws
+                                                                   in weights.items() for name, w in zip(names, ws)},
+                         "score": float(record[self.objective])})
         self.study = study
+        return self._adopt(pd.DataFrame(rows, columns=self._columns(names, num_steps)), names, num_steps)
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame | str | os.PathLike, domain_names: Sequence[str]) -> MixtureSearch:
+        """The search a recorded table holds, without playing: its best schedule, best score and table.
+
+        The table is a learned search's :attr:`table` or its CSV (``docs/results/search_v1_small.csv``): one row
+        per trial, with its number (``trial``), the search's settings (:data:`SETTINGS`), the trial's parameters
+        (``logit<phase>/<domain>``, and ``switch`` with two phases), the mixtures they made
+        (``weight<phase>/<domain>``) and its ``score``.
+
+        Args:
+            table: the table, or the path of its CSV.
+            domain_names: the domains of the env the agent is to play (``MixingLayout.of(env).domain_names``).
+
+        Raises:
+            ValueError: a table of another domain space.
+        """
+        frame = table if isinstance(table, pd.DataFrame) else pd.read_csv(table)
+        first = frame.iloc[0]
+        agent = cls(first["schedule"], first["sampler"], first["objective"])
+        recorded = [column.partition("/")[2] for column in frame.columns if column.startswith("weight1/")]
+        if sorted(recorded) != sorted(domain_names):
+            raise ValueError(f"The search table weighs domains {recorded}, not {list(domain_names)}: a search is tied "
+                             "to its domain space; search this one anew.")
+        return agent._adopt(frame, list(domain_names), int(first["num_steps"]))
+
+    def _adopt(self, table: pd.DataFrame, names: list[str], num_steps: int) -> MixtureSearch:
+        """Keep the best trial of ``table`` (the first of the best score, as Optuna's best trial) as the schedule."""
+        best = table.loc[table["score"].idxmax()]
+        weights = {phase: best[[f"weight{phase}/{name}" for name in names]].to_numpy(dtype=np.float64)
+                   for phase in self._phases}
+        self.best_schedule = self._schedule_of(weights, {"switch": best.get("switch")}, num_steps)
+        self.best_score = float(best["score"])
+        self.table = table
         self.domain_names = names
         self.num_steps = num_steps
         return self
+
+    def runs_table(self) -> pd.DataFrame:
+        """The trials as proxy runs on fixed mixtures, the table :meth:`agents.baselines.RegMix.fit` reads: a weight
+        column per domain and the trial's score as ``objective`` (a static search's trials are such runs)."""
+        if self.table is None or self.schedule != "static":
+            raise RuntimeError("runs_table() reads the trials of a learned static search (schedule='static').")
+        return self.table[[f"weight1/{name}" for name in self.domain_names] + ["score"]].rename(
+            columns={"score": "objective", **{f"weight1/{name}": name for name in self.domain_names}})
 
     # ------------------------------------------------------------------------------ acting
 

@@ -39,7 +39,7 @@ from agents.collect import collect
 from agents.harness import evaluate_agents
 from agents.offline import DataMixingAgent, OfflineConfig, train_offline_agent
 from agents.ppo import FINAL_MODEL, SURROGATE_ENV_ID, PPOAgent, train_ppo
-from agents.registry import AGENTS
+from agents.registry import AgentResources, make_agent
 from mixing_gym.envs import prepare_env
 from mixing_gym.models import get_preset
 from mixing_gym.surrogate import SurrogateModel, fidelity
@@ -91,7 +91,7 @@ def surrogate_ranking(surrogate: SurrogateModel, real: pd.DataFrame, seeds: int)
     """Spearman correlation between the surrogate's and the real env's mean returns of the baselines."""
     env = gym.make(SURROGATE_ENV_ID, surrogate=surrogate)
     names = [name for name in real["agent"] if name in BASELINES and name != "regmix"]  # RegMix learns on the real env
-    surrogate_returns = np.array([np.mean([play_episode(AGENTS[name](), env, seed).record()["return"]
+    surrogate_returns = np.array([np.mean([play_episode(make_agent(name), env, seed).record()["return"]
                                            for seed in range(seeds)])
                                   for name in names])
     real_returns = real.set_index("agent").loc[names, "return_mean"].to_numpy()
@@ -162,15 +162,10 @@ def main() -> None:
         agents = {"dma": DataMixingAgent.load(agent_dir)}
         if name in ("a_training", "c_unseen_size"):
             agents["ppo_surrogate"] = PPOAgent.load(ppo_dir / FINAL_MODEL)
+        resources = AgentResources(ENV_ID, env_kwargs, seed=1, runs=args.regmix_runs,
+                                   run_store=output / name / "regmix_runs")
         for baseline in args.baselines.split(","):
-            agents[baseline] = AGENTS[baseline]()
-        if "regmix" in agents:
-            env = gym.make(ENV_ID, **env_kwargs)
-            try:
-                agents["regmix"].learn(env, num_runs=args.regmix_runs, seed=1,
-                                       table_path=output / name / "regmix_runs.csv")
-            finally:
-                env.close()
+            agents[baseline] = make_agent(baseline, resources)
         results[name] = evaluate_agents(agents, args.seeds, env_kwargs, output / name, env_id=ENV_ID).summary
         timings[f"evaluate {name}"] = time.perf_counter() - start
 

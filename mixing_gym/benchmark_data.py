@@ -164,12 +164,16 @@ class TaskBenchmark:
         description: what it asks, for the README and ``mixing-gym tasks``.
         build: the items, ``[{"prompt", "answer"}]``.
         version: raised whenever ``build`` changes its items, so that caches prepared before are rebuilt.
+        draws_on: the domains it draws on, by name prefix: those a practitioner who read its description would
+            train for it (``agents.task_aware`` writes a mixture from them). Documentation only: no item and no
+            cache key reads it, so changing it rebuilds nothing.
     """
 
     field: str
     description: str
     build: Callable[[TaskInputs], list[dict]]
     version: int = 1
+    draws_on: tuple[str, ...] = ()
 
 
 def _cut(text: str, at: int) -> int:
@@ -430,24 +434,40 @@ def assertion_items(inputs: TaskInputs) -> list[dict]:
                          inputs.train(source), inputs)
 
 
-#: The task benchmarks a domain space can name, by name (the lm-eval task is ``mg_task_<name>``).
+#: The task benchmarks a domain space can name, by name (the lm-eval task is ``mg_task_<name>``). ``decimals`` is a
+#: family no domain holds: it draws on basic arithmetic, the nearest one. HumanEval's functions are general Python,
+#: as the standard library's modules are.
 TASK_BENCHMARKS: dict[str, TaskBenchmark] = {
     "passages": TaskBenchmark("source", "held-out encyclopedia or news passage -> its continuation", passage_items,
-                              version=2),
+                              version=2, draws_on=("wikipedia", "news")),
     "documentation": TaskBenchmark("source", "held-out Python documentation topic -> its explanation",
-                                   documentation_items),
-    "dialogue": TaskBenchmark("source", "a held-out conversation's first turn -> the reply", dialogue_items),
-    "licences": TaskBenchmark("source", "a held-out licence clause -> its completion", licence_items, version=2),
+                                   documentation_items, draws_on=("stdlib_docs",)),
+    "dialogue": TaskBenchmark("source", "a held-out conversation's first turn -> the reply", dialogue_items,
+                              draws_on=("dialogue",)),
+    "licences": TaskBenchmark("source", "a held-out licence clause -> its completion", licence_items, version=2,
+                              draws_on=("licenses",)),
     "word_problems": TaskBenchmark("target", "GSM word problem of a held-out template -> worked solution and answer",
-                                   word_problem_items, version=2),
+                                   word_problem_items, version=2, draws_on=("math_gsm_symbolic",)),
     "equations": TaskBenchmark("target", "linear equation, after a solved one -> its worked solution",
-                               equation_items, version=2),
+                               equation_items, version=2, draws_on=("math_simple_equations",)),
     "decimals": TaskBenchmark("target", "decimal arithmetic (no domain holds it), after a solved one -> the "
-                              "result to three places", decimal_items, version=2),
+                              "result to three places", decimal_items, version=2, draws_on=("math_basic_arithmetic",)),
     "humaneval_solutions": TaskBenchmark("target", "HumanEval problem (signature, docstring, examples) -> its "
-                                         "canonical solution", humaneval_solution_items),
+                                         "canonical solution", humaneval_solution_items, draws_on=("stdlib_code",)),
     "function_bodies": TaskBenchmark("target", "a held-out standard-library function's signature and one-line "
-                                     "docstring -> its body", function_body_items),
+                                     "docstring -> its body", function_body_items, draws_on=("stdlib_code",)),
     "assertions": TaskBenchmark("target", "a held-out standard-library test up to its first assertion -> that "
-                                "assertion", assertion_items),
+                                "assertion", assertion_items, draws_on=("stdlib_tests",)),
 }
+#: How a layout names a task benchmark of :data:`TASK_BENCHMARKS` (its lm-eval task).
+TASK_BENCHMARK_PREFIX = "mg_task_"
+
+
+def task_benchmark_name(benchmark: str) -> str | None:
+    """The :data:`TASK_BENCHMARKS` name of a layout's benchmark, or ``None`` if it is not one of them.
+
+    Args:
+        benchmark: a benchmark's name in a layout (``mg_task_<name>`` for a task benchmark).
+    """
+    name = benchmark.removeprefix(TASK_BENCHMARK_PREFIX)
+    return name if benchmark.startswith(TASK_BENCHMARK_PREFIX) and name in TASK_BENCHMARKS else None

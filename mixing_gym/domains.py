@@ -55,7 +55,7 @@ BUILTIN_SOURCES: dict[str, TextSource] = {
 }
 
 #: How many topics each corpus of the ``math-v1`` space is clustered into; 1 keeps the corpus whole.
-#: Chosen so that every topic holds well over 40K characters of train text (``benchmarks/domain_card.py``):
+#: Chosen so that every topic holds well over 40K characters of train text (``experiments/domain_card``):
 #: the standard library's docstrings always split off a cluster of a few thousand characters (the
 #: identical docstrings of its generated codecs), so they stay whole, as does the small dialogue corpus.
 MATH_V1_TOPICS = {"stdlib_code": 5, "stdlib_docs": 1, "wikipedia": 4, "news": 2, "scripture": 2, "licenses": 2,
@@ -129,7 +129,7 @@ CODE_V1_SOURCE_TOPICS = {corpus: topics for corpus, topics in MATH_V1_TOPICS.ite
 #: in ``math-v1``'s 5 topics (general library code, but also a GUI toolkit, codec boilerplate, Unicode tables
 #: and 2to3 fixers), its test suite, two third-party libraries (networkx's graph algorithms and tests, sympy's
 #: computer algebra in 3 topics), reasoning-gym's puzzle generators, and lm-eval's YAML task configs, which are
-#: not Python at all. sympy's topics each hold over 2M characters of train text (``benchmarks/domain_card.py``).
+#: not Python at all. sympy's topics each hold over 2M characters of train text (``experiments/domain_card``).
 CODE_V1_TOPICS = {"stdlib_code": 5, "stdlib_tests": 1, "networkx_code": 1, "networkx_tests": 1, "sympy_code": 3,
                   "reasoning_gym_code": 1, "lm_eval_configs": 1}
 #: The sources of ``code-v1`` by domain name, source field first.
@@ -447,7 +447,8 @@ BUILTIN_SPACES = {
         eval_chars=500, task_items=32,  # math-v1's scoring budget
     ),
 }
-#: The built-in spaces that a target field selects in ``DataMixing-v0`` (``target_field=...``), each named by it.
+#: The built-in spaces that a target field selects in ``DataMixing-v0`` (``target_field=...``), each named by it
+#: (``DataMixing-v1`` selects its own: ``math-v1``, ``code-v1``).
 FIELD_SPACES = ("math", "code")
 
 
@@ -476,7 +477,8 @@ def get_domain_space(space: str | DomainSpace | Mapping | Path) -> DomainSpace:
 
 
 def target_field_space(target_field: str) -> DomainSpace:
-    """The built-in space of a target field: what ``gym.make("DataMixing-v0", target_field=...)`` trains on.
+    """The built-in space of a target field: what ``gym.make("DataMixing-v0", target_field=...)`` trains on
+    (v1's are ``math-v1`` and ``code-v1``).
 
     Args:
         target_field: ``"math"`` or ``"code"`` (:data:`FIELD_SPACES`), each the name of its space.

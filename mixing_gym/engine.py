@@ -2,17 +2,19 @@
 
 :func:`prepare` is what ``mixing-gym prepare`` runs; :class:`ProxyRun` is one continual pre-training
 run from the base checkpoint, trained mixture by mixture and scored through lm-eval, which is what one
-episode of ``DataMixing-v0`` does.
+episode of ``DataMixing-v1`` (and v0) does.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import shutil
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -26,14 +28,13 @@ from mixing_gym.models import (
     ProxyPreset,
     build_model,
     count_parameters,
-    env_preset,
     get_preset,
     load_model,
     save_model,
 )
 from mixing_gym.prepare import DataConfig, PreparedData, data_dir_for, prepare_data
 from mixing_gym.sampler import MixtureSampler
-from mixing_gym.storage import CacheError, atomic_write_json, fingerprint
+from mixing_gym.storage import CacheError, atomic_write_bytes, atomic_write_json, fingerprint, sha256_file
 from mixing_gym.trainer import ContinualTrainer, TrainReport, compile_for_training, resolve_precision
 
 BASE_MARKER = "base.json"
@@ -58,16 +59,40 @@ def base_checkpoint_dir(data: PreparedData, preset: ProxyPreset) -> Path:
     return data.models_dir / f"{preset.name}-{fingerprint(identity)}"
 
 
+def checkpoint_problem(path: Path) -> str | None:
+    """What is wrong with the base checkpoint at ``path`` (``None``: complete and intact): its ``base.json``,
+    written last, records the sha256 of every file, so a partial or altered checkpoint is found before use."""
+    marker = path / BASE_MARKER
+    if not marker.exists():
+        return f"no complete base checkpoint at {path}"
+    recorded = json.loads(marker.read_text()).get("sha256")
+    if not recorded:
+        return f"{marker} records no checksums (an older checkpoint)"
+    for name, digest in recorded.items():
+        file = path / name
+        if not file.is_file():
+            return f"{file} is missing"
+        if sha256_file(file) != digest:
+            return f"{file} does not match its checksum in {marker} (a corrupt or altered file)"
+    return None
+
+
 def build_base_checkpoint(data: PreparedData, preset: ProxyPreset, progress: bool = True,
-                          precision: str = "auto") -> Path:
+                          precision: str = "auto", force: bool = False) -> Path:
     """Pretrain the proxy on the source field only (uniform over its domains) and save it (safetensors).
 
-    Built once per data directory and preset; ``base.json``, written last, marks a complete checkpoint.
+    Built once per data directory and preset; ``base.json``, written last with every file's sha256, marks a
+    complete checkpoint. A checkpoint whose files do not match it is built again, as is any with ``force``.
     """
     path = base_checkpoint_dir(data, preset)
     with FileLock(str(path) + ".lock"):
-        if (path / BASE_MARKER).exists():
+        problem = checkpoint_problem(path)
+        if problem is None and not force:
             return path
+        if path.exists():
+            if progress and problem is not None and (path / BASE_MARKER).exists():
+                tqdm.write(f"mixing-gym: rebuilding the base checkpoint: {problem}.", file=sys.stderr)
+            shutil.rmtree(path)
         model = build_model(preset, data.tokenizer, seed=BASE_SEED)
         if progress:
             flops = 6 * count_parameters(model) * preset.base_tokens
@@ -81,28 +106,64 @@ def build_base_checkpoint(data: PreparedData, preset: ProxyPreset, progress: boo
                                    precision=resolve_precision(precision, model.device))
         source_only = data.space.field_mixture(target_share=0.0)
         rng = np.random.default_rng(BASE_SEED)
-        chunk = 64 * tokens_per_batch
-        reports = []
-        with tqdm(total=preset.base_tokens, desc=f"pretraining base '{preset.name}'", unit="tok",
-                  unit_scale=True, disable=not progress) as bar:
-            remaining = preset.base_tokens
+        chunk = SNAPSHOT_BATCHES * tokens_per_batch
+        snapshot = path.parent / f"{path.name}{SNAPSHOT_SUFFIX}"
+        remaining, reports = _resume(snapshot, model, trainer, rng, preset.base_tokens, force)
+        with tqdm(total=preset.base_tokens, initial=preset.base_tokens - remaining, unit="tok", unit_scale=True,
+                  desc=f"pretraining base '{preset.name}'", disable=not progress) as bar:
             while remaining >= tokens_per_batch:
                 report = trainer.train(sampler.sample(source_only, min(chunk, remaining), rng))
-                reports.append(report)
+                reports.append({"tokens": report.tokens, "seconds": report.seconds, "loss": report.loss})
                 remaining -= report.tokens
+                _save_snapshot(snapshot, model, trainer, rng, remaining, reports)
                 bar.update(report.tokens)
                 bar.set_postfix(loss=f"{report.loss:.3f}")
         save_model(model, data.tokenizer, path)
-        seconds = sum(r.seconds for r in reports)
+        seconds = sum(r["seconds"] for r in reports)
         atomic_write_json(path / BASE_MARKER, {
+            "sha256": {file.name: sha256_file(file) for file in sorted(path.iterdir()) if file.is_file()},
             "preset": asdict(preset),
             "parameters": count_parameters(model),
-            "tokens": int(sum(r.tokens for r in reports)),
-            "final_loss": reports[-1].loss,
+            "tokens": int(sum(r["tokens"] for r in reports)),
+            "final_loss": reports[-1]["loss"],
             "train_seconds": seconds,
-            "tokens_per_second": sum(r.tokens for r in reports) / seconds,
+            "tokens_per_second": sum(r["tokens"] for r in reports) / seconds,
         })
+        snapshot.unlink(missing_ok=True)
         return path
+
+
+#: Beside a base checkpoint being built: its training state after the last chunk, so an interrupted build resumes.
+SNAPSHOT_SUFFIX = ".resume.pt"
+#: Batches between two snapshots (a few seconds of a ``small`` build; writing one takes milliseconds).
+SNAPSHOT_BATCHES = 64
+
+
+def _save_snapshot(snapshot: Path, model: torch.nn.Module, trainer: ContinualTrainer, rng: np.random.Generator,
+                   remaining: int, reports: list[dict[str, float]]) -> None:
+    """The whole training state in one file, written atomically: a kill leaves the previous snapshot whole."""
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "trainer": trainer.state_dict(), "remaining": remaining,
+                "rng": json.dumps(rng.bit_generator.state), "reports": json.dumps(reports)}, buffer)
+    atomic_write_bytes(snapshot, buffer.getvalue())
+
+
+def _resume(snapshot: Path, model: torch.nn.Module, trainer: ContinualTrainer, rng: np.random.Generator,
+            total: int, force: bool) -> tuple[int, list[dict[str, float]]]:
+    """The tokens left and the reports so far: from the snapshot of an interrupted build (restoring the model,
+    the optimizer, the schedule and the sampler's generator exactly), else a fresh start."""
+    if force or not snapshot.exists():
+        return total, []
+    try:
+        state = torch.load(snapshot, weights_only=True)
+        model.load_state_dict(state["model"])
+        trainer.load_state_dict(state["trainer"])
+        rng.bit_generator.state = json.loads(state["rng"])
+        return int(state["remaining"]), json.loads(state["reports"])
+    except Exception as error:  # a damaged or foreign file: start over, as without one
+        tqdm.write(f"mixing-gym: cannot resume from {snapshot} ({type(error).__name__}); pretraining from the start.",
+                   file=sys.stderr)
+        return total, []
 
 
 def _data_config_for(preset: ProxyPreset, data_config: DataConfig | Mapping | None) -> DataConfig:
@@ -131,17 +192,7 @@ def prepare(
     data = prepare_data(space, _data_config_for(preset, data_config), cache_dir, force=force, progress=progress)
     if preset.pretrained is not None:
         return data, Path(preset.pretrained)
-    return data, build_base_checkpoint(data, preset, progress)
-
-
-def prepare_for_env(space: str | DomainSpace, env_kwargs: Mapping[str, Any],
-                    progress: bool = True) -> tuple[PreparedData, Path]:
-    """Prepare ``space``'s data and the base checkpoint of the proxy that env keyword arguments ask for
-    (``preset``, ``num_steps``, ``tokens_per_step``, ``model``, ``cache_dir``, ``data_config``); the envs
-    resolve their space first (:func:`mixing_gym.envs.prepare_env`)."""
-    preset = env_preset(env_kwargs.get("preset", "small"), env_kwargs.get("num_steps"),
-                        env_kwargs.get("tokens_per_step"), env_kwargs.get("model"))
-    return prepare(space, preset, env_kwargs.get("cache_dir"), env_kwargs.get("data_config"), progress=progress)
+    return data, build_base_checkpoint(data, preset, progress, force=force)
 
 
 def open_prepared(space: str | DomainSpace, preset: str | ProxyPreset, cache_dir: str | Path | None = None,
@@ -159,8 +210,10 @@ def open_prepared(space: str | DomainSpace, preset: str | ProxyPreset, cache_dir
         raise CacheError(f"No prepared data at {path}; run `{command}` (or pass auto_prepare=True).")
     data = PreparedData.open(path, space)
     base = Path(preset.pretrained) if preset.pretrained else base_checkpoint_dir(data, preset)
-    if preset.pretrained is None and not (base / BASE_MARKER).exists():
-        raise CacheError(f"No base checkpoint for preset {preset.name!r} at {base}; run `{command}`.")
+    if preset.pretrained is None and (problem := checkpoint_problem(base)) is not None:
+        fix = f"{command} --force" if (base / BASE_MARKER).exists() else command
+        raise CacheError(f"The base checkpoint of preset {preset.name!r} cannot be used: {problem}; run `{fix}` "
+                         "(or pass auto_prepare=True to rebuild it).")
     return data, base
 
 
@@ -224,6 +277,7 @@ class ProxyRun:
         self.base_scores = self.evaluator.raw_scores(self.model)
         self.trainer: ContinualTrainer | None = None
         self.rng = np.random.default_rng(0)
+        self.torch_generator = torch.Generator(device="cpu").manual_seed(0)
         self.tokens_trained = 0
         self.domain_tokens_trained = np.zeros(len(self.space), dtype=np.int64)
         #: Seconds spent in the last calls of sample, train and evaluate (kept apart from results).
@@ -248,8 +302,11 @@ class ProxyRun:
     def reset(self, seed: int, total_tokens: int | None = None) -> None:
         """Restore the base weights and start a fresh optimizer and schedule spanning ``total_tokens``."""
         self.model.load_state_dict(self._base_state)
-        torch.manual_seed(seed)
+        # The run's own generators: the process's global RNGs (an agent's sampling noise in the same process)
+        # are left alone. Training draws only from ``rng`` (the proxies have no dropout); ``torch_generator`` is
+        # there for anything stochastic in torch a run may add.
         self.rng = np.random.default_rng(seed)
+        self.torch_generator = torch.Generator(device="cpu").manual_seed(seed)
         self.trainer = ContinualTrainer(
             self._train_model, total_tokens or self.preset.cpt_tokens, self.preset.seq_len * self.preset.batch_size,
             self.preset.cpt_lr, precision=self.precision,

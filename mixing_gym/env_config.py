@@ -13,8 +13,8 @@ The fields fall in three groups, which is what decides where a change of them re
 - every other field shapes the episodes (the MDP, the scoring, the training run).
 
 Objects (a :class:`~mixing_gym.models.ProxyPreset`, a :class:`~mixing_gym.prepare.DataConfig`, a
-:class:`~mixing_gym.domains.DomainSpace`) are accepted as they are; they load no heavy module here, so that
-reading a config costs nothing.
+:class:`~mixing_gym.domains.DomainSpace`) are accepted as they are: the module imports none of the heavy ones,
+so that the trajectories, the harness and the surrogate read configs without torch.
 """
 
 from __future__ import annotations
@@ -25,13 +25,10 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mixing_gym.mdp import ScoreObjective, check_action_mode
 from mixing_gym.storage import fingerprint
-
-if TYPE_CHECKING:
-    from mixing_gym.models import ProxyPreset
 
 #: Fields that decide the prepared data and the base checkpoint.
 PREPARE_FIELDS = ("preset", "num_steps", "tokens_per_step", "model", "target_field", "space", "cache_dir",
@@ -109,7 +106,8 @@ class EnvConfig:
         if self.benchmarks not in BENCHMARK_SETS:
             raise ValueError(f"Unknown benchmarks {self.benchmarks!r}; use one of {BENCHMARK_SETS}.")
         if self.torch_threads is not None and self.torch_threads < 1:
-            raise ValueError(f"torch_threads must be at least 1 (None: leave torch's setting), got {self.torch_threads}.")
+            raise ValueError(f"torch_threads must be at least 1 (None: leave torch's setting), "
+                             f"got {self.torch_threads}.")
         object.__setattr__(self, "standard_tasks", tuple(self.standard_tasks))
 
     @classmethod
@@ -131,12 +129,6 @@ class EnvConfig:
                             f"its arguments are {', '.join(names)}.")
         return cls(**{**(defaults or {}), **kwargs})
 
-    def proxy_preset(self) -> ProxyPreset:
-        """The proxy preset an episode runs: ``preset`` with ``num_steps``, ``tokens_per_step`` and ``model``."""
-        from mixing_gym.models import env_preset
-
-        return env_preset(self.preset, self.num_steps, self.tokens_per_step, self.model)
-
     def to_json(self, only_given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The fields as plain JSON values (dataclasses as dicts, paths as strings), as datasets record them.
 
@@ -148,7 +140,7 @@ class EnvConfig:
             ValueError: a field JSON cannot hold (a callable reward, a ``DomainSpace`` object), named.
         """
         keys = [field.name for field in fields(self)] if only_given is None else list(only_given)
-        return {key: _plain(key, getattr(self, key)) for key in keys}
+        return env_kwargs_to_json({key: getattr(self, key) for key in keys})
 
     @property
     def cache_key(self) -> str:
@@ -183,6 +175,13 @@ def episode_cache_key(env_id: str, kwargs: Mapping[str, Any]) -> str:
         return fingerprint({"env_id": name, "config": env_config(name, kwargs).cache_key})
     return fingerprint({"env_id": name, "kwargs": {key: _identity(value) for key, value in kwargs.items()
                                                   if key not in RUN_ONLY_FIELDS}})
+
+
+def env_kwargs_to_json(env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``gym.make`` keyword arguments as plain JSON values, as episodes and datasets record them: dataclasses (a
+    ``ProxyPreset``, a ``DataConfig``, ``StandardTask`` s) as dicts, which the env accepts as they are, paths as
+    strings. Anything else JSON cannot hold (a callable reward, a ``DomainSpace`` object) is an error naming it."""
+    return {name: _plain(name, value) for name, value in env_kwargs.items()}
 
 
 def _identity(value: Any) -> Any:

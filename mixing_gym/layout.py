@@ -6,7 +6,8 @@ the surrogate stores it with its model. :class:`BenchmarkSpec` says what a bench
 kind, domain) as data, so nothing downstream parses task names; :class:`Scores` is one evaluation,
 raw and relative, with the field aggregates formed by the one rule of :func:`field_scores`.
 
-The module needs numpy and Gymnasium only: no torch, no lm-eval.
+The module needs numpy, Gymnasium and the compiled step kernels of :mod:`mixing_gym.kernels` (numba): no
+torch, no lm-eval.
 """
 
 from __future__ import annotations
@@ -104,6 +105,24 @@ def with_target_share(weights: np.ndarray, target_mask: np.ndarray, target_share
         total = weights[members].sum()
         shares[members] = share * weights[members] / total if total > 0 else share / max(members.sum(), 1)
     return shares
+
+
+def describe_mixture(weights: np.ndarray, domain_names: Sequence[str], target_mask: np.ndarray, count: int = 3) -> str:
+    """A mixture in words: its target share, and the ``count`` domains it favours and avoids most against uniform.
+
+    Args:
+        weights: the mixture, one weight per domain (summing to 1).
+        domain_names: the domains' names, in the mixture's order.
+        target_mask: which domains are of the target field.
+        count: how many domains to name on each side.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    ratio = weights * len(domain_names)
+    order = np.argsort(ratio)
+    favoured = ", ".join(f"{domain_names[i]} {ratio[i]:.1f}x" for i in order[::-1][:count])
+    avoided = ", ".join(f"{domain_names[i]} {ratio[i]:.2f}x" for i in order[:count])
+    return (f"target share {weights[np.asarray(target_mask, dtype=bool)].sum():.0%}; favours {favoured}; avoids "
+            f"{avoided} (weight against uniform's)")
 
 
 def check_aggregate(aggregate: str) -> None:
@@ -215,7 +234,7 @@ class MixingLayout:
         layout = getattr(env.unwrapped, "layout", None)
         if not isinstance(layout, MixingLayout):
             raise TypeError(f"{type(env.unwrapped).__name__} is not a mixing-gym env (it has no MixingLayout); "
-                            "make one with gym.make('DataMixing-v0') or gym.make('DataMixingSurrogate-v0').")
+                            "make one with gym.make('DataMixing-v1') or gym.make('DataMixingSurrogate-v1').")
         return layout
 
     def to_json(self) -> dict[str, Any]:
@@ -229,12 +248,21 @@ class MixingLayout:
 
     @classmethod
     def from_json(cls, block: Mapping[str, Any]) -> MixingLayout:
-        """The layout recorded by :meth:`to_json`; a missing or mangled entry raises ``KeyError`` / ``ValueError``."""
-        return cls(tuple(block["domain_names"]), tuple(block["domain_fields"]),
-                   tuple(BenchmarkSpec(**b) for b in block["benchmarks"]),
-                   {name: float(value) for name, value in block["base_scores"].items()}, int(block["num_steps"]),
-                   block["action_mode"], float(block["temperature"]), block["aggregate"],
-                   tuple(float(w) for w in block["initial_weights"]), bool(block["observe_epochs"]))
+        """The layout recorded by :meth:`to_json`.
+
+        Raises:
+            ValueError: a missing or mangled entry, named, with the fix (record the layout again from its env).
+        """
+        try:
+            return cls(tuple(block["domain_names"]), tuple(block["domain_fields"]),
+                       tuple(BenchmarkSpec(**b) for b in block["benchmarks"]),
+                       {name: float(value) for name, value in block["base_scores"].items()}, int(block["num_steps"]),
+                       block["action_mode"], float(block["temperature"]), block["aggregate"],
+                       tuple(float(w) for w in block["initial_weights"]), bool(block["observe_epochs"]))
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
+            problem = f"entry {error} is missing" if isinstance(error, KeyError) else f"{type(error).__name__}: {error}"
+            raise ValueError(f"A recorded MixingLayout is mangled ({problem}); record it again from its env with "
+                             "MixingLayout.of(env).to_json().") from None
 
     def differences(self, other: MixingLayout, ignore: Sequence[str] = ()) -> list[str]:
         """How ``other`` differs from this layout, one line per entry (base scores within a relative 1e-6);

@@ -1,7 +1,7 @@
 """The MDP every mixing env shares: spaces, the action mapping both ways, score keys and reward objectives.
 
-``DataMixing-v0`` (a real proxy run per step), ``DataMixingSurrogate-v0`` (learned dynamics) and every agent
-read actions, observations and rewards through these functions, so all of them see one MDP. The module
+The real envs (``DataMixing-v1``, v0: a real proxy run per step), the surrogate envs (learned dynamics) and every
+agent read actions, observations and rewards through these functions, so all of them see one MDP. The module
 needs numpy and Gymnasium only: no torch, no lm-eval.
 """
 
@@ -95,7 +95,8 @@ def action_to_weights(action: np.ndarray, shape: tuple[int, ...], action_mode: s
         raise ValueError(f"Action has dtype {array.dtype}; pass real numbers (float32).")
     array = array.astype(np.float64)  # a copy: the steps below work in place on it
     if not np.isfinite(array).all():
-        raise ValueError(f"Action {array.tolist()} contains NaN or infinite values; pass finite numbers.")
+        raise ValueError(f"Action contains NaN or infinite values ({_where(~np.isfinite(array), array)}); pass "
+                         "finite numbers.")
     if action_mode == "logits":  # softmax(clip(action, -1, 1) / temperature), without temporaries
         np.maximum(array, -1.0, out=array)
         np.minimum(array, 1.0, out=array)
@@ -105,11 +106,25 @@ def action_to_weights(action: np.ndarray, shape: tuple[int, ...], action_mode: s
         array /= array.sum(axis=-1, keepdims=True)
         return array
     if np.any(array < 0):
-        raise ValueError(f"Weights {array.tolist()} are negative; in action_mode='weights' pass values >= 0.")
+        raise ValueError(f"Weights are negative ({_where(array < 0, array)}); in action_mode='weights' pass values "
+                         ">= 0.")
     totals = array.sum(axis=-1, keepdims=True)
     if np.any(totals <= 0):
-        raise ValueError("All weights are zero; in action_mode='weights' give at least one domain a weight > 0.")
+        empty = np.flatnonzero(totals[..., 0] <= 0)
+        rows = "" if array.ndim == 1 else f" in {len(empty)} env(s), the first {empty[:3].tolist()}"
+        raise ValueError(f"All weights are zero{rows}; in action_mode='weights' give at least one domain a "
+                         "weight > 0.")
     return array / totals
+
+
+def _where(bad: np.ndarray, values: np.ndarray, shown: int = 3) -> str:
+    """Where the ``bad`` entries of an action are, in a message of bounded length: ``domain 2 = nan`` for one
+    env, ``env 7, domain 2 = nan`` for a batch, the first ``shown`` of them and how many there are."""
+    places = np.argwhere(bad)
+    described = [(f"env {place[0]}, " if len(place) == 2 else "") + f"domain {place[-1]} = {values[tuple(place)]}"
+                 for place in places[:shown]]
+    more = f" and {len(places) - shown} more" if len(places) > shown else ""
+    return "; ".join(described) + more
 
 
 def weights_to_action(weights: Sequence[float] | np.ndarray, action_mode: str, temperature: float) -> np.ndarray:

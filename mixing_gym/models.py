@@ -118,8 +118,9 @@ def env_preset(preset: str | ProxyPreset | Mapping = "small", num_steps: int | N
 def build_model(preset: ProxyPreset, tokenizer, seed: int) -> PreTrainedModel:
     """A freshly initialised proxy built by ``AutoModelForCausalLM.from_config`` with a seeded init."""
     config = preset.model_config(len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id)
-    torch.manual_seed(seed)
-    return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
+    with torch.random.fork_rng(devices=[]):  # a seeded init that leaves the process's global RNG as it was
+        torch.manual_seed(seed)
+        return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
 
 
 @contextlib.contextmanager

@@ -109,8 +109,15 @@ def split_documents(documents: list[str], heldout_fraction: float) -> tuple[list
     return [doc for doc in unique if doc not in held], heldout
 
 
-def _take_chars(items: list, max_chars: int, text=lambda item: item) -> list:
-    """The leading items whose text adds up to about ``max_chars`` characters (the last one whole)."""
+def take_chars(items: list, max_chars: int, text=lambda item: item) -> list:
+    """The leading items whose text adds up to about ``max_chars`` characters (the last one whole): what
+    ``prepare`` keeps of a domain's train documents.
+
+    Args:
+        items: documents, or other items whose text ``text`` gives, in the order they are taken.
+        max_chars: characters to take.
+        text: an item's text (default: the item itself).
+    """
     taken, total = [], 0
     for item in items:
         if total >= max_chars:
@@ -138,7 +145,7 @@ def train_tokenizer(texts_by_domain: dict[str, list[str]], vocab_size: int, char
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    sample = [doc for docs in texts_by_domain.values() for doc in _take_chars(docs, chars_per_domain)]
+    sample = [doc for docs in texts_by_domain.values() for doc in take_chars(docs, chars_per_domain)]
     tokenizer.train_from_iterator(sample, trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token=EOS_TOKEN, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN
@@ -243,13 +250,9 @@ class PreparedData:
 
 def data_dir_for(space: DomainSpace, config: DataConfig, cache_dir: str | Path | None = None) -> Path:
     identity = {"data": asdict(config), "space": space.describe(), "version": MANIFEST_VERSION}
-    task_versions = {name: TASK_BENCHMARKS[name].version for name in space.benchmarks if name in TASK_BENCHMARKS}
-    # Only when there are any: the spaces without them (v0's) keep the fingerprints they always had. Base
-    # checkpoints (PreparedData.models_dir) depend on neither, so either change reuses them.
-    if task_versions:
-        identity["tasks"] = task_versions
-    identity.update({knob: value for knob in ("eval_chars", "task_items")
-                     if (value := getattr(space, knob)) is not None})
+    # Base checkpoints (PreparedData.models_dir) depend on neither, so a change of a task reuses them.
+    identity["tasks"] = {name: TASK_BENCHMARKS[name].version for name in space.benchmarks if name in TASK_BENCHMARKS}
+    identity.update({knob: getattr(space, knob) for knob in ("eval_chars", "task_items")})
     key = fingerprint(identity)
     return resolve_cache_dir(cache_dir) / "data" / f"{space.name}-{key}"
 
@@ -294,7 +297,7 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
 
     for domain in tqdm(space.domains, desc="extracting domains", disable=not progress):
         if isinstance(domain.source, ProblemSource):
-            train, heldout = _generate_problems(domain.source, config)
+            train, heldout = generate_problems(domain.source, config)
             train_text[domain.name] = [p.text for p in train]
             heldout_text[domain.name] = [p.text for p in heldout]
             items = problem_items(heldout[: config.mc_items], rng)
@@ -306,8 +309,8 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
             train, heldout = split_documents(domain.source.documents(), config.heldout_fraction)
             if not train:
                 raise ValueError(f"Domain {domain.name!r} has too little text to split into train and held-out.")
-            train_text[domain.name] = _take_chars(train, config.max_train_chars)
-            heldout_text[domain.name] = _take_chars(heldout, config.max_train_chars)
+            train_text[domain.name] = take_chars(train, config.max_train_chars)
+            heldout_text[domain.name] = take_chars(heldout, config.max_train_chars)
             eval_docs = heldout
             mc_pools[domain.field].append(domain.name)
         eval_text[domain.name] = "\n\n".join(eval_docs)
@@ -392,14 +395,20 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
     atomic_write_json(path / "manifest.json", manifest)
 
 
-def _generate_problems(source: ProblemSource, config: DataConfig) -> tuple[list[Problem], list[Problem]]:
-    """Train problems up to ``max_train_chars`` and held-out problems from another seed, none seen in train."""
+def generate_problems(source: ProblemSource, config: DataConfig) -> tuple[list[Problem], list[Problem]]:
+    """A problem family's train and held-out problems, as ``prepare`` generates them: train problems up to
+    ``max_train_chars`` and held-out problems from another seed, none seen in train.
+
+    Args:
+        source: the domain's problem family.
+        config: the data config whose seed and sizes apply.
+    """
     train: list[Problem] = []
     chunk = 0
     while sum(len(p.text) for p in train) < config.max_train_chars:
         train += source.problems(seed=config.seed * 10_000 + chunk, count=2_000)
         chunk += 1
-    train = _take_chars(train, config.max_train_chars, text=lambda problem: problem.text)
+    train = take_chars(train, config.max_train_chars, text=lambda problem: problem.text)
     seen = {p.context for p in train}
     candidates = source.problems(seed=config.seed * 10_000 + 9_999, count=config.heldout_problems * 2)
     heldout = [p for p in dict.fromkeys(candidates) if p.context not in seen][: config.heldout_problems]

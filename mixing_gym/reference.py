@@ -8,7 +8,7 @@ Minari's datasets folder with its reference scores, so that ``minari.load_datase
 
 A reference surrogate is a :class:`~mixing_gym.surrogate.SurrogateModel` folder (``surrogate.json`` and
 ``arrays.npz``: no pickle) with a data card, ``card.json``: how its trajectories were collected and how
-many, how it was fit, its fidelity on held-out episodes, its version. ``benchmarks/reference_surrogate.py``
+many, how it was fit, its fidelity on held-out episodes, its version. ``experiments/reference_surrogate``
 writes both from the committed trajectories, so the shipped files can be rebuilt and checked.
 """
 

@@ -1,13 +1,18 @@
-"""Where the cache lives and how files are written: cache paths, cache errors, hashing, atomic writes."""
+"""Where the cache lives and how files are written: cache paths, cache errors, hashing, atomic writes, CSV upserts."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CACHE_ENV_VAR = "MIXING_GYM_CACHE"
 DEFAULT_CACHE_DIR = Path("~/.cache/mixing_gym")
@@ -66,3 +71,28 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 def read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def upsert_csv(path: Path, rows: pd.DataFrame, key_columns: Sequence[str], float_format: str | None = None) -> None:
+    """Write ``rows`` into the CSV at ``path``: they replace its rows with the same key, the others stay as they are.
+
+    The file's rows are kept as the text they hold (no number is read and written back), the new rows follow
+    them; a column the file lacks is added at the end (empty in the kept rows). The whole file is written
+    atomically, so a killed study leaves the old file or the new one.
+
+    Args:
+        path: the CSV (created with the rows' columns if missing).
+        rows: the new rows; several may share a key (every row of that key in the file is replaced).
+        key_columns: the columns whose values make a row's key.
+        float_format: how the new rows' floats are written (``"%.6f"``); default: the shortest exact form.
+    """
+    import pandas as pd  # here: the cache's readers need no pandas
+
+    # The new rows as the text they will hold, so that old and new keys compare as the file spells them.
+    new = pd.read_csv(io.StringIO(rows.to_csv(index=False, float_format=float_format)), dtype=str,
+                      keep_default_na=False)
+    if path.exists():
+        old = pd.read_csv(path, dtype=str, keep_default_na=False)
+        replaced = old.set_index(list(key_columns)).index.isin(new.set_index(list(key_columns)).index)
+        new = pd.concat([old[~replaced], new], ignore_index=True).fillna("")
+    atomic_write_bytes(path, new.to_csv(index=False).encode())

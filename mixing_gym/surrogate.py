@@ -33,8 +33,6 @@ from mixing_gym.storage import atomic_write_bytes, atomic_write_json, sha256_fil
 from mixing_gym.trajectories import TrajectoryDataset, as_dataset
 
 FORMAT_VERSION = 3
-#: Older formats this version reads: 2 (one model, no per-domain terms, no epochs).
-READABLE_FORMATS = (2, FORMAT_VERSION)
 METADATA_FILE = "surrogate.json"
 ARRAYS_FILE = "arrays.npz"
 #: Per-benchmark inputs of the dynamics; the model is a ridge regression on all their products up to degree 2.
@@ -118,8 +116,6 @@ class SurrogateModel:
 
         groups = list(metadata["groups"])
         coefficients = np.asarray(coefficients, dtype=np.float64)
-        if coefficients.ndim == 2:
-            coefficients = coefficients[None]  # format 2: a single model
         epochs_per_sequence = (np.zeros(self.num_domains) if epochs_per_sequence is None
                                else np.asarray(epochs_per_sequence, dtype=np.float64))
         shapes = (coefficients.shape[1:], np.shape(residual_std), np.shape(feature_range), epochs_per_sequence.shape)
@@ -350,22 +346,22 @@ class SurrogateModel:
 
     @classmethod
     def load(cls, path: str | Path) -> SurrogateModel:
-        """Read a model written by :meth:`save` (this format, or format 2's single grouped model)."""
+        """Read a model written by :meth:`save` in this version's format."""
         folder = Path(path).expanduser()
         if not (folder / METADATA_FILE).is_file() or not (folder / ARRAYS_FILE).is_file():
             raise FileNotFoundError(f"No saved surrogate at {folder} (expected {METADATA_FILE} and {ARRAYS_FILE}); "
                                     "create one with SurrogateModel.fit(trajectories).save(path).")
         metadata = json.loads((folder / METADATA_FILE).read_text())
-        if metadata.get("format") not in READABLE_FORMATS:
+        if metadata.get("format") != FORMAT_VERSION:
             raise ValueError(f"{folder / METADATA_FILE} has format {metadata.get('format')!r}; this version of "
-                             f"mixing-gym reads formats {list(READABLE_FORMATS)}: fit the surrogate again.")
+                             f"mixing-gym reads format {FORMAT_VERSION}: fit the surrogate again.")
         checksum = metadata.pop("arrays_sha256", None)
         if checksum != sha256_file(folder / ARRAYS_FILE):
             raise ValueError(f"{folder / ARRAYS_FILE} does not match the checksum in {METADATA_FILE} (a partial or "
                              "altered copy); save the surrogate again.")
         with np.load(folder / ARRAYS_FILE, allow_pickle=False) as arrays:
-            quanta = arrays["epochs_per_sequence"] if "epochs_per_sequence" in arrays.files else None
-            return cls(metadata, arrays["coefficients"], arrays["residual_std"], arrays["feature_range"], quanta)
+            return cls(metadata, arrays["coefficients"], arrays["residual_std"], arrays["feature_range"],
+                       arrays["epochs_per_sequence"])
 
 
 def _ridge(inputs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, float]:
@@ -446,7 +442,7 @@ def resolve_surrogate(surrogate: SurrogateModel | str | Path | None) -> Surrogat
         return surrogate
     if isinstance(surrogate, (str, Path)):
         return SurrogateModel.load(surrogate)
-    raise ValueError(f"DataMixingSurrogate-v0 needs surrogate=<SurrogateModel or the folder it was saved to>, got "
+    raise ValueError(f"The surrogate env needs surrogate=<SurrogateModel or the folder it was saved to>, got "
                      f"{surrogate!r}; fit one with SurrogateModel.fit(trajectories).")
 
 

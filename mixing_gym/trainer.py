@@ -6,6 +6,7 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -116,6 +117,14 @@ class ContinualTrainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: warmup_cosine(step, total_steps, warmup_fraction, min_lr_ratio)
         )
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimizer's and the schedule's state, for :meth:`load_state_dict` to continue the run exactly."""
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
 
     def _autocast(self):
         if self.precision == "bf16":

@@ -1,6 +1,6 @@
 """Recorded data mixing trajectories: the episodes offline agents and the surrogate env learn from.
 
-A :class:`TrajectoryDataset` holds finished ``DataMixing-v0`` episodes together with what is needed to
+A :class:`TrajectoryDataset` holds finished ``DataMixing-v1`` (or v0) episodes together with what is needed to
 read them without the env: the env id and arguments and the env's :class:`~mixing_gym.layout.MixingLayout`
 (domains, benchmarks and what each measures, base scores, the MDP settings). Consumers (the surrogate, the
 offline agent) use
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from filelock import FileLock, Timeout
 
+from mixing_gym.env_config import env_kwargs_to_json
 from mixing_gym.layout import MixingLayout
 from mixing_gym.normalized_scores import reference_scores
 from mixing_gym.reference import REFERENCE_DATASETS
@@ -102,7 +103,7 @@ class TrajectoryDataset:
     """Episodes of one env configuration.
 
     Args:
-        env_id: the registered id the episodes ran on (``"DataMixing-v0"``).
+        env_id: the registered id the episodes ran on (``"DataMixing-v1"``).
         env_kwargs: the JSON-serialisable ``gym.make`` keyword arguments.
         layout: the env's :class:`~mixing_gym.layout.MixingLayout` (domains, benchmarks, base scores, MDP).
         episodes: the recorded episodes.
@@ -116,7 +117,7 @@ class TrajectoryDataset:
     @classmethod
     def from_env(cls, env: gym.Env, env_kwargs: Mapping[str, Any]) -> TrajectoryDataset:
         """An empty dataset of ``env`` (a mixing env made with ``env_kwargs``)."""
-        return cls(env.spec.id if env.spec is not None else "DataMixing-v0", env_kwargs_to_json(env_kwargs),
+        return cls(env.spec.id if env.spec is not None else "DataMixing-v1", env_kwargs_to_json(env_kwargs),
                    MixingLayout.of(env))
 
     @property
@@ -146,33 +147,6 @@ class TrajectoryDataset:
 # Env arguments as JSON
 
 
-def env_kwargs_to_json(env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """``gym.make`` keyword arguments as plain JSON values, to be recorded with the episodes.
-
-    Dataclasses (a ``ProxyPreset``, a ``DataConfig``, ``StandardTask`` s) become dicts, which the env
-    accepts as they are, and paths become strings. Anything else that JSON cannot hold (a callable
-    reward, a ``DomainSpace`` object) is an error naming the argument.
-    """
-    def convert(name: str, value: Any) -> Any:
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return dataclasses.asdict(value)
-        if isinstance(value, os.PathLike):
-            return os.fspath(value)
-        if isinstance(value, Mapping):
-            return {key: convert(f"{name}.{key}", item) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [convert(name, item) for item in value]
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"env_kwargs[{name!r}] = {value!r} cannot be recorded with the trajectories; pass a "
-                             "plain value (a name, a config dict, a path) rather than an object or a callable."
-                             ) from None
-        return value
-
-    return {name: convert(name, value) for name, value in env_kwargs.items()}
-
-
 def as_json(value: Any) -> Any:
     """``value`` as JSON reads it back (tuples become lists), so that recorded and new values compare equal."""
     return json.loads(json.dumps(value))
@@ -192,7 +166,7 @@ def _read_json(path: Path, dataset: Path) -> Any:
     try:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:  # ValueError: JSON that does not parse, bytes that are not UTF-8
         raise TrajectoryDatasetError(f"The trajectory dataset {dataset} is corrupt: cannot read {path} ({error}). "
                                      "Collect it again into a new folder.") from None
 
@@ -261,12 +235,19 @@ def load_trajectories(path: str | os.PathLike) -> TrajectoryDataset:
         raise TrajectoryDatasetError(f"The trajectory dataset {path} is corrupt: cannot read its episodes "
                                      f"({type(error).__name__}: {error}). Collect it again into a new folder."
                                      ) from None
-    for position in _episode_order(metas):
-        episode, meta = stored[position], metas[position]
-        dataset.episodes.append(Trajectory(
-            np.asarray(episode["observations"], dtype=np.float32), np.asarray(episode["actions"], dtype=np.float32),
-            np.asarray(episode["rewards"], dtype=np.float64), np.asarray(episode["terminations"], dtype=bool),
-            np.asarray(episode["truncations"], dtype=bool), int(meta["seed"]), str(meta.get("policy", ""))))
+    if len(stored) != len(metas):
+        raise TrajectoryDatasetError(f"The trajectory dataset {path} is corrupt: {len(metas)} episodes are committed "
+                                     f"but {len(stored)} can be read. Collect it again into a new folder.")
+    try:
+        for position in _episode_order(metas):
+            episode, meta = stored[position], metas[position]
+            dataset.episodes.append(Trajectory(
+                np.asarray(episode["observations"], dtype=np.float32), np.asarray(episode["actions"], dtype=np.float32),
+                np.asarray(episode["rewards"], dtype=np.float64), np.asarray(episode["terminations"], dtype=bool),
+                np.asarray(episode["truncations"], dtype=bool), int(meta["seed"]), str(meta.get("policy", ""))))
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise TrajectoryDatasetError(f"The trajectory dataset {path} is corrupt: an episode's metadata lacks or "
+                                     f"mangles {error}. Collect it again into a new folder.") from None
     return dataset
 
 

@@ -45,22 +45,19 @@ def micro_run(prepared, cache_dir):
 
 
 def assert_task_aware_mixture_feeds_every_task(layout) -> None:
-    """The environment card's task-aware mixture (``benchmarks/environment_card_v1.py``) on ``layout``: every task
-    benchmark of the layout has domains in :data:`TASK_DOMAINS`, each task's domains get equal weight, each field
-    its share, and the domains no scored task draws on nothing."""
-    import sys
-    from pathlib import Path
+    """The task-aware mixture (:func:`agents.task_aware.task_aware_mixture`) on ``layout``: every task benchmark of
+    the layout draws on some of its domains (``TaskBenchmark.draws_on``), each task's domains get equal weight, each
+    field its share, and the domains no scored task draws on nothing."""
+    from agents.task_aware import task_aware_mixture
+    from mixing_gym.benchmark_data import TASK_BENCHMARKS, task_benchmark_name
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    from environment_card_v1 import TASK_DOMAINS, task_aware_mixture
-
-    tasks = {spec.name.removeprefix("mg_task_") for spec in layout.benchmarks if spec.kind == "task"}
-    assert tasks <= set(TASK_DOMAINS)
+    tasks = {task_benchmark_name(spec.name) for spec in layout.benchmarks if spec.kind == "task"}
+    assert None not in tasks
     weights = task_aware_mixture(layout, 0.25)
     assert weights.sum() == pytest.approx(1.0) and weights[layout.target_mask].sum() == pytest.approx(0.25)
     fed = np.zeros(layout.num_domains, dtype=bool)
     for task in tasks:
-        members = np.array([name.startswith(TASK_DOMAINS[task]) for name in layout.domain_names])
+        members = np.array([name.startswith(TASK_BENCHMARKS[task].draws_on) for name in layout.domain_names])
         assert members.any() and np.ptp(weights[members]) == pytest.approx(0.0), task
         fed |= members
     assert (weights[~fed] == 0).all() and (weights[fed] > 0).all()

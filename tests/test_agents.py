@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import gymnasium as gym
 import numpy as np
@@ -14,7 +15,7 @@ from conftest import MICRO, TINY_DATA
 from matplotlib.image import imread
 
 import mixing_gym  # noqa: F401  (registers the env)
-from agents import AGENTS, FunctionAgent, play_episode
+from agents import FunctionAgent, make_agent, play_episode
 from agents.baselines import DoReMi, OnlineDataMixing, RegMix
 from agents.harness import evaluate_agents
 from agents.ppo import FINAL_MODEL, PPOAgent, train_ppo
@@ -56,8 +57,8 @@ def tiny_kwargs(env_kwargs):
 
 @pytest.fixture(scope="module")
 def regmix(env, tmp_path_factory):
-    table = tmp_path_factory.mktemp("regmix") / "runs.csv"
-    return RegMix().learn(env, num_runs=4, seed=0, table_path=table), table
+    store = tmp_path_factory.mktemp("regmix") / "runs"
+    return RegMix().learn(env, num_runs=4, seed=0, store=store), store
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,7 @@ def test_weights_to_action_round_trips_through_the_env(env):
 @pytest.mark.parametrize("name", STATELESS)
 def test_every_baseline_plays_valid_actions(env, name):
     layout = MixingLayout.of(env)
-    record = play_episode(AGENTS[name](), env, seed=0).record()
+    record = play_episode(make_agent(name), env, seed=0).record()
     _check_episode(record, layout)
     shares = _target_shares(record)
     expected = {"source_only": (0.0, 0.01), "target_only": (0.99, 1.0), "fixed_ratio": (0.5 - 1e-6, 0.5 + 1e-6)}
@@ -136,13 +137,20 @@ def test_function_agent_and_regmix_play_valid_actions(env, regmix):
     assert np.allclose(record["steps"][0]["mixture"], record["steps"][-1]["mixture"])  # one fixed mixture
 
 
-def test_regmix_table_is_cached_and_resumed(env, regmix):
-    _agent, table = regmix
-    first = pd.read_csv(table)
+def test_regmix_runs_are_stored_and_resumed(env, regmix, tmp_path):
+    agent, stored = regmix
+    first = agent.table
     assert len(first) == 4 and list(first.columns) == [*env.unwrapped.domain_names, "objective"]
-    again = RegMix().learn(env, num_runs=5, seed=0, table_path=table)  # plays only the fifth run
-    assert len(again.table) == 5
+    assert sorted(path.name for path in stored.iterdir()) == [f"run{run}.json" for run in range(4)]
+    store = tmp_path / "runs"
+    shutil.copytree(stored, store)  # the other tests read the four-run store
+    stamps = {path: path.stat().st_mtime_ns for path in store.iterdir()}
+    again = RegMix().learn(env, 5, seed=0, store=store, progress=False)  # plays only the fifth run
+    assert len(again.table) == 5 and (store / "run4.json").exists()
+    assert {path: path.stat().st_mtime_ns for path in stamps} == stamps
     pd.testing.assert_frame_equal(again.table.iloc[:4], first)
+    with pytest.raises(ValueError, match="job 'run0' otherwise: max_steps: None recorded, 1 now"):
+        RegMix().learn(env, 4, seed=0, max_steps=1, store=store, progress=False)
     with pytest.raises(RuntimeError, match="learn"):
         RegMix().reset(MixingLayout.of(env))
 
@@ -254,7 +262,7 @@ def test_harness_on_another_space_writes_table_and_plots_and_resumes(tiny_kwargs
     tiny = gym.make("DataMixing-v0", **tiny_kwargs)
     tiny_info = MixingLayout.of(tiny)
     assert tiny_info.num_domains == 3
-    agents = {name: AGENTS[name]() for name in STATELESS}
+    agents = {name: make_agent(name) for name in STATELESS}
     agents["regmix"] = RegMix().learn(tiny, num_runs=4, seed=0)
     tiny.close()
     with pytest.raises(ValueError, match="tied to its domain space"):  # a policy cannot change spaces
@@ -281,23 +289,23 @@ def test_harness_on_another_space_writes_table_and_plots_and_resumes(tiny_kwargs
                             env_id="DataMixing-v0")
     assert again.new_episodes == 0 and {p: p.stat().st_mtime_ns for p in episodes} == stamps
     pd.testing.assert_frame_equal(again.summary, comparison.summary)
-    more = evaluate_agents({**agents, "half": AGENTS["fixed_ratio"](0.5)}, seeds=2, env_kwargs=tiny_kwargs,
+    more = evaluate_agents({**agents, "half": make_agent("fixed_ratio@0.5")}, seeds=2, env_kwargs=tiny_kwargs,
                            output_dir=tmp_path, progress=False, env_id="DataMixing-v0")
     assert more.new_episodes == 2
-    assert json.loads((tmp_path / "episodes" / "half__seed1.json").read_text())["agent"] == "half"
+    stored = json.loads((tmp_path / "episodes" / "half__seed1.json").read_text())
+    assert stored["metadata"] == {"agent": "half"} and stored["episode"] == more.records["half", 1]
     with pytest.raises(ValueError, match="another env configuration"):
         evaluate_agents(agents, seeds=2, env_kwargs={**tiny_kwargs, "reward": "target"}, output_dir=tmp_path,
                         env_id="DataMixing-v0")
 
 
-def test_cli_extends_mixing_gym_and_reports_bad_agents(capsys):
+def test_one_cli_builds_agents_from_the_registry_and_reports_bad_names(capsys):
     from agents import cli
+    from agents.cli import evaluate, info
 
     parser, _ = cli.build_parser()
     args = parser.parse_args(["evaluate", "--agents", "uniform,doremi", "--seeds", "2", "--preset", "micro"])
-    assert (args.func, args.seeds, args.output) == (cli.cmd_evaluate, 2, "runs/compare")
-    assert parser.parse_args(["info"]).func.__module__ == "mixing_gym.cli"
+    assert (args.func, args.seeds, args.output) == (evaluate.run, 2, "runs/compare")
+    assert parser.parse_args(["info"]).func is info.run
     assert cli.main(["evaluate", "--agents", "uniform,nobody", "--preset", "micro"]) == 2
-    assert "Unknown agents ['nobody']" in capsys.readouterr().err
-    assert cli.main(["evaluate", "--agents", "ppo", "--preset", "micro"]) == 2
-    assert "--ppo-model" in capsys.readouterr().err
+    assert "Unknown agent 'nobody'" in capsys.readouterr().err

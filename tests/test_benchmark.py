@@ -102,7 +102,7 @@ def test_validation_plays_each_policy_on_the_real_env(tmp_path, prepared, cache_
     env_kwargs = {"preset": MICRO, "cache_dir": cache_dir, "data_config": TINY_DATA, "torch_threads": 1}
     scores = validate({("ppo", 0): tmp_path / "ppo-seed0"}, [0], PROTOCOL, tmp_path / "real", progress=False,
                       env_kwargs=env_kwargs)
-    episode = json.loads((tmp_path / "real" / "episodes" / "ppo__seed1.json").read_text())
+    episode = json.loads((tmp_path / "real" / "episodes" / "ppo__seed1.json").read_text())["episode"]
     assert scores == {("ppo", 0): episode["balanced"]} and np.isfinite(scores["ppo", 0])
     env = gym.make("DataMixing-v1", **env_kwargs)
     start, _ = env.reset(seed=1)
@@ -127,7 +127,7 @@ def test_the_code_field_benchmark_trains_scores_and_validates_on_code(tmp_path, 
     env_kwargs = {"preset": MICRO, "cache_dir": cache_dir, "data_config": TINY_DATA, "torch_threads": 1}
     scores = validate({("a2c", 0): tmp_path / "a2c-seed0"}, [0], code, tmp_path / "real", progress=False,
                       env_kwargs=env_kwargs)
-    episode = json.loads((tmp_path / "real" / "episodes" / "a2c__seed1.json").read_text())
+    episode = json.loads((tmp_path / "real" / "episodes" / "a2c__seed1.json").read_text())["episode"]
     assert scores == {("a2c", 0): episode["balanced"]} and np.isfinite(scores["a2c", 0])
     assert len(episode["steps"][0]["action"]) == surrogate.action_space.shape[0]
     with pytest.raises(ValueError, match="resume it with the same options"):

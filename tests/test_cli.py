@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import os
 import re
 
 import gymnasium as gym
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import MICRO, TINY_DATA
 from transformers import LlamaForCausalLM
 
 from agents import cli
+from agents.cli.arguments import data_config_of, resolve_target_field
+from agents.cli.dataclass_options import options_from_args
+from agents.cli.evaluate import report
+from agents.cli.info import cache_status
+from agents.findings import finding
 from agents.harness import Comparison
-from mixing_gym.cli import cache_status
+from agents.offline import OfflineConfig
+from agents.planner import SurrogatePlanner
+from agents.registry import REGISTRY
 from mixing_gym.domains import get_domain_space, target_field_space
 from mixing_gym.models import PRESETS, count_parameters
 from mixing_gym.prepare import DataConfig
 
-COMMANDS = ("info", "prepare", "train", "score", "tasks", "evaluate", "demo", "collect", "benchmark")
+COMMANDS = ("info", "prepare", "train", "score", "tasks", "install-dataset", "agents", "evaluate", "demo", "collect",
+            "train-agent", "benchmark")
 #: Commands that run envs or train, and so take --torch-threads.
-THREADED = ("train", "evaluate", "demo", "collect")
+THREADED = ("train", "evaluate", "demo", "collect", "train-agent")
+#: The options that name the suite's prepared cache (conftest's TINY_DATA) on the command line.
+TINY_DATA_OPTIONS = ["--vocab-size", "512", "--max-train-chars", "40000", "--heldout-problems", "40",
+                     "--eval-chars", "1500", "--mc-items", "8"]
 BROKEN_YAML = """\
 name: web-math
 target_field: math
@@ -50,8 +66,9 @@ def test_top_level_help_lists_every_command_with_examples(parser, capsys):
     text = capsys.readouterr().out
     _check_readable(text)
     assert text.startswith("usage: mixing-gym [-h] COMMAND ...")
-    listed = re.findall(r"^    (\w+)  +\S", text, flags=re.MULTILINE)  # the one-line summaries, one per command
+    listed = re.findall(r"^    ([a-z][\w-]*)", text, flags=re.MULTILINE)  # the one-line summaries, one per command
     assert listed == list(COMMANDS)
+    assert "DataMixing-v1 is a Gymnasium env" in text
     assert "examples:\n  mixing-gym info" in text and "mixing-gym demo" in text
     assert 'Run "mixing-gym COMMAND --help"' in text
 
@@ -172,26 +189,26 @@ def _summary(rows: list[tuple[str, int, float, float]]) -> pd.DataFrame:
 def test_finding_names_the_best_agent_and_whether_its_lead_is_noise():
     one_seed = _summary([("fixed_ratio", 1, 0.2556, math.nan), ("odm", 1, 0.2566, math.nan),
                          ("target_only", 1, 0.1656, math.nan)])
-    assert cli.finding(one_seed) == (
+    assert finding(one_seed) == (
         "Finding: odm has the best balanced score, +0.2566, 0.0010 above fixed_ratio (+0.2556).\n"
         "With one seed per agent there are no 95% confidence intervals to tell that lead from noise; --seeds 5 "
         "plays five seeds per agent and gives them.")
     overlapping = _summary([("uniform", 5, 0.2563, 0.0021), ("fixed_ratio", 5, 0.2567, 0.0018)])
-    lines = cli.finding(overlapping).splitlines()
+    lines = finding(overlapping).splitlines()
     assert lines[0] == "Finding: fixed_ratio has the best balanced score, +0.2567, 0.0004 above uniform (+0.2563)."
     assert lines[1].startswith("The lead is within the 95% confidence intervals (±0.0018 and ±0.0021 over 5 seeds)")
     assert "more --seeds" in lines[1]
     apart = _summary([("fixed_ratio", 5, 0.2567, 0.0018), ("target_only", 5, 0.1630, 0.0024)])
-    assert cli.finding(apart).splitlines()[1] == ("The lead is larger than the 95% confidence intervals (±0.0018 "
+    assert finding(apart).splitlines()[1] == ("The lead is larger than the 95% confidence intervals (±0.0018 "
                                                   "and ±0.0024 over 5 seeds): they do not overlap.")
-    assert cli.finding(_summary([("uniform", 2, 0.25, 0.01)])) == (
+    assert finding(_summary([("uniform", 2, 0.25, 0.01)])) == (
         "Finding: one agent, uniform, with a balanced score of +0.2500.")
 
 
 def test_report_closes_with_the_finding(tmp_path, capsys):
     (tmp_path / "results.md").write_text("| agent | ... |\n")
     summary = _summary([("uniform", 1, 0.25, math.nan), ("target_only", 1, 0.16, math.nan)])
-    cli._report(Comparison(summary, pd.DataFrame(), {}, 0, tmp_path))
+    report(Comparison(summary, pd.DataFrame(), {}, 0, tmp_path))
     lines = capsys.readouterr().out.rstrip().splitlines()
     assert lines[0] == "| agent | ... |"
     assert f"  {tmp_path}/frontier.png" in lines and f"  {tmp_path}/episodes/" in lines
@@ -201,11 +218,98 @@ def test_report_closes_with_the_finding(tmp_path, capsys):
 
 def test_env_commands_default_to_v1_and_its_own_space(parser):
     parser, _ = parser
-    for command in ("evaluate", "demo", "collect"):
-        extra = ["--episodes", "1"] if command == "collect" else []
+    for command in ("evaluate", "demo", "collect", "train-agent"):
+        extra = {"collect": ["--episodes", "1"], "train-agent": ["--algo", "ppo"]}.get(command, [])
         args = parser.parse_args([command, *extra])
         assert (args.env, args.space) == ("DataMixing-v1", None)  # None: the env's space (math-v1 on v1)
         assert parser.parse_args([command, "--env", "DataMixing-v0", *extra]).env == "DataMixing-v0"
     with pytest.raises(SystemExit):
         parser.parse_args(["evaluate", "--env", "DataMixing-v2"])
-    assert parser.parse_args(["prepare"]).space == "math"  # the data commands keep their default space
+    assert parser.parse_args(["prepare"]).space == "math-v1"  # the space of the default env, DataMixing-v1
+    args = parser.parse_args(["prepare", "--target-field", "code"])
+    resolve_target_field(args)
+    assert args.space == "code-v1"
+    assert parser.parse_args(["train"]).space == "math"  # the engine's commands keep v0's space
+
+
+def test_data_config_options_are_the_dataclass_fields(parser):
+    parser, _ = parser
+    assert data_config_of(parser.parse_args(["info"])) == DataConfig()
+    assert data_config_of(parser.parse_args(["evaluate", *TINY_DATA_OPTIONS])) == TINY_DATA
+    assert data_config_of(parser.parse_args(["prepare", "--data-seed", "3"])).seed == 3  # --seed is a command's
+    args = parser.parse_args(["train-agent", "--algo", "dma", "--bc-steps", "7", "--no-observe-mixture",
+                              "--standardise-rewards", "--method", "awr"])
+    assert options_from_args(OfflineConfig, args) == OfflineConfig(bc_steps=7, observe_mixture=False,
+                                                                   standardise_rewards=True, method="awr")
+    generated = {key.partition(".")[2] for key in vars(args) if key.startswith("OfflineConfig.")}
+    assert generated == {field.name for field in dataclasses.fields(OfflineConfig)}
+
+
+def test_a_misspelt_option_names_the_closest_one_and_a_bad_value_the_valid_ones(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train-agent", "--algo", "dma", "--bc-stpes", "10"])
+    assert exit_.value.code == 2
+    assert "unrecognized arguments: --bc-stpes (did you mean --bc-steps?) 10" in capsys.readouterr().err
+    assert cli.main(["train-agent", "--algo", "dma", "--method", "awx"]) == 2  # refused before any training
+    error = capsys.readouterr().err
+    assert error.startswith("mixing-gym: error: Unknown method 'awx'") and "('cql', 'awr')" in error
+
+
+def test_an_unknown_agent_exits_2_with_the_known_ones(capsys):
+    assert cli.main(["evaluate", "--agents", "uniform,nobody", "--preset", "micro"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("mixing-gym: error: Unknown agent 'nobody'; known agents: ")
+    assert all(name in error for name in REGISTRY) and "Traceback" not in error
+    assert cli.main(["evaluate", "--agents", "fixed_ratoi@0.25", "--preset", "micro"]) == 2
+    assert "did you mean 'fixed_ratio'?" in capsys.readouterr().err
+    assert cli.main(["evaluate", "--agents", "ppo", "--preset", "micro"]) == 2  # a saved model, and where from
+    assert "`mixing-gym train-agent --algo ppo`" in capsys.readouterr().err
+
+
+def test_agents_lists_the_registry(capsys):
+    assert cli.main(["agents"]) == 0
+    text = capsys.readouterr().out
+    assert all(len(line) <= 79 for line in text.splitlines())
+    for spec in REGISTRY.values():
+        row = re.search(rf"^  {spec.name} +(any|learned) +(.+)$", text, flags=re.MULTILINE)
+        assert row, spec.name
+        assert row.group(1) == ("learned" if spec.space_bound else "any")
+        assert spec.summary.startswith(row.group(2))
+        heading = text[:row.start()].rpartition("\nneeds ")[2]
+        assert heading.startswith(spec.needs.value)
+
+
+def test_the_command_sets_the_thread_policy_once_before_any_env(monkeypatch, capsys):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # restored after the test, as are torch's threads below
+    threads = torch.get_num_threads()
+    try:
+        assert cli.main(["evaluate", "--agents", "nobody", "--torch-threads", "2"]) == 2
+        assert torch.get_num_threads() == 2 and os.environ["OMP_NUM_THREADS"] == "2"  # inherited by workers
+    finally:
+        torch.set_num_threads(threads)
+    capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_a_planned_schedule_and_a_parameterised_baseline_play_in_evaluate(cache_dir, tmp_path, capsys):
+    plan = tmp_path / "plan"
+    assert cli.main(["train-agent", "--algo", "planner", "--iterations", "2", "--population", "8", "--elites", "2",
+                     "--phases", "2", "--output", str(plan)]) == 0
+    assert f"mixing-gym evaluate --agents planner --model {plan}" in capsys.readouterr().out
+    planner = SurrogatePlanner.load(plan)
+    assert (planner.phases, planner.iterations) == (2, 2)
+    assert json.loads((plan / "planner.json").read_text())["schedule"] == planner.schedule.tolist()
+
+    # micro on the reference surrogate's space (math-v1) and episode length (8 steps), on the suite's data
+    output = tmp_path / "compare"
+    assert cli.main(["evaluate", "--agents", "fixed_ratio@0.25,planner", "--model", f"planner={plan}",
+                     "--preset", "micro", "--num-steps", "8", "--seeds", "1", "--output", str(output),
+                     "--cache-dir", str(cache_dir), *TINY_DATA_OPTIONS]) == 0
+    assert capsys.readouterr().out.rstrip().splitlines()[-2].startswith("Finding: ")
+    results = pd.read_csv(output / "results.csv")
+    assert set(results["agent"]) == {"fixed_ratio-0.25", "planner"}
+    played = json.loads((output / "episodes" / "planner__seed0.json").read_text())["episode"]  # its record
+    np.testing.assert_allclose([step["mixture"] for step in played["steps"]], planner.schedule, atol=1e-4)
+    fixed = json.loads((output / "episodes" / "fixed_ratio-0.25__seed0.json").read_text())["episode"]
+    target = get_domain_space("math-v1").target_mask
+    assert all(np.asarray(step["mixture"])[target].sum() == pytest.approx(0.25) for step in fixed["steps"])

@@ -96,7 +96,7 @@ def test_unknown_target_field_names_the_fields(cache_dir):
 
 def test_the_command_line_takes_the_code_field():
     from agents import cli
-    from mixing_gym.cli import resolve_target_field
+    from agents.cli.arguments import resolve_target_field
 
     parser, _ = cli.build_parser()
     for env_id, space in (("DataMixing-v1", "code-v1"), ("DataMixing-v0", "code")):

@@ -22,7 +22,8 @@ from conftest import MICRO, TINY_DATA
 
 from agents.base import play_episode
 from agents.cli import main
-from agents.collect import MixturePlan, TiltPlan, _differences, _settings, collect, episode_policy
+from agents.collect import MixturePlan, TiltPlan, _settings, collect, episode_policy
+from agents.runner import differences
 from mixing_gym.layout import MixingLayout
 from mixing_gym.trajectories import (
     TrajectoryDatasetError,
@@ -152,7 +153,7 @@ def test_missing_corrupt_and_unrecordable_inputs_name_the_fix(collected, env_kwa
     (broken / "data" / "metadata.json").write_text("{not json")
     with pytest.raises(TrajectoryDatasetError, match=r"corrupt: cannot read .*metadata\.json"):
         load_trajectories(broken)
-    with pytest.raises(ValueError, match=r"env_kwargs\['reward'\].*plain value"):
+    with pytest.raises(ValueError, match=r"'reward'.*plain value"):
         collect({**env_kwargs, "reward": lambda source, target: target}, 1, output=tmp_path / "x", progress=False,
                 env_id=V0)
     with pytest.raises(ValueError, match="Cannot perturb baselines"):
@@ -244,15 +245,13 @@ def test_tilted_episodes_play_their_target_shares_on_a_pool_of_common_seeds(env_
     assert policy.target_shares[0] != policy.target_shares[1]
 
 
-def test_tilt_settings_are_checked_and_old_datasets_resume_with_the_default_plan():
+def test_tilt_settings_are_checked_and_a_plan_change_is_named():
     with pytest.raises(ValueError, match="add up to more than 1"):
         MixturePlan(baseline_share=0.7, tilts=TiltPlan(share=0.4))
     with pytest.raises(ValueError, match="target_share must be a range"):
         TiltPlan(target_share=(0.5, 1.5))
     with pytest.raises(ValueError, match="seed_pool must be at least 1"):
         MixturePlan(seed_pool=0)
-    settings = _settings({"preset": "micro"}, MixturePlan(), SEED)
-    recorded = {**settings, "plan": {k: v for k, v in settings["plan"].items() if k not in ("tilts", "seed_pool")}}
-    assert _differences(recorded, settings) == []  # a plan recorded before tilts and seed pools existed
-    assert _differences(recorded, _settings({"preset": "micro"}, MixturePlan(seed_pool=4), SEED)) == [
+    recorded = _settings({"preset": "micro"}, MixturePlan(), SEED)
+    assert differences(recorded, _settings({"preset": "micro"}, MixturePlan(seed_pool=4), SEED)) == [
         "plan.seed_pool: None recorded, 4 now"]

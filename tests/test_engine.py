@@ -12,7 +12,7 @@ import torch
 import yaml
 from conftest import MICRO, TINY_DATA
 
-from mixing_gym import cli
+from agents import cli
 from mixing_gym.engine import ProxyRun
 from mixing_gym.layout import BenchmarkSpec, allocate
 from mixing_gym.models import PRESETS, build_model, count_parameters, get_preset

@@ -12,7 +12,7 @@ from conftest import MICRO, TINY_DATA
 from safetensors import safe_open
 
 import mixing_gym  # noqa: F401  (registers the env)
-from agents import AGENTS, FunctionAgent, play_episode
+from agents import FunctionAgent, make_agent, play_episode
 from agents.offline import (
     CONFIG_FILE,
     TOKEN_FEATURES,
@@ -26,7 +26,7 @@ from agents.offline import (
     train_offline_agent,
     transitions,
 )
-from agents.registry import NEEDS_TRAINING
+from agents.registry import AgentResources, Need, agent_spec
 from mixing_gym.domains import get_domain_space
 from mixing_gym.layout import BenchmarkSpec, MixingLayout
 from mixing_gym.mdp import action_to_weights
@@ -252,8 +252,8 @@ def test_save_load_round_trip(trained, tmp_path):
     path = agent.save(tmp_path / "dma")
     with safe_open(path / WEIGHTS_FILE, framework="pt") as weights:
         assert set(weights.keys()) == set(agent.actor.state_dict())
-    loaded = AGENTS["dma"](path)
-    assert isinstance(loaded, DataMixingAgent) and "dma" in NEEDS_TRAINING
+    loaded = make_agent("dma", AgentResources(model=path))
+    assert isinstance(loaded, DataMixingAgent) and agent_spec("dma").needs is Need.TRAJECTORIES
     assert loaded.config == agent.config and loaded.trained_on == agent.trained_on
     for env_info in OTHER_SPACES:
         observation = _observation(env_info, seed=2)

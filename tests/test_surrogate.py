@@ -318,7 +318,7 @@ sys.meta_path.insert(0, Blocked())
 import gymnasium as gym
 import numpy as np
 import mixing_gym
-from agents import AGENTS, play_episode
+from agents import make_agent, play_episode
 from mixing_gym.envs.surrogate import schedule_return
 from mixing_gym.surrogate import SurrogateModel, fidelity
 from mixing_gym.trajectories import load_trajectories
@@ -328,7 +328,7 @@ model = SurrogateModel.fit(dataset)
 assert fidelity(model, dataset)["transitions"] == dataset.total_steps
 env = gym.make("DataMixingSurrogate-v0", surrogate=sys.argv[1])
 for name in ("random", "uniform", "fixed_ratio", "linear_schedule", "odm", "doremi"):
-    record = play_episode(AGENTS[name](), env, seed=0).record()
+    record = play_episode(make_agent(name), env, seed=0).record()
     assert np.isfinite(record["balanced"]), name
 vector = gym.make_vec("DataMixingSurrogate-v0", num_envs=4, surrogate=model)
 vector.reset(seed=0)

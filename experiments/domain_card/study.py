@@ -1,36 +1,39 @@
 """Provenance and size of every domain of a space, and how long extracting them takes.
 
-    python benchmarks/domain_card.py                      # math-v1, rows in docs/results/domains_math_v1.csv
-    python benchmarks/domain_card.py --space code-v1      # rows in docs/results/domains_code_v1.csv
-    python benchmarks/domain_card.py --space math --csv /tmp/math.csv
+    python experiments/domain_card/study.py run                    # math-v1, rows in docs/results/domains_math_v1.csv
+    python experiments/domain_card/study.py run --space code-v1    # rows in docs/results/domains_code_v1.csv
+    python experiments/domain_card/study.py report --space code-v1 # the table from the CSV
+    python experiments/domain_card/study.py run --space math --csv /tmp/math.csv
 
-Each domain is extracted as ``prepare`` extracts it, at the default ``DataConfig`` and without a model: a
+``run`` extracts each domain as ``prepare`` extracts it, at the default ``DataConfig`` and without a model: a
 corpus's documents (for a topic: its cluster, the corpus clustered once for all its topics) split into
 train and held-out by hash, train text capped at ``max_train_chars``; a problem family's train problems
-generated up to ``max_train_chars`` and its unseen held-out problems. The table gives, per domain, its
+generated up to ``max_train_chars`` and its unseen held-out problems. One row per domain goes to ``--csv``: its
 field, where its text comes from (the corpus and cluster with the cluster's top TF-IDF terms, or the
 generator with its options), its documents (a problem family's: the train problems prepare generates;
 the family is unlimited), their characters, the train characters prepare keeps, the held-out documents,
-and the seconds its extraction took; the last line is the total, what a fresh machine spends extracting
-at prepare time. One row per domain goes to ``--csv``.
+and the seconds its extraction took. ``report`` prints the table; its last line is the total, what a fresh
+machine spends extracting at prepare time.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from mixing_gym.domains import Domain, get_domain_space
-from mixing_gym.prepare import DataConfig, _generate_problems, _take_chars, split_documents  # prepare's own steps
+import pandas as pd
+
+from mixing_gym.domains import Domain, DomainSpace, get_domain_space
+from mixing_gym.prepare import DataConfig, generate_problems, split_documents, take_chars
 from mixing_gym.sources import PackageCodeSource, ProblemSource, ReasoningGymSource, TextSource
+from mixing_gym.storage import upsert_csv
 from mixing_gym.topics import TopicSource, topic_name, topic_terms
 
-RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 
 
 def results_csv(space: str) -> Path:
@@ -83,13 +86,13 @@ def extract(domain: Domain, config: DataConfig) -> dict:
     """
     start = time.perf_counter()
     if isinstance(domain.source, ProblemSource):
-        train, heldout = _generate_problems(domain.source, config)
+        train, heldout = generate_problems(domain.source, config)
         documents = [problem.text for problem in train]
         kept = documents
     else:
         documents = domain.source.documents()
         train_documents, heldout = split_documents(documents, config.heldout_fraction)
-        kept = _take_chars(train_documents, config.max_train_chars)
+        kept = take_chars(train_documents, config.max_train_chars)
     seconds = time.perf_counter() - start
     where, terms = provenance(domain.source)
     return {"domain": domain.name, "field": domain.field, "provenance": where, "top_terms": terms,
@@ -98,8 +101,31 @@ def extract(domain: Domain, config: DataConfig) -> dict:
             "extract_seconds": round(seconds, 2)}
 
 
+def report(space: DomainSpace, path: Path) -> None:
+    """Print the space's table from its CSV.
+
+    Args:
+        space: the space.
+        path: the CSV ``run`` wrote.
+    """
+    rows = pd.read_csv(path, keep_default_na=False).to_dict("records")
+    config = DataConfig()
+    print(f"`python experiments/domain_card/study.py {shlex.join(sys.argv[1:])}` (rows in {path}); space "
+          f"{space.name!r}, {len(space)} domains ({len(space.source_names)} source, {len(space.target_names)} "
+          f"target), default DataConfig (train text capped at {config.max_train_chars:,} characters)\n")
+    print("| domain | field | provenance | top terms | documents | characters | train chars | held-out docs | s |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| `{row['domain']}` | {row['field']} | {row['provenance']} | {row['top_terms']} | "
+              f"{row['documents']:,} | {row['characters']:,} | {row['train_characters']:,} | "
+              f"{row['heldout_documents']:,} | {row['extract_seconds']:.1f} |")
+    print(f"\nExtracting all {len(rows)} domains took {sum(row['extract_seconds'] for row in rows):.1f} s in all "
+          f"(train text in all: {sum(row['train_characters'] for row in rows):,} characters).")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", choices=("run", "report"), help="run: extract the domains; report: the table")
     parser.add_argument("--space", default="math-v1", help="a built-in space, or a YAML file (default: math-v1)")
     parser.add_argument("--csv", type=Path, default=None,
                         help="one row per domain (default: docs/results/domains_<space>.csv, e.g. domains_math_v1.csv)")
@@ -109,28 +135,14 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     space = get_domain_space(args.space)
-    args.csv = args.csv or results_csv(space.name)
-    config = DataConfig()
-    start = time.perf_counter()
-    rows = [extract(domain, config) for domain in space.domains]
-    total = time.perf_counter() - start
-
-    args.csv.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.csv, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"`python benchmarks/domain_card.py {shlex.join(sys.argv[1:])}` (rows in {args.csv}); space "
-          f"{space.name!r}, {len(space)} domains ({len(space.source_names)} source, {len(space.target_names)} "
-          f"target), default DataConfig (train text capped at {config.max_train_chars:,} characters)\n")
-    print("| domain | field | provenance | top terms | documents | characters | train chars | held-out docs | s |")
-    print("|---|---|---|---|---:|---:|---:|---:|---:|")
-    for row in rows:
-        print(f"| `{row['domain']}` | {row['field']} | {row['provenance']} | {row['top_terms']} | "
-              f"{row['documents']:,} | {row['characters']:,} | {row['train_characters']:,} | "
-              f"{row['heldout_documents']:,} | {row['extract_seconds']:.1f} |")
-    print(f"\nExtracting all {len(space)} domains took {total:.1f} s on {os.cpu_count()} cores "
-          f"(train text in all: {sum(row['train_characters'] for row in rows):,} characters).")
+    path = args.csv or results_csv(space.name)
+    if args.step == "run":
+        config = DataConfig()
+        rows = pd.DataFrame([extract(domain, config) for domain in space.domains])
+        upsert_csv(path, rows, ["domain"])
+        print(f"{len(rows)} domains of {space.name!r}: rows in {path}", file=sys.stderr)
+        return
+    report(space, path)
 
 
 if __name__ == "__main__":

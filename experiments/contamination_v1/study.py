@@ -1,11 +1,12 @@
 """How much of each benchmark's text the training data already holds, per prepared benchmark of a space.
 
-    python benchmarks/contamination_v1.py                 # math-v1, code-v1: docs/results/contamination_v1.csv
-    python benchmarks/contamination_v1.py --space math-v1 --csv /tmp/math.csv
+    python experiments/contamination_v1/study.py run       # math-v1, code-v1: docs/results/contamination_v1.csv
+    python experiments/contamination_v1/study.py run --space math-v1 --csv /tmp/math.csv
+    python experiments/contamination_v1/study.py report    # the table from the CSV
 
 The split by document hash keeps train and held-out documents apart, not the text that one document
 copies from another (licences share boilerplate, test modules repeat helpers). This audit measures what
-that leaves. It prepares the space's data at the default ``DataConfig`` (reusing the cache), decodes every
+that leaves. ``run`` prepares the space's data at the default ``DataConfig`` (reusing the cache), decodes every
 domain's train tokens, the text the proxy can train on, and checks each item of every benchmark:
 
 - ``ngram13``: the share of items with a 13-word n-gram that some train document also holds (lowercased,
@@ -15,23 +16,24 @@ domain's train tokens, the text the proxy can train on, and checks each item of 
   choice, an LM passage) the train text holds verbatim, whitespace aside. Only golds of at least 40
   characters count (shorter ones, ``#### 12``, turn up anywhere), and ``gold_items`` says how many there were.
 
-One row per benchmark goes to ``--csv``.
+One row per benchmark goes to ``--csv`` (its space's rows replaced, the other spaces' kept).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import shlex
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from mixing_gym.benchmark_data import normalized_code
 from mixing_gym.domains import get_domain_space
 from mixing_gym.prepare import DataConfig, PreparedData, prepare_data
-from mixing_gym.storage import read_jsonl
+from mixing_gym.storage import read_jsonl, upsert_csv
 
-RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 NGRAM = 13
 MIN_GOLD_CHARS = 40
 COLUMNS = ["space", "benchmark", "kind", "field", "items", "ngram13", "gold_items", "gold_verbatim"]
@@ -48,6 +50,7 @@ def item_texts(row: dict) -> tuple[str, str]:
 
 
 def ngrams(words: list[str]) -> set[str]:
+    """The text's :data:`NGRAM`-word n-grams, joined by single spaces."""
     return {" ".join(words[i:i + NGRAM]) for i in range(len(words) - NGRAM + 1)}
 
 
@@ -58,7 +61,12 @@ def train_text(data: PreparedData) -> str:
 
 
 def audit(space_name: str, cache_dir: str | None) -> list[dict]:
-    """One row per benchmark of ``space_name``'s prepared data."""
+    """One row per benchmark of ``space_name``'s prepared data.
+
+    Args:
+        space_name: a built-in space.
+        cache_dir: the cache root (``None``: ``$MIXING_GYM_CACHE``).
+    """
     space = get_domain_space(space_name)
     data = prepare_data(space, DataConfig(), cache_dir)
     roles = data.manifest["benchmarks"]
@@ -90,28 +98,35 @@ def audit(space_name: str, cache_dir: str | None) -> list[dict]:
     return results
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--space", action="append", help="a space to audit (repeatable; default math-v1, code-v1)")
-    parser.add_argument("--cache-dir", default=None, help="cache root (default: $MIXING_GYM_CACHE)")
-    parser.add_argument("--csv", type=Path, default=RESULTS / "contamination_v1.csv")
-    args = parser.parse_args(argv)
+def report(path: Path) -> None:
+    """Print the audit's table from its CSV.
 
-    rows = [row for space in args.space or ["math-v1", "code-v1"] for row in audit(space, args.cache_dir)]
-    args.csv.parent.mkdir(parents=True, exist_ok=True)
-    with args.csv.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-    print(f"$ python {shlex.join(sys.argv)}")
+    Args:
+        path: the CSV ``run`` wrote.
+    """
+    rows = pd.read_csv(path).to_dict("records")
     print(f"| space | benchmark | kind | field | items | {NGRAM}-gram in train | gold verbatim (of n) |")
     print("|---|---|---|---|---:|---:|---:|")
     for row in rows:
         gold = f"{row['gold_verbatim']:.0%} ({row['gold_items']})" if row["gold_items"] else "-"
         print(f"| {row['space']} | {row['benchmark']} | {row['kind']} | {row['field']} | {row['items']} "
               f"| {row['ngram13']:.0%} | {gold} |")
-    print(f"rows in {args.csv}")
+    print(f"rows in {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", choices=("run", "report"), help="run: audit the spaces; report: the table")
+    parser.add_argument("--space", action="append", help="a space to audit (repeatable; default math-v1, code-v1)")
+    parser.add_argument("--cache-dir", default=None, help="cache root (default: $MIXING_GYM_CACHE)")
+    parser.add_argument("--csv", type=Path, default=RESULTS / "contamination_v1.csv")
+    args = parser.parse_args()
+    if args.step == "run":
+        for space in args.space or ["math-v1", "code-v1"]:
+            upsert_csv(args.csv, pd.DataFrame(audit(space, args.cache_dir), columns=COLUMNS), ["space", "benchmark"])
+        return
+    print(f"$ python experiments/contamination_v1/study.py {shlex.join(sys.argv[1:])}")
+    report(args.csv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The Data Mixing Agent's knobs on ``DataMixing-v1`` ``small``, each kept only if it helps on held-out seeds.
 
-    python benchmarks/offline_knobs_v1.py --workers 2     # trains and plays what is missing; resumable
-    python benchmarks/offline_knobs_v1.py --report        # the table from the CSV only
+    python experiments/offline_knobs_v1/study.py run --workers 2    # trains and plays what the CSV lacks; resumable
+    python experiments/offline_knobs_v1/study.py report             # the table from the CSV only
 
 Every variant of :data:`VARIANTS` is an :class:`~agents.offline.OfflineConfig`, trained on the 128 committed
 ``small`` trajectories with seed ``s`` and played on env seed ``s`` of the headline's setting (a), for the
@@ -20,9 +20,10 @@ headline's ``dma_no_mixture``:
 - ``awr_max_one``, ``awr_mixture``: AWR without the centred encoding, and with tokens that read the mixture.
 
 A knob is kept where its variant's mean over the seeds is above its parent's (the report gives the paired
-difference on each seed with its 95% interval; on three seeds only a large effect is resolved). Rows, one per
-(variant, seed): ``docs/results/offline_knobs_v1_small.csv``, with the policy's target share after the warm start
-and after the last phase (the issue asks for both) and the training seconds.
+difference on each seed with its 95% interval; on three seeds only a large effect is resolved). The variant with
+the best mean, ``awr_mixture``, is the library's ``agents.offline.named_offline_config("tuned")``, the registry's
+``dma_tuned``. Rows, one per (variant, seed): ``docs/results/offline_knobs_v1_small.csv``, with the policy's target
+share after the warm start and after the last phase (the issue asks for both) and the training seconds.
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import mixing_gym  # noqa: F401  (registers the envs)
 from agents.backends import Backend
-from agents.cli import add_backend_arguments
+from agents.cli.arguments import add_backend_arguments
 from agents.harness import evaluate_agents, mean_ci
+from agents.registry import AgentResources, make_agent
 from mixing_gym.reference import REFERENCE_TRAJECTORIES
+from mixing_gym.storage import upsert_csv
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results" / "offline_knobs_v1_small.csv"
 WORK = ROOT / "runs" / "offline-knobs-v1"
 ENV_ID, ENV_KWARGS = "DataMixing-v1", {"preset": "small"}
@@ -60,15 +62,17 @@ VARIANTS = {
     "awr_mixture": ("awr", {**STANDARDISED, **CENTRED, "method": "awr"}),
 }
 
-#: The variant the headline plays as ``dma_tuned``: the best mean on the validation seeds (the report's last line).
-CHOSEN = "awr_mixture"
-
 
 def train_and_play(variant: str, seed: int) -> dict:
-    """Train ``variant`` with ``seed`` unless it is on disk, play env seed ``seed``; its CSV row (a worker task)."""
+    """Train ``variant`` with ``seed`` unless it is on disk, play env seed ``seed``; its CSV row (a worker task).
+
+    Args:
+        variant: a key of :data:`VARIANTS`.
+        seed: the training seed and the env seed.
+    """
     import torch
 
-    from agents.offline import DataMixingAgent, OfflineConfig, train_offline_agent
+    from agents.offline import OfflineConfig, train_offline_agent
 
     torch.set_num_threads(1)
     folder = WORK / f"{variant}-seed{seed}"
@@ -79,7 +83,8 @@ def train_and_play(variant: str, seed: int) -> dict:
         agent.save(folder / "agent")
     log = pd.read_csv(folder / "training_log.csv")
     shares = log["target_share"].dropna().to_numpy()
-    comparison = evaluate_agents({variant: DataMixingAgent.load(folder / "agent")}, [seed],
+    # A saved Data Mixing Agent holds its config: the registry's loader serves every variant.
+    comparison = evaluate_agents({variant: make_agent("dma", AgentResources(model=folder / "agent"))}, [seed],
                                  {**ENV_KWARGS, "torch_threads": 1}, WORK / "episodes", progress=False,
                                  env_id=ENV_ID, write_report=False)
     episode = comparison.episodes.iloc[0]
@@ -90,21 +95,20 @@ def train_and_play(variant: str, seed: int) -> dict:
 
 
 def run(variants: list[str], backend: Backend) -> None:
-    jobs = [(variant, seed) for variant in variants for seed in SEEDS]
+    """Train and play the (variant, seed) rows the CSV lacks on ``backend``, writing each row as it ends."""
+    done = (set(pd.read_csv(RESULTS)[["variant", "seed"]].itertuples(index=False)) if RESULTS.exists() else set())
+    jobs = [(variant, seed) for variant in variants for seed in SEEDS if (variant, seed) not in done]
+    if not jobs:
+        print("  nothing missing", file=sys.stderr)
+        return
     with backend.executor() as pool:
-        rows = []
         for row in pool.map(train_and_play, *zip(*jobs)):
             print("  {variant:18s} seed {seed}: balanced {balanced:+.4f}".format(**row), file=sys.stderr, flush=True)
-            rows.append(row)
-    played = pd.DataFrame(rows)
-    previous = pd.read_csv(RESULTS) if RESULTS.exists() else played.iloc[:0]
-    kept = previous[~previous.set_index(["variant", "seed"]).index.isin(played.set_index(["variant", "seed"]).index)]
-    pd.concat([kept, played]).sort_values(["variant", "seed"], key=lambda column: column.map(
-        {name: i for i, name in enumerate(VARIANTS)}) if column.name == "variant" else column).to_csv(
-        RESULTS, index=False, float_format="%.6f")
+            upsert_csv(RESULTS, pd.DataFrame([row]), ["variant", "seed"], float_format="%.6f")
 
 
 def report(frame: pd.DataFrame) -> None:
+    """Print the knobs' table: each variant against its parent, paired on the seeds."""
     print(f"\n### The Data Mixing Agent's knobs: (a), validation seeds {', '.join(map(str, SEEDS))}\n")
     print("| variant | knob against its parent | balanced (95% CI) | paired difference with the parent (95% CI) | "
           "kept | target share: warm start -> trained | training seconds |")
@@ -130,15 +134,17 @@ def report(frame: pd.DataFrame) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    add_backend_arguments(parser, workers_default=2)
-    parser.add_argument("--report", action="store_true", help="only print the table from the CSV")
+    steps = parser.add_subparsers(dest="step", required=True)
+    run_step = steps.add_parser("run", help="train and play what the CSV lacks")
+    run_step.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    add_backend_arguments(run_step, workers_default=2)
+    steps.add_parser("report", help="print the table from the CSV")
     args = parser.parse_args()
-    if not args.report:
+    if args.step == "run":
         run(args.variants, Backend(args.backend, args.workers, args.address, args.num_gpus))
-    print(f"`python benchmarks/offline_knobs_v1.py {shlex.join(sys.argv[1:])}`")
-    if RESULTS.exists():
-        report(pd.read_csv(RESULTS))
+        return
+    print(f"`python experiments/offline_knobs_v1/study.py {shlex.join(sys.argv[1:])}`")
+    report(pd.read_csv(RESULTS))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,18 @@
 """RegMix's regression on real runs: held-out Spearman of LightGBM, the old HistGradientBoosting model and ridge.
 
-    python benchmarks/regmix_regressor.py                      # 128 micro runs (resumes), 10 splits of 75/25
-    python benchmarks/regmix_regressor.py --runs 256 --splits 20
+    python experiments/regmix_regressor/study.py run                # 128 micro runs (plays what the CSV lacks)
+    python experiments/regmix_regressor/study.py report             # 10 splits of 75/25: the table and its CSV
+    python experiments/regmix_regressor/study.py run --runs 256 && python experiments/regmix_regressor/study.py \
+        report --runs 256 --splits 20
 
-Part 1 plays ``--runs`` fixed-mixture episodes on ``DataMixing-v0`` (``action_mode="weights"``): run ``i``
-uses seed ``s = --seed + i`` both for ``env.reset(seed=s)`` and for its mixture, a Dirichlet draw over the K
-domains whose concentration is log-uniform in [0.1, 10] (from near one-hot mixtures to near uniform ones).
-The same weights are stepped until the episode ends; the run's score is the balanced objective
-``(source_score + target_score) / 2`` of the last step. One row per run is appended (and flushed) to
-``--runs-csv`` as soon as it is played, so a killed benchmark loses at most the run in progress and a rerun
-plays only the missing runs.
+``run`` plays ``--runs`` fixed-mixture episodes on ``DataMixing-v0`` (``action_mode="weights"``) through the
+harness: run ``i`` uses seed ``s = --seed + i`` both for ``env.reset(seed=s)`` and for its mixture, a Dirichlet
+draw over the K domains whose concentration is log-uniform in [0.1, 10] (from near one-hot mixtures to near uniform
+ones). The same weights are played until the episode ends; the run's score is the balanced objective
+``(source_score + target_score) / 2`` of the last step. Each run's row goes to ``--runs-csv`` as soon as it is
+played, so a rerun plays only the missing runs.
 
-Part 2 fits each model on a random 75% of the runs (``--test-fraction`` 0.25) and scores Spearman's rank
+``report`` fits each model on a random 75% of the runs (``--test-fraction`` 0.25) and scores Spearman's rank
 correlation between predicted and actual scores on the other 25%, over ``--splits`` seeded splits; one row
 per split and model goes to ``--out-csv`` and the mean and standard deviation per model are printed as a
 markdown table.
@@ -20,23 +21,27 @@ markdown table.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-import mixing_gym  # noqa: F401  (registers the env)
+from agents.harness import evaluate_agents
 from agents.regression import MixtureRegressor
+from agents.search import FixedSchedule
+from mixing_gym.envs import target_field_space_of
+from mixing_gym.models import get_preset
+from mixing_gym.storage import upsert_csv
 
-RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
+WORK = ROOT / "runs" / "regmix-regressor"
+ENV_ID = "DataMixing-v0"
 #: Range of the Dirichlet concentration, drawn log-uniformly per run.
 ALPHA_RANGE = (0.1, 10.0)
 SCORES = ("source", "target", "balanced")
@@ -54,66 +59,37 @@ def run_mixture(seed: int, num_domains: int) -> np.ndarray:
     return rng.dirichlet(np.full(num_domains, alpha))
 
 
-def _read_runs(path: Path) -> pd.DataFrame | None:
-    """The runs already in ``path`` (None without one), dropping a last line that a kill left unfinished."""
-    if not path.exists() or path.stat().st_size == 0:
-        return None
-    text = path.read_text()
-    if not text.endswith("\n"):
-        # A kill in the middle of a write leaves a partial row: cut it, its run is played again.
-        text = text[: text.rfind("\n") + 1]
-        path.write_text(text)
-    return pd.read_csv(path) if text else None
-
-
-def play_runs(num_runs: int, base_seed: int, preset: str, path: Path) -> tuple[pd.DataFrame, list[float]]:
-    """Play the runs missing from ``path`` and append one row each; returns runs ``0 .. num_runs - 1`` and
-    the seconds of each episode played.
+def play_runs(num_runs: int, base_seed: int, preset: str, path: Path) -> None:
+    """Play the runs ``0 .. num_runs - 1`` missing from ``path``, writing each one's row as it ends.
 
     Args:
-        num_runs: runs the table should hold (runs ``0 .. num_runs - 1``).
+        num_runs: runs the table should hold.
         base_seed: run ``i`` has seed ``base_seed + i``.
         preset: the proxy preset of the env.
         path: the CSV of runs (created, or resumed).
     """
-    runs = _read_runs(path)
-    if runs is not None and not (runs["seed"] == runs["run"] + base_seed).all():
+    names = target_field_space_of(ENV_ID, "math").names
+    columns = ["run", "seed", *names, *SCORES]
+    runs = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=columns)
+    if list(runs.columns) != columns:
+        raise ValueError(f"{path} has columns {list(runs.columns)}, this env writes {columns}: "
+                         "use another --runs-csv for another preset or domain space.")
+    if not (runs["seed"] == runs["run"] + base_seed).all():
         raise ValueError(f"{path} was played with another --seed than {base_seed}.")
-    done = set() if runs is None else set(runs["run"].astype(int))
-    missing = [run for run in range(num_runs) if run not in done]
-    seconds = []
-    if missing:
-        # Only built when there is something to play: evaluating a complete table needs no cache.
-        env = gym.make("DataMixing-v0", preset=preset, action_mode="weights", torch_threads=1)
-        names = list(env.unwrapped.domain_names)
-        columns = ["run", "seed", *names, *SCORES]
-        if runs is not None and list(runs.columns) != columns:
-            raise ValueError(f"{path} has columns {list(runs.columns)}, this env writes {columns}: "
-                             "use another --runs-csv for another preset or domain space.")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as out:
-            if runs is None:
-                out.write(",".join(columns) + "\n")
-            for run in missing:
-                seed = base_seed + run
-                weights = run_mixture(seed, len(names)).astype(np.float32)
-                start = time.perf_counter()
-                env.reset(seed=seed)
-                terminated = truncated = False
-                while not (terminated or truncated):
-                    _, _, terminated, truncated, info = env.step(weights)
-                seconds.append(time.perf_counter() - start)
-                source, target = info["source_score"], info["target_score"]
-                # The mixture the env trained on (the float32 action, normalised), not the float64 draw.
-                values = [*info["mixture"], source, target, (source + target) / 2]
-                # One write per row, flushed to disk: a kill loses at most the run in progress.
-                out.write(",".join([str(run), str(seed), *(repr(float(v)) for v in values)]) + "\n")
-                out.flush()
-                os.fsync(out.fileno())
-                print(f"run {run:4d}  {seconds[-1]:5.1f} s  balanced {values[-1]:+.4f}", flush=True)
-        env.close()
-        runs = _read_runs(path)
-    return runs[runs["run"] < num_runs].sort_values("run").reset_index(drop=True), seconds
+    env_kwargs = {"preset": preset, "action_mode": "weights", "torch_threads": 1}
+    steps = get_preset(preset).num_steps
+    for run in sorted(set(range(num_runs)) - set(runs["run"].astype(int))):
+        seed = base_seed + run
+        # The weights as the env takes them (float32); the row holds the mixture it trained on, normalised.
+        weights = run_mixture(seed, len(names)).astype(np.float32)
+        agent = FixedSchedule(np.tile(weights, (steps, 1)))
+        record = evaluate_agents({f"run{run}": agent}, [seed], env_kwargs, WORK / preset, progress=False,
+                                 env_id=ENV_ID, write_report=False).records[f"run{run}", seed]
+        source, target = record["source"], record["target"]
+        row = {"run": run, "seed": seed, **dict(zip(names, record["steps"][-1]["mixture"])), "source": source,
+               "target": target, "balanced": (source + target) / 2}
+        upsert_csv(path, pd.DataFrame([row], columns=columns), ["run"])
+        print(f"run {run:4d}  balanced {row['balanced']:+.4f}", flush=True)
 
 
 def old_gbm(rows: int, seed: int) -> HistGradientBoostingRegressor:
@@ -159,6 +135,7 @@ def evaluate(runs: pd.DataFrame, names: list[str], score: str, num_splits: int, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", choices=("run", "report"), help="run: play the runs; report: fit, score, the table")
     parser.add_argument("--runs", type=int, default=128, help="fixed-mixture episodes in the table")
     parser.add_argument("--seed", type=int, default=0, help="run i has seed SEED + i")
     parser.add_argument("--preset", default="micro")
@@ -172,18 +149,16 @@ def main() -> None:
         parser.error("--runs must be at least 8: each split needs runs to fit on and runs to rank.")
 
     runs_csv = args.runs_csv or RESULTS / f"regmix_runs_{args.preset}.csv"
-    start = time.perf_counter()
-    runs, seconds = play_runs(args.runs, args.seed, args.preset, runs_csv)
-    played = time.perf_counter() - start
+    if args.step == "run":
+        play_runs(args.runs, args.seed, args.preset, runs_csv)
+        return
+    runs = pd.read_csv(runs_csv)
+    runs = runs[runs["run"] < args.runs].sort_values("run").reset_index(drop=True)
     names = [c for c in runs.columns if c not in ("run", "seed", *SCORES)]
     results = evaluate(runs, names, args.score, args.splits, args.test_fraction)
-    args.out_csv.parent.mkdir(parents=True, exist_ok=True)
-    results.to_csv(args.out_csv, index=False)
+    upsert_csv(args.out_csv, results, ["split", "model"])
 
-    print(f"\n`{shlex.join(['python', 'benchmarks/regmix_regressor.py', *sys.argv[1:]])}`\n")
-    if seconds:
-        print(f"Played {len(seconds)} episodes in {played:.0f} s (environment set-up included), "
-              f"{np.mean(seconds):.1f} s per episode.\n")
+    print(f"\n`{shlex.join(['python', 'experiments/regmix_regressor/study.py', *sys.argv[1:]])}`\n")
     print(f"{len(runs)} runs ({args.preset}, K = {len(names)}), score `{args.score}`, {args.splits} random splits, "
           f"{results['train_runs'].iloc[0]} train / {results['test_runs'].iloc[0]} held out.\n")
     print("| model | held-out Spearman (mean ± std) | min | max |\n|---|---:|---:|---:|")
