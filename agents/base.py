@@ -107,7 +107,9 @@ class PlayedEpisode:
         layout: the env's layout.
         observations: the reset observation, then one per step.
         actions: the actions as passed to ``env.step``.
-        rewards, terminations, truncations: what each step returned.
+        rewards: the reward of every step.
+        terminations: whether each step terminated the episode.
+        truncations: whether each step truncated it.
         infos: the ``info`` of every step (not the reset's).
     """
 

@@ -182,6 +182,12 @@ def _task_aware(resources: AgentResources, **parameters: Any) -> Agent:
     return TaskAwareMixture(**parameters)
 
 
+def _dsir(resources: AgentResources, **parameters: Any) -> Agent:
+    from agents.dsir import DSIRMixture
+
+    return DSIRMixture(**parameters)
+
+
 REGISTRY: dict[str, AgentSpec] = {spec.name: spec for spec in (
     AgentSpec("random", _simple(RandomAgent), Need.NOTHING, False, "a random mixture at every step"),
     AgentSpec("uniform", _simple(Uniform), Need.NOTHING, False, "every domain the same weight"),
@@ -195,6 +201,9 @@ REGISTRY: dict[str, AgentSpec] = {spec.name: spec for spec in (
     AgentSpec("doremi", _simple(DoReMi), Need.NOTHING, False, "DoReMi-style excess-loss re-weighting"),
     AgentSpec("task_aware", _task_aware, Need.NOTHING, False,
               "the mixture written from what each task benchmark draws on (task_aware@0.25)",
+              parameter="target_share"),
+    AgentSpec("dsir", _dsir, Need.NOTHING, False,
+              "DSIR-style importance mixing toward the task benchmarks, from the domain descriptors (dsir@0.25)",
               parameter="target_share"),
     AgentSpec("regmix", lambda resources: _learn_on_runs(RegMix(), resources), Need.RUNS, True,
               "RegMix: a regression from mixture to score fit on real runs"),

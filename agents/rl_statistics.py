@@ -88,8 +88,11 @@ def probability_of_improvement(x: np.ndarray | list, y: np.ndarray | list, confi
     interval of a bootstrap stratified by algorithm and task: ``(probability, low, high)``.
 
     Args:
-        x, y: ``(runs, tasks)`` scores of two algorithms on the same tasks (the run counts may differ).
-        confidence, resamples, seed: as :func:`stratified_bootstrap_ci`.
+        x: ``(runs, tasks)`` scores of one algorithm.
+        y: ``(runs, tasks)`` scores of another on the same tasks (the run counts may differ).
+        confidence: as :func:`stratified_bootstrap_ci`.
+        resamples: as :func:`stratified_bootstrap_ci`.
+        seed: as :func:`stratified_bootstrap_ci`.
     """
     x, y = _as_scores(x), _as_scores(y)
     if x.shape[1] != y.shape[1]:
@@ -121,7 +124,9 @@ def aggregate_table(scores: Mapping[str, np.ndarray | list], confidence: float =
 
     Args:
         scores: ``(runs, tasks)`` scores by algorithm name, every algorithm on the same tasks.
-        confidence, resamples, seed: as :func:`stratified_bootstrap_ci`.
+        confidence: as :func:`stratified_bootstrap_ci`.
+        resamples: as :func:`stratified_bootstrap_ci`.
+        seed: as :func:`stratified_bootstrap_ci`.
     """
     arrays = {name: _as_scores(values) for name, values in scores.items()}
     if not arrays:

@@ -1,11 +1,12 @@
 """One episode of DataMixing-v1 with a random agent: the first thing to run.
 
-    python examples/quickstart.py                 # the default `small` proxy on the math field
-    python examples/quickstart.py --preset micro  # seconds instead of minutes
-    python examples/quickstart.py --env DataMixing-v0 --target-field code
+    python examples/quickstart.py                      # the default `small` proxy on the math field (math-v1)
+    python examples/quickstart.py --preset micro       # seconds instead of minutes
+    python examples/quickstart.py --target-field code  # the code field (code-v1)
+    python examples/quickstart.py --env DataMixing-v0  # the v0 env (its spaces: math, code)
 
-The first run prepares the data and pretrains the base checkpoint (about 8 minutes for `small` on two
-CPU cores); later runs reuse the cache.
+The first run prepares the data and pretrains the base checkpoint ({pretraining} for `small` on 2 CPU cores,
+mixing_gym.timings says how that was measured); later runs reuse the cache.
 """
 
 from __future__ import annotations
@@ -15,14 +16,19 @@ import argparse
 import gymnasium as gym
 
 import mixing_gym  # noqa: F401  (registers the envs)
+from mixing_gym.timings import BASE_PRETRAINING, minutes_seconds
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="small")
-    parser.add_argument("--env", default="DataMixing-v1", choices=["DataMixing-v1", "DataMixing-v0"])
-    parser.add_argument("--target-field", default="math", choices=["math", "code"], help="code: DataMixing-v0 only")
-    parser.add_argument("--seed", type=int, default=0)
+    pretraining = minutes_seconds(BASE_PRETRAINING["small"].seconds)
+    parser = argparse.ArgumentParser(description=__doc__.format(pretraining=pretraining),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="small", help="proxy preset: micro, small, paper-50m (default: small)")
+    parser.add_argument("--env", default="DataMixing-v1", choices=["DataMixing-v1", "DataMixing-v0"],
+                        help="the env (default: DataMixing-v1)")
+    parser.add_argument("--target-field", default="math", choices=["math", "code"],
+                        help="the target field: math (math-v1 on DataMixing-v1) or code (code-v1); default: math")
+    parser.add_argument("--seed", type=int, default=0, help="the episode's seed (default: 0)")
     args = parser.parse_args()
 
     env = gym.make(args.env, preset=args.preset, target_field=args.target_field, render_mode="ansi")

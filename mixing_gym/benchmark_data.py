@@ -161,7 +161,7 @@ class TaskBenchmark:
 
     Args:
         field: ``"source"`` or ``"target"``.
-        description: what it asks, for the README and ``mixing-gym tasks``.
+        description: what it asks, for the docs and ``mixing-gym tasks``.
         build: the items, ``[{"prompt", "answer"}]``.
         version: raised whenever ``build`` changes its items, so that caches prepared before are rebuilt.
         draws_on: the domains it draws on, by name prefix: those a practitioner who read its description would

@@ -415,6 +415,8 @@ def _space(name: str, source: Sequence[str], target: Sequence[str], target_field
     return DomainSpace(name, domains, target_field, benchmarks, eval_chars, task_items)
 
 
+#: The task benchmarks of ``math-v1`` (:data:`mixing_gym.benchmark_data.TASK_BENCHMARKS`): v1's feedback.
+MATH_V1_BENCHMARKS = ("passages", "documentation", "dialogue", "licences", "word_problems", "equations", "decimals")
 MATH_TARGET = ["math_arithmetic", "math_word_problems", "math_equations", "math_fractions", "math_number_theory"]
 
 BUILTIN_SPACES = {
@@ -432,11 +434,16 @@ BUILTIN_SPACES = {
     "math-v1": lambda: _space(
         "math-v1", [n for n, s in MATH_V1_SOURCES.items() if not isinstance(s, ReasoningGymSource)],
         [n for n, s in MATH_V1_SOURCES.items() if isinstance(s, ReasoningGymSource)], "math",
-        # the task benchmarks of mixing_gym.benchmark_data.TASK_BENCHMARKS: v1's feedback
-        benchmarks=("passages", "documentation", "dialogue", "licences", "word_problems", "equations", "decimals"),
+        benchmarks=MATH_V1_BENCHMARKS,
         # 500 of v0's 4,000 characters per domain (30 domains' bits per byte are the agent's view, not the
         # reward) and 32 items per task, so that scoring stays under a fifth of a small step
         eval_chars=500, task_items=32,
+    ),
+    # The headline's unseen domain space, setting (b): math-v1's source corpora whole (7 domains where math-v1 has
+    # 17 topic clusters of the same text) beside its 13 problem families, scored as math-v1 is.
+    "math-v1-whole-corpora": lambda: _space(
+        "math-v1-whole-corpora", list(MATH_V1_TOPICS), [f"math_{generator}" for generator in MATH_V1_GENERATORS],
+        "math", benchmarks=MATH_V1_BENCHMARKS, eval_chars=500, task_items=32,  # math-v1's scoring budget
     ),
     # The code field in the same shape: the prose topics of math-v1 as the source field, code corpora of uneven
     # value as the target field; math-v1's source tasks but documentation, whose held-out docstrings are in the

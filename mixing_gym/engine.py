@@ -35,19 +35,11 @@ from mixing_gym.models import (
 from mixing_gym.prepare import DataConfig, PreparedData, data_dir_for, prepare_data
 from mixing_gym.sampler import MixtureSampler
 from mixing_gym.storage import CacheError, atomic_write_bytes, atomic_write_json, fingerprint, sha256_file
+from mixing_gym.timings import about, base_pretraining_seconds
 from mixing_gym.trainer import ContinualTrainer, TrainReport, compile_for_training, resolve_precision
 
 BASE_MARKER = "base.json"
 BASE_SEED = 1234
-
-
-#: Model FLOP/s of base pretraining on 2 CPU cores (the README's performance section: 100-180 GFLOP/s
-#: uncontended), discounted for shared cores; only for the first-run notice's time estimate.
-CPU_TRAINING_FLOPS = 7e10
-
-
-def _duration(seconds: float) -> str:
-    return "a minute or less" if seconds < 60 else f"{seconds / 60:.0f} minutes"
 
 
 #: Preset fields that only shape episodes; changing them must not re-pretrain the base checkpoint.
@@ -94,12 +86,12 @@ def build_base_checkpoint(data: PreparedData, preset: ProxyPreset, progress: boo
                 tqdm.write(f"mixing-gym: rebuilding the base checkpoint: {problem}.", file=sys.stderr)
             shutil.rmtree(path)
         model = build_model(preset, data.tokenizer, seed=BASE_SEED)
-        if progress:
-            flops = 6 * count_parameters(model) * preset.base_tokens
+        if progress:  # the estimate: from the measured runs of mixing_gym.timings
+            seconds = base_pretraining_seconds(preset.name, count_parameters(model), preset.base_tokens)
             tqdm.write(f"mixing-gym: pretraining the base checkpoint of preset {preset.name!r} "
                        f"({count_parameters(model) / 1e6:.2f}M parameters) on {preset.base_tokens:,} source-field "
-                       f"tokens into {path}. This happens once per preset and data; about "
-                       f"{_duration(flops / CPU_TRAINING_FLOPS)} on a 2-core CPU.", file=sys.stderr)
+                       f"tokens into {path}. This happens once per preset and data; {about(seconds)} on 2 CPU "
+                       "cores.", file=sys.stderr)
         sampler = MixtureSampler(data, preset.seq_len, preset.batch_size)
         tokens_per_batch = preset.seq_len * preset.batch_size
         trainer = ContinualTrainer(model, preset.base_tokens, tokens_per_batch, preset.base_lr,
@@ -166,7 +158,7 @@ def _resume(snapshot: Path, model: torch.nn.Module, trainer: ContinualTrainer, r
         return total, []
 
 
-def _data_config_for(preset: ProxyPreset, data_config: DataConfig | Mapping | None) -> DataConfig:
+def data_config_for(preset: ProxyPreset, data_config: DataConfig | Mapping | None) -> DataConfig:
     """The data config (also from its fields as a dict, as recorded in datasets); a pretrained proxy brings
     its own tokenizer, so the data is tokenised with it."""
     data_config = DataConfig(**data_config) if isinstance(data_config, Mapping) else data_config or DataConfig()
@@ -189,7 +181,7 @@ def prepare(
     the model itself is the base checkpoint.
     """
     preset = get_preset(preset)
-    data = prepare_data(space, _data_config_for(preset, data_config), cache_dir, force=force, progress=progress)
+    data = prepare_data(space, data_config_for(preset, data_config), cache_dir, force=force, progress=progress)
     if preset.pretrained is not None:
         return data, Path(preset.pretrained)
     return data, build_base_checkpoint(data, preset, progress, force=force)
@@ -202,7 +194,7 @@ def open_prepared(space: str | DomainSpace, preset: str | ProxyPreset, cache_dir
     if auto_prepare:
         return prepare(space, preset, cache_dir, data_config, progress=progress)
     space, preset = get_domain_space(space), get_preset(preset)
-    data_config = _data_config_for(preset, data_config)
+    data_config = data_config_for(preset, data_config)
     command = f"mixing-gym prepare --space {space.name} --preset {preset.name}" + (
         f" --cache-dir {cache_dir}" if cache_dir else "")
     path = data_dir_for(space, data_config, cache_dir)

@@ -26,9 +26,9 @@ aggregate rule is :func:`mixing_gym.layout.field_scores`: this module only runs 
 
 By default (``aggregate="bpb"``) only the language-modelling benchmarks enter the aggregates: at proxy
 scale an accuracy over a few dozen items moves in steps of 2-3% and its seed noise is several times
-the effect of a mixture (see the README's environment card), while held-out bits-per-byte resolves
-it. ``aggregate="all"`` averages every benchmark, accuracies and lm-eval's own tasks included, which
-suits larger proxies and real benchmarks.
+the effect of a mixture (see v0's environment card, docs/environments/data-mixing-v0.md), while held-out
+bits-per-byte resolves it. ``aggregate="all"`` averages every benchmark, accuracies and lm-eval's own tasks
+included, which suits larger proxies and real benchmarks.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ BENCHMARK_KINDS = ("lm", "task", "accuracy", "standard")
 #: Which benchmarks make the field aggregates: ``bpb`` the domains' language modelling, ``tasks`` the task
 #: benchmarks, ``all`` every one.
 AGGREGATES = ("bpb", "tasks", "all")
-#: Relative tolerance on base scores when two layouts are compared (recorded as JSON floats).
+#: Relative tolerance on base scores and domain descriptors when two layouts are compared (recorded as JSON floats).
 BASE_SCORE_RTOL = 1e-6
 
 
@@ -125,6 +125,13 @@ def describe_mixture(weights: np.ndarray, domain_names: Sequence[str], target_ma
             f"{avoided} (weight against uniform's)")
 
 
+def _close(mine: Mapping[str, float], theirs: Mapping[str, float]) -> bool:
+    """Whether two recorded measurements have the same names and values within a relative :data:`BASE_SCORE_RTOL`."""
+    names = sorted(mine)
+    return names == sorted(theirs) and np.allclose([mine[n] for n in names], [theirs[n] for n in names],
+                                                   rtol=BASE_SCORE_RTOL, atol=0.0)
+
+
 def check_aggregate(aggregate: str) -> None:
     if aggregate not in AGGREGATES:
         raise ValueError(f"Unknown aggregate {aggregate!r}; use one of {AGGREGATES}.")
@@ -197,6 +204,9 @@ class MixingLayout:
         initial_weights: the mixture of the reset observation (the base model's pretraining mixture).
         observe_epochs: the observation ends with ``epochs/<domain>``: how many times each domain's unique
             training tokens have been trained on (DataMixing-v1, whose target data is finite).
+        domain_descriptors: what each domain holds, domain -> descriptor -> value (:mod:`mixing_gym.descriptors`):
+            its importance toward each task benchmark, its unique training tokens, the base model's held-out bits
+            per byte on it; the real env computes them from its prepared data, a layout made by hand may have none.
     """
 
     domain_names: tuple[str, ...]
@@ -209,6 +219,7 @@ class MixingLayout:
     aggregate: str = "bpb"
     initial_weights: tuple[float, ...] = field(default=())
     observe_epochs: bool = False
+    domain_descriptors: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.domain_names or len(self.domain_names) != len(self.domain_fields):
@@ -225,6 +236,9 @@ class MixingLayout:
         if self.initial_weights and len(self.initial_weights) != len(self.domain_names):
             raise ValueError(f"initial_weights has {len(self.initial_weights)} entries for "
                              f"{len(self.domain_names)} domains.")
+        if self.domain_descriptors and set(self.domain_descriptors) != set(self.domain_names):
+            raise ValueError(f"domain_descriptors describe domains {sorted(self.domain_descriptors)}, not the "
+                             f"layout's {sorted(self.domain_names)}.")
 
     # ------------------------------------------------------------------------------ built from
 
@@ -244,40 +258,51 @@ class MixingLayout:
                 "base_scores": {name: float(value) for name, value in self.base_scores.items()},
                 "num_steps": int(self.num_steps), "action_mode": self.action_mode,
                 "temperature": float(self.temperature), "aggregate": self.aggregate,
-                "initial_weights": [float(w) for w in self.initial_weights], "observe_epochs": self.observe_epochs}
+                "initial_weights": [float(w) for w in self.initial_weights], "observe_epochs": self.observe_epochs,
+                "domain_descriptors": {name: {key: float(value) for key, value in values.items()}
+                                       for name, values in self.domain_descriptors.items()}}
 
     @classmethod
     def from_json(cls, block: Mapping[str, Any]) -> MixingLayout:
         """The layout recorded by :meth:`to_json`.
 
         Raises:
-            ValueError: a missing or mangled entry, named, with the fix (record the layout again from its env).
+            ValueError: a missing or mangled entry, named, with the fix (record the layout again from its env; for a
+                layout recorded before domain descriptors existed, add them with
+                :func:`mixing_gym.recorded_layouts.add_descriptors`).
         """
         try:
             return cls(tuple(block["domain_names"]), tuple(block["domain_fields"]),
                        tuple(BenchmarkSpec(**b) for b in block["benchmarks"]),
                        {name: float(value) for name, value in block["base_scores"].items()}, int(block["num_steps"]),
                        block["action_mode"], float(block["temperature"]), block["aggregate"],
-                       tuple(float(w) for w in block["initial_weights"]), bool(block["observe_epochs"]))
+                       tuple(float(w) for w in block["initial_weights"]), bool(block["observe_epochs"]),
+                       {name: {key: float(value) for key, value in values.items()}
+                        for name, values in block["domain_descriptors"].items()})
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
+            if isinstance(error, KeyError) and error.args == ("domain_descriptors",):
+                raise ValueError("A recorded MixingLayout has no domain_descriptors: it was recorded before they "
+                                 "existed; add them to the trajectory dataset or surrogate folder that holds it with "
+                                 "mixing_gym.recorded_layouts.add_descriptors(folder).") from None
             problem = f"entry {error} is missing" if isinstance(error, KeyError) else f"{type(error).__name__}: {error}"
             raise ValueError(f"A recorded MixingLayout is mangled ({problem}); record it again from its env with "
                              "MixingLayout.of(env).to_json().") from None
 
     def differences(self, other: MixingLayout, ignore: Sequence[str] = ()) -> list[str]:
-        """How ``other`` differs from this layout, one line per entry (base scores within a relative 1e-6);
-        entries named in ``ignore`` (e.g. ``"action_mode"``) are not compared."""
+        """How ``other`` differs from this layout, one line per entry (base scores and domain descriptors within a
+        relative 1e-6); entries named in ``ignore`` (e.g. ``"action_mode"``) are not compared."""
         mine, theirs = self.to_json(), other.to_json()
+        measured = ("base_scores", "domain_descriptors")
         lines = [f"{key}: {mine[key]!r} here, {theirs[key]!r} there"
-                 for key in mine if key not in (*ignore, "base_scores") and mine[key] != theirs[key]]
-        names = sorted(self.base_scores)
-        if "base_scores" in ignore:
-            return lines
-        if names != sorted(other.base_scores) or not np.allclose(
-                [self.base_scores[n] for n in names], [other.base_scores[n] for n in names],
-                rtol=BASE_SCORE_RTOL, atol=0.0):
+                 for key in mine if key not in (*ignore, *measured) and mine[key] != theirs[key]]
+        if "base_scores" not in ignore and not _close(self.base_scores, other.base_scores):
             lines.append(f"base_scores: {mine['base_scores']} here, {theirs['base_scores']} there (the base "
                          "checkpoint or the benchmarks changed)")
+        flat = [{f"{name}/{key}": value for name, values in layout.domain_descriptors.items()
+                 for key, value in values.items()} for layout in (self, other)]
+        if "domain_descriptors" not in ignore and not _close(*flat):
+            lines.append(f"domain_descriptors: {mine['domain_descriptors']} here, {theirs['domain_descriptors']} "
+                         "there (the prepared data or the base checkpoint changed)")
         return lines
 
     # ------------------------------------------------------------------------------ sizes and names

@@ -22,7 +22,10 @@ class ProxyPreset:
 
     Args:
         name: preset name.
-        hidden_size, num_layers, num_heads, intermediate_size: the Llama architecture.
+        hidden_size: the Llama architecture's width.
+        num_layers: its decoder layers.
+        num_heads: its attention heads.
+        intermediate_size: its MLP's inner width.
         seq_len: tokens per training sequence (and the evaluator's context length).
         batch_size: sequences per optimizer step.
         base_tokens: source-field tokens used to pretrain the base checkpoint.

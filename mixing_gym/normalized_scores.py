@@ -11,6 +11,16 @@ measured on the real env: for the math field by the v1 environment card, for the
 (d). A score is an episode's final balanced score (its return under the default reward). The reference values
 are recorded here with the episodes they come from; ``tests/test_v1.py`` checks them against those CSV rows,
 so they cannot drift from the data.
+
+The reference surrogates (``DataMixingSurrogate-v1``) have reference points of their own: the same two policies,
+the uniform mixture and the search's best schedule, replayed on the surrogate. The surrogate cannot take the real
+env's: it is deterministic (the same actions give the same episode, whatever the seed) and it was fit on real
+episodes whose scores it reproduces only up to its error, so it scores every policy a little differently: uniform
+at +0.0700 on math where the real env has +0.0623 (36 on the real env's scale, not 0), +0.0300 on code where the real
+env has +0.0317 (-74). On its own scale 0 is uniform on the surrogate and 100 the real env's best-known policy as the
+surrogate sees it, so a policy's normalised scores on the surrogate and on the real env are on one footing: where
+they differ, the surrogate errs on that policy.
+``tests/test_normalized_scores.py`` replays both policies on the shipped surrogates and checks the values here.
 """
 
 from __future__ import annotations
@@ -55,6 +65,22 @@ REFERENCE_SCORES: dict[tuple[str, str, str], ReferenceScores] = {
                "trials of docs/results/search_v1_small_code.csv, above RegMix fitted on them); written by "
                "`python experiments/headline_v1/study.py run --setting d`",
     ),
+    # The reference surrogates: the real env's two reference policies replayed on them (deterministic episodes).
+    ("DataMixingSurrogate-v1", "small", "math"): ReferenceScores(
+        uniform=0.07003463389960843,
+        best=0.0915375636520057,
+        source="the reference surrogate of the math field (mixing_gym/reference/surrogate-v1-small): uniform = the "
+               "final balanced score of the uniform mixture on it; best = that of the \"regmix on the search's runs\" "
+               "schedule of docs/results/card_v1_small.csv (the real env's best above) played on it",
+    ),
+    ("DataMixingSurrogate-v1", "small", "code"): ReferenceScores(
+        uniform=0.029985121528341506,
+        best=0.03241739689165991,
+        source="the reference surrogate of the code field (mixing_gym/reference/surrogate-code-v1-small): uniform = "
+               "the final balanced score of the uniform mixture on it; best = that of the 'search_64' mixture of "
+               "setting d_code_field in docs/results/headline_v1_small_steps.csv (the real env's best above) played "
+               "on it",
+    ),
 }
 
 
@@ -64,7 +90,7 @@ def reference_scores(env_id: str, preset: str = "small", target_field: str = "ma
     if key not in REFERENCE_SCORES:
         known = ", ".join(f"{env} on {name!r}, the {field!r} field" for env, name, field in REFERENCE_SCORES)
         raise KeyError(f"No reference scores for {key[0]} on preset {preset!r}, the {target_field!r} field; there "
-                       f"are some for {known}. They come from real episodes (REFERENCE_SCORES says which).")
+                       f"are some for {known}. REFERENCE_SCORES says where each comes from.")
     return REFERENCE_SCORES[key]
 
 
@@ -73,8 +99,14 @@ def get_normalized_score(env_id: str, score: float | np.ndarray, preset: str = "
     """``score`` (final balanced scores, a number or an array) on the reference scale: 0 = uniform, 100 = the
     search's best (:data:`REFERENCE_SCORES`).
 
+    On ``"DataMixingSurrogate-v1"`` (its reference surrogate of ``target_field``) the two points are the same two
+    policies replayed on the surrogate, so 0 is uniform there too: the surrogate is deterministic and fit on real
+    episodes, and scores uniform +0.0700 on math, where the real env scores it +0.0623; with the real env's points
+    its uniform would read 36. A surrogate of your own has neither: score its policies on the real env.
+
     Args:
-        env_id: the env the score was measured on (``"DataMixing-v1"``).
+        env_id: the env the score was measured on (``"DataMixing-v1"`` or ``"DataMixingSurrogate-v1"``, with or
+            without the ``mixing_gym:`` prefix).
         score: final balanced score(s) of episodes on it.
         preset: the proxy preset of those episodes.
         target_field: the env's ``target_field`` in those episodes: reference points of one field do not

@@ -7,6 +7,8 @@ Layout of one prepared data directory (``<cache>/data/<space>-<fingerprint>/``):
     domains/<name>.heldout.bin   token ids of the held-out split
     tasks/<task>.jsonl           held-out evaluation sets read by the lm-eval tasks in ``mixing_gym/tasks``
     manifest.json                sizes and sha256 of every file above; written last, so it marks completion
+    descriptors.json             what each domain holds (:mod:`mixing_gym.descriptors`), computed from the files
+                                 above once they are complete; the manifest records its size and sha256
     models/<preset>-<hash>/      base checkpoints (see :mod:`mixing_gym.engine`)
 
 The fingerprint covers the :class:`DataConfig` and the domain space, so changing either prepares a new
@@ -35,6 +37,13 @@ from mixing_gym.benchmark_data import (
     humaneval_items,
     problem_items,
     token_passages,
+)
+from mixing_gym.descriptors import (
+    MANIFEST_KEY,
+    compute_descriptors,
+    descriptors_problem,
+    read_descriptors,
+    write_descriptors,
 )
 from mixing_gym.domains import DomainSpace, get_domain_space
 from mixing_gym.sources import CorpusSource, Problem, ProblemSource
@@ -116,7 +125,7 @@ def take_chars(items: list, max_chars: int, text=lambda item: item) -> list:
     Args:
         items: documents, or other items whose text ``text`` gives, in the order they are taken.
         max_chars: characters to take.
-        text: an item's text (default: the item itself).
+        text (Callable): an item's text (default: the item itself).
     """
     taken, total = [], 0
     for item in items:
@@ -247,6 +256,15 @@ class PreparedData:
     def domain_stats(self) -> dict[str, dict]:
         return self.manifest["domains"]
 
+    @cached_property
+    def descriptors(self) -> dict[str, dict[str, float]]:
+        """What each domain holds, domain -> descriptor -> value (:mod:`mixing_gym.descriptors`).
+
+        Raises:
+            CacheError: the directory has no usable descriptors (``prepare_data`` computes them).
+        """
+        return read_descriptors(self.path, self.manifest)
+
 
 def data_dir_for(space: DomainSpace, config: DataConfig, cache_dir: str | Path | None = None) -> Path:
     identity = {"data": asdict(config), "space": space.describe(), "version": MANIFEST_VERSION}
@@ -271,14 +289,32 @@ def prepare_data(
     with FileLock(str(path) + ".lock"):
         if not force:
             try:
-                return PreparedData.open(path, space)
+                return _with_descriptors(PreparedData.open(path, space), progress)
             except CacheError as error:
                 if path.exists():
                     tqdm.write(f"mixing-gym: rebuilding the prepared data: {error}")
         if path.exists():
             shutil.rmtree(path)
         _build(path, space, config, progress)
-        return PreparedData.open(path, space, verify=False)
+        return _with_descriptors(PreparedData.open(path, space, verify=False), progress)
+
+
+def _with_descriptors(data: PreparedData, progress: bool) -> PreparedData:
+    """``data``, its domain descriptors computed and recorded in its manifest where they are missing or corrupt (a
+    directory prepared before they existed needs only them, not a new preparation). Called under the directory's lock.
+
+    Args:
+        data: a complete prepared directory.
+        progress: say so when they are computed.
+    """
+    problem = descriptors_problem(data.path, data.manifest)
+    if problem is None:
+        return data
+    if progress:
+        tqdm.write(f"mixing-gym: computing the domain descriptors ({problem}).", file=sys.stderr)
+    manifest = {**data.manifest, MANIFEST_KEY: write_descriptors(data.path, compute_descriptors(data))}
+    atomic_write_json(data.path / "manifest.json", manifest)
+    return PreparedData(data.path, data.space, manifest)
 
 
 def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -> None:

@@ -22,7 +22,8 @@ from typing import Any
 
 #: The folder of the reference artefacts inside the installed package.
 REFERENCE_DIR = Path(str(files("mixing_gym") / "reference"))
-#: The 128 ``DataMixing-v1`` ``small`` trajectories of the claim issue (README: their collection command).
+#: The 128 ``DataMixing-v1`` ``small`` trajectories of the claim issue (their collection command: the surrogate's
+#: card, docs/results/reference_surrogate.md).
 REFERENCE_TRAJECTORIES = REFERENCE_DIR / "trajectories-v1-small"
 #: 128 more of the code field (``target_field="code"``, domain space ``code-v1``), collected with the same plan.
 REFERENCE_CODE_TRAJECTORIES = REFERENCE_DIR / "trajectories-code-v1-small"

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shutil
 
 import gymnasium as gym
 import numpy as np
@@ -21,6 +22,7 @@ from agents.cli.arguments import data_config_of, resolve_target_field
 from agents.cli.dataclass_options import options_from_args
 from agents.cli.evaluate import report
 from agents.cli.info import cache_status
+from agents.cli.prepare import summary
 from agents.findings import finding
 from agents.harness import Comparison
 from agents.offline import OfflineConfig
@@ -126,6 +128,51 @@ def test_cache_status_sees_data_and_base_checkpoints(prepared, cache_dir):
     assert cache_status(data.space, MICRO, TINY_DATA, cache_dir) == ("prepared", base)
     assert cache_status(data.space, PRESETS["small"], TINY_DATA, cache_dir) == ("data only", data.path)
     assert cache_status(get_domain_space("code"), MICRO, TINY_DATA, cache_dir)[0] == "not prepared"
+
+
+def test_info_says_what_is_wrong_with_a_broken_base_checkpoint(prepared, cache_dir, tmp_path, capsys, monkeypatch):
+    from mixing_gym.engine import SNAPSHOT_SUFFIX
+
+    monkeypatch.setitem(PRESETS, "micro", MICRO)  # info's micro: the suite's (fewer base tokens)
+
+    data, base = prepared
+    copy = tmp_path / "cache"  # the suite's cache is shared: break a copy of it
+    for folder in (data.path, base):
+        shutil.copytree(folder, copy / folder.relative_to(cache_dir))
+    data_copy, base_copy = copy / data.path.relative_to(cache_dir), copy / base.relative_to(cache_dir)
+    assert cache_status(data.space, MICRO, TINY_DATA, copy) == ("prepared", base_copy)
+    weights = base_copy / "model.safetensors"
+    content = bytearray(weights.read_bytes())
+    content[-1] ^= 1
+    weights.write_bytes(bytes(content))
+    assert cache_status(data.space, MICRO, TINY_DATA, copy) == ("base broken", base_copy)
+    assert cli.main(["info", "--cache-dir", str(copy), *TINY_DATA_OPTIONS]) == 0
+    text = capsys.readouterr().out
+    row = rf"^  math +micro +base broken +{re.escape(str(base_copy.relative_to(copy)))}$"
+    assert re.search(row, text, flags=re.MULTILINE)
+    assert f"  math micro: {weights} does not match its checksum" in text
+
+    (base_copy / "base.json").unlink()  # killed before the marker was written
+    assert cache_status(data.space, MICRO, TINY_DATA, copy) == ("base broken", base_copy)
+    shutil.rmtree(base_copy)
+    (base_copy.parent / f"{base_copy.name}{SNAPSHOT_SUFFIX}").write_bytes(b"")  # pretraining stopped part way
+    assert cache_status(data.space, MICRO, TINY_DATA, copy) == ("pretraining", data_copy)
+
+
+def test_prepare_prints_a_summary_not_the_token_counts(prepared, capsys):
+    data, base = prepared
+    text = summary(data, base, 83.4, reused=False)
+    lines = text.splitlines()
+    assert lines[0] == "Prepared space 'math' and its base checkpoint (in 1 min 23 s):"
+    assert lines[1] == f"  data             {data.path}" and f"  base checkpoint  {base}" in lines
+    words = " ".join(text.split())
+    train = sum(stats["train_tokens"] for stats in data.domain_stats().values())
+    assert f"11 domains (6 source, 5 target), {train:,} train and" in words
+    assert "a 512-token tokenizer" in words and " MB" in words
+    assert re.search(r"[\d,]+ parameters \(micro\) pretrained on [\d,]+ source-field tokens in \d+ s "
+                     r"\(final loss \d\.\d{3}\)", words)
+    assert len(lines) <= 10 and "{" not in text  # a summary, not the JSON of every domain's tokens
+    assert "already prepared, reused" in summary(data, base, 0.2, reused=True).splitlines()[0]
 
 
 def test_broken_yaml_names_the_file_the_line_and_the_fix(tmp_path, capsys):

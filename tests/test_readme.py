@@ -1,22 +1,30 @@
-"""Every Python snippet of the README runs as saved, as a script, on the ``micro`` preset.
+"""The README: every Python snippet runs as saved, as a script, on the ``micro`` preset; its headline table is what
+the headline study's report writes.
 
 The snippets run in README order, each in a fresh interpreter (``python snippet.py``, as a user saves
-and runs one), in one scratch folder, so a later snippet may read what an earlier one wrote (the
-surrogate snippet fits on the trajectories the collection snippet records). They use the real default
-data config of ``micro``, prepared once in the suite's cache (``$MIXING_GYM_CACHE``).
+and runs one), in one scratch folder, so a later snippet may read what an earlier one wrote. They use the real
+default data config of ``micro``, prepared once in the suite's cache (``$MIXING_GYM_CACHE``).
+
+The headline table between ``<!-- headline:start -->`` and ``<!-- headline:end -->`` is generated: ``python
+experiments/headline_v1/study.py report`` rewrites it from ``docs/results/headline_v1_small.csv``, and the test
+below checks that the README holds what that report would write (it reads the CSV only).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+HEADLINE_STUDY = ROOT / "experiments" / "headline_v1" / "study.py"
 SNIPPET = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 
@@ -27,10 +35,30 @@ def readme_snippets() -> list[tuple[int, str]]:
 
 
 def test_the_readme_has_snippets():
-    snippets = readme_snippets()
-    assert len(snippets) >= 6
-    assert all("preset=\"small\"" not in code and "\"small\")" not in code for _, code in snippets), \
+    snippets = [code for _, code in readme_snippets()]
+    assert any('gym.make("DataMixing-v1"' in code for code in snippets), "the real env's quick start"
+    assert any('gym.make("DataMixingSurrogate-v1"' in code for code in snippets), "the surrogate's quick start"
+    assert any("evaluate_agents" in code or "make_agent" in code for code in snippets), "an agent or harness snippet"
+    assert all("preset=\"small\"" not in code and "\"small\")" not in code for code in snippets), \
         "a README snippet runs the small preset: keep snippets on micro so the suite can run them"
+
+
+def headline_study():
+    """``experiments/headline_v1/study.py``, imported as a module (it plays nothing on import)."""
+    spec = importlib.util.spec_from_file_location("headline_v1_study", HEADLINE_STUDY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_headline_is_what_the_headline_report_writes():
+    study = headline_study()
+    start, end = study.HEADLINE_MARKERS
+    text = README.read_text()
+    assert text.count(start) == 1 and text.count(end) == 1, f"the README needs one {start} ... {end} block"
+    block = text.split(start, 1)[1].split(end, 1)[0]
+    assert block.strip() == study.headline_table(pd.read_csv(study.RESULTS)).strip(), \
+        "the README's headline is stale: run `python experiments/headline_v1/study.py report`"
 
 
 @pytest.mark.slow

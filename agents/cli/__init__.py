@@ -45,7 +45,7 @@ and record trajectories, all offline on a CPU."""
 EPILOG = """\
 examples:
   mixing-gym info              spaces, presets and what is prepared
-  mixing-gym demo              baselines and PPO on the default env, compared
+  mixing-gym demo              learned agents against the baselines, compared
   mixing-gym prepare --preset micro     the tiny proxy, prepared in seconds
   mixing-gym agents            the agents, what each needs and does
   mixing-gym evaluate --preset micro --seeds 5 --agents uniform,odm,doremi

@@ -1,4 +1,4 @@
-"""``mixing-gym benchmark``: RL algorithms trained on the reference surrogate, validated on the real env."""
+"""``mixing-gym benchmark``: any RL algorithm trained on the reference surrogate, validated on the real env."""
 
 from __future__ import annotations
 
@@ -9,25 +9,39 @@ from pathlib import Path
 from agents.cli.arguments import add_backend_arguments, add_command, split_names
 from mixing_gym.reference import REFERENCE_SURROGATES
 
-DESCRIPTION = """\
-Train each algorithm of --algos (Stable-Baselines3's ppo, a2c, sac, td3 on
-the vectorised reference surrogate DataMixingSurrogate-v1; dma, the offline
-Data Mixing Agent, on the reference trajectories) for --seeds runs under one
-protocol (agents.benchmark: --timesteps env steps, --num-envs envs, the
-hyperparameters of agents.benchmark.ALGORITHMS), score every final policy on
-the surrogate, validate the first --validate runs of each on the real env
-(DataMixing-v1 small, one episode each), and report normalised scores (0:
-uniform, 100: the search baseline's best) as IQMs with stratified-bootstrap
-95% intervals, the probability of improving on the best, performance
-profiles, and each algorithm's gap between surrogate and real scores.
---target-field code does all of it on the code field: its reference
-surrogate, its trajectories, DataMixing-v1(target_field="code") and its
-reference scores.
+DEFAULT_ALGORITHMS = "ppo,sac,td3,a2c,dma"
 
-Writes into --output: one folder per run (run.json and its model), real/
-(the real episodes), protocol.json, benchmark.csv (a row per run; also to
---results), benchmark.md and profiles_surrogate.png, profiles_real.png.
-Every run is saved as it ends: rerun the same command to resume."""
+DESCRIPTION = """\
+Train each algorithm of --algos/--algo for --seeds runs under one protocol
+(agents.benchmark: --timesteps surrogate env steps on --num-envs vectorised
+envs of the reference surrogate DataMixingSurrogate-v1), score every final
+policy on the surrogate, validate the first --validate runs of each on the
+real env (DataMixing-v1 small, one episode each), and report normalised
+scores (0: uniform, 100: the search baseline's best) as IQMs with
+stratified-bootstrap 95% intervals, the probability of improving on the
+best, performance profiles, and each algorithm's gap between surrogate and
+real scores. --target-field code does all of it on the code field: its
+reference surrogate, its trajectories, DataMixing-v1(target_field="code")
+and its reference scores.
+
+An algorithm is a built-in name (Stable-Baselines3's ppo, a2c, sac, td3 with
+the hyperparameters of agents.benchmark.ALGORITHMS; dma, the offline Data
+Mixing Agent, on the reference trajectories) or your own factory, by spec:
+  package.module:make_agent     importable from here or installed
+  path/to/file.py:make_agent    any Python file (":make_agent" may be left out)
+  name=SPEC                     names its rows and folders (default: the
+                                module's or file's name)
+A factory is called as factory(env, seed, budget): env is the vector
+surrogate (Gymnasium VectorEnv, same-step autoreset, not yet reset), seed
+the run's seed, budget the training budget in env steps; it trains with its
+own code and returns a policy: an SB3 model, an agents.base.Agent, or a
+callable observation -> action (agents.benchmark.AgentFactory).
+
+Writes into --output: one folder per run (run.json and its policy), real/
+(the real episodes), protocol.json, benchmark.csv (a row per run with its
+spec and the protocol version; also to --results), benchmark.md and
+profiles_surrogate.png, profiles_real.png. Every run is saved as it ends:
+rerun the same command to resume."""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -39,12 +53,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = add_command(commands, "benchmark", "RL algorithms on the reference surrogate, validated on the real env",
                          DESCRIPTION, ["mixing-gym benchmark --algos ppo,sac,td3,a2c,dma --seeds 10",
                                        "mixing-gym benchmark --algos a2c --seeds 3 --validate 0 --output runs/a2c",
+                                       "mixing-gym benchmark --algo examples/reinforce.py --algo ppo --seeds 3",
+                                       "mixing-gym benchmark --algo my_package.module:make_agent --validate 0",
                                        "mixing-gym benchmark --target-field code --output runs/benchmark-code"])
-    parser.add_argument("--algos", default="ppo,sac,td3,a2c,dma",
-                        help="comma-separated: ppo, a2c, sac, td3, dma (default: all five)")
+    parser.add_argument("--algos", default=None,
+                        help=f"comma-separated built-in names and specs (default: {DEFAULT_ALGORITHMS} unless --algo "
+                             "is given)")
+    parser.add_argument("--algo", action="append", default=[], metavar="SPEC",
+                        help="an algorithm: a built-in name, package.module:make_agent, path/to/file.py:make_agent "
+                             "or name=SPEC; repeatable, or comma-separated")
     parser.add_argument("--seeds", type=int, default=10, help="runs per algorithm, seeds 0..N-1 (default: 10)")
     parser.add_argument("--timesteps", type=int, default=100_000,
-                        help="surrogate env steps of each online run (default: 100000)")
+                        help="training budget of each run, in surrogate env steps (default: 100000)")
     parser.add_argument("--num-envs", type=int, default=16, help="surrogate envs stepped together (default: 16)")
     parser.add_argument("--validate", type=int, default=3,
                         help="runs of each algorithm that also play one real episode (default: 3; 0: none)")
@@ -57,6 +77,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def algorithm_specs(args: argparse.Namespace) -> list[str]:
+    """The algorithms of ``--algos`` and every ``--algo``, in order (the default five where neither is given).
+
+    Args:
+        args: the parsed arguments.
+    """
+    specs = split_names(args.algos) if args.algos is not None else []
+    specs += [spec for text in args.algo for spec in split_names(text)]
+    if args.algos is None and not args.algo:
+        specs = split_names(DEFAULT_ALGORITHMS)
+    return specs
+
+
 def run(args: argparse.Namespace) -> None:
     """Run (or resume) the benchmark and print its table.
 
@@ -64,14 +97,14 @@ def run(args: argparse.Namespace) -> None:
         args: the parsed arguments.
     """
     from agents.backends import Backend
-    from agents.benchmark import BenchmarkProtocol, check_algorithms, markdown, run_benchmark, write_report
+    from agents.benchmark import BenchmarkProtocol, algorithms_of, markdown, run_benchmark, write_report
 
-    algorithms = check_algorithms(split_names(args.algos))
+    algorithms = {algorithm.name: algorithm.spec for algorithm in algorithms_of(algorithm_specs(args))}
     protocol = BenchmarkProtocol(timesteps=args.timesteps, num_envs=args.num_envs, preset=args.preset,
                                  target_field=args.target_field)
     backend = Backend(args.backend, args.workers, args.address, args.num_gpus)
     start = time.perf_counter()
-    rows = run_benchmark(algorithms, args.seeds, args.output, protocol, args.validate, backend)
+    rows = run_benchmark(protocol, algorithms, args.seeds, args.output, args.validate, backend)
     table = write_report(rows, args.output, args.results)
     print(markdown(table))
     written = [path.name for path in sorted(Path(args.output).glob("*")) if path.is_file()]

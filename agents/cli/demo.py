@@ -1,27 +1,45 @@
-"""``mixing-gym demo``: the whole loop on the default env: a short PPO run, then compared with baselines."""
+"""``mixing-gym demo``: the main job (:func:`agents.demo.run_demo`): learned agents against the baselines, compared."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import textwrap
 
 from agents.cli.arguments import add_command, env_kwargs_of
 from agents.cli.evaluate import COMPARISON_FILES, add_comparison_arguments, report
+from mixing_gym.timings import BASE_PRETRAINING, DEMO_COST, minutes_seconds
 
-DEMO_AGENTS = ("target_only", "fixed_ratio", "odm", "doremi")
+NBSP = "\xa0"  # holds a duration or a command together where the text wraps
+_COST = {name: minutes_seconds(getattr(DEMO_COST, name)).replace(" ", NBSP)
+         for name in ("total", "prepare", "pretraining", "learn", "play")}
+_SMALL = minutes_seconds(BASE_PRETRAINING["small"].seconds).replace(" ", NBSP)
+_BY = DEMO_COST.measured_by.replace("$(mktemp -d)", f"$(mktemp{NBSP}-d)")
+COSTS = textwrap.fill(
+    f"Costs: {_COST['total']} from a cold cache, measured by {_BY}: preparing {_COST['prepare']} "
+    f"(the data, then the base checkpoint: {_COST['pretraining']} of it, against {_SMALL} on idle cores), learning "
+    f"{_COST['learn']} beside it, the 12 episodes {_COST['play']}. With the cache there: the learning and the "
+    "episodes alone.", width=75, break_on_hyphens=False).replace(NBSP, " ")
 
 DESCRIPTION = f"""\
-The whole loop on the default env (DataMixing-v1: small proxy, math-v1
-space; --env, --preset and --space change it): train PPO for 16 steps in 2
-worker processes, then play it and the baselines target_only, fixed_ratio,
-odm and doremi on the same seeds and compare them as evaluate does, ending
-with what the comparison found. 12 min 20 s on 2 idle CPU cores from a cold
-cache: preparing the data 1 min, pretraining the base checkpoint 4 min, PPO
-1 min, then 5 episodes of 8 steps, about 70 s each; 7 minutes once the
-cache is there.
+The project's result in miniature, on the default env (DataMixing-v1: the
+small proxy, math-v1 space). Two agents learned from the reference data
+shipped in the package: planner (the cross-entropy method on the reference
+surrogate) and dma_tuned (the Data Mixing Agent trained on the reference
+trajectories); against four baselines: uniform, fixed_ratio@0.25 (the
+environment card's best field ratio), odm and doremi. Each plays --seeds
+env seeds (default 2, the fewest with 95% intervals) in --workers worker
+processes (default 2); the command prints the table, then what the
+comparison found: the best agent, its lead over the next, and whether
+their 95% intervals overlap.
 
-Writes into --output: ppo/ (the PPO model ppo_final.zip, its checkpoints and
-logs; a rerun reuses the model) and evaluate's files:
+The learned agents play only where their reference data was recorded:
+DataMixing-v1 on preset small, space math-v1 (code-v1 with --target-field
+code), default data config and episode length. Elsewhere (--preset micro,
+another --space or --env) the demo says so and the baselines play alone.
+
+{COSTS}
+
+Writes into --output the files of a comparison (`mixing-gym evaluate`):
 {COMPARISON_FILES}"""
 
 
@@ -31,34 +49,33 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     Args:
         commands: the command registry of the ``mixing-gym`` parser.
     """
-    parser = add_command(commands, "demo", "baselines and a short PPO run on the default env, compared", DESCRIPTION,
-                         ["mixing-gym demo", "mixing-gym demo --preset micro --output runs/demo-micro",
-                          "mixing-gym demo --seeds 5 --output runs/demo-5seeds"])
-    add_comparison_arguments(parser, seeds=1, output="runs/demo")
-    parser.add_argument("--ppo-timesteps", type=int, default=16,
-                        help="PPO training steps (default: 16, two episodes)")
+    parser = add_command(commands, "demo", "learned agents against the baselines on the default env",
+                         DESCRIPTION, ["mixing-gym demo",
+                                       "mixing-gym demo --target-field code --output runs/demo-code",
+                                       "mixing-gym demo --preset micro --output runs/demo-micro",
+                                       "mixing-gym demo --seeds 5 --output runs/demo-5seeds"])
+    add_comparison_arguments(parser, seeds=2, output="runs/demo")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes that play the episodes (default: 2)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
-    """Train PPO unless its model is there, play it and the baselines, and print the report.
+    """Run the demo and print its report, ending with what it found.
 
     Args:
         args: the parsed arguments.
     """
-    from agents.harness import evaluate_agents
-    from agents.ppo import FINAL_MODEL, train_ppo
-    from agents.registry import AgentResources, make_agent
-    from mixing_gym.envs import prepare_env
+    from agents.demo import run_demo
 
-    output = Path(args.output)
-    env_kwargs = env_kwargs_of(args)
-    prepare_env(args.env, env_kwargs)
-    model_path = output / "ppo" / FINAL_MODEL
-    if not model_path.exists():
-        print(f"training PPO for {args.ppo_timesteps} steps in 2 envs ...", flush=True)
-        train_ppo(args.preset, total_timesteps=args.ppo_timesteps, n_envs=2, seed=args.seed, log_dir=output / "ppo",
-                  env_kwargs=env_kwargs, verbose=0, progress_bar=True, env_id=f"mixing_gym:{args.env}")
-    resources = AgentResources(model=model_path)  # read by ppo alone: the baselines need nothing
-    agents = {name: make_agent(name, resources) for name in (*DEMO_AGENTS, "ppo")}
-    report(evaluate_agents(agents, args.seeds, env_kwargs, output, env_id=args.env))
+    result = run_demo(args.env, env_kwargs_of(args), args.seeds, args.output, workers=args.workers, seed=args.seed)
+    seconds = result.seconds
+    print(f"Preparing {minutes_seconds(seconds['prepare'])}"
+          + (f" (learning {', '.join(result.learned)} beside it: {minutes_seconds(seconds['learn'])})"
+             if result.learned else "")
+          + f"; {len(result.comparison.episodes)} episodes: {minutes_seconds(seconds['play'])} "
+            f"({result.comparison.new_episodes} played now).")
+    if result.left_out:
+        print(f"Left out: {result.left_out}")
+    print()
+    report(result.comparison)

@@ -18,11 +18,13 @@ if TYPE_CHECKING:
     from mixing_gym.prepare import DataConfig
 
 DESCRIPTION = """\
-List the built-in domain spaces (each domain with its field), the proxy
-presets (parameter count, CPT budget in steps x tokens, base pretraining)
-and, for every space and preset, whether the cache is prepared and where.
-The cache root is --cache-dir, else $MIXING_GYM_CACHE, else
-~/.cache/mixing_gym. Writes nothing."""
+List the built-in domain spaces (each domain with its field; DataMixing-v1,
+the default env, plays math-v1 and code-v1), the proxy presets (parameter
+count, CPT budget in steps x tokens, base pretraining) and, for every space
+and preset, whether the cache is prepared and where; a base checkpoint that
+is incomplete or corrupt is reported with what is wrong. The cache root is
+--cache-dir, else $MIXING_GYM_CACHE, else ~/.cache/mixing_gym. Writes
+nothing."""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -72,9 +74,16 @@ def cache_status(space: DomainSpace, preset: ProxyPreset, data_config: DataConfi
                  cache_dir: str | Path | None) -> tuple[str, Path]:
     """Whether the cache holds the data of ``space`` and the base checkpoint of ``preset``, and where.
 
-    Returns ``("prepared", checkpoint)``, ``("data only", data dir)`` (no base checkpoint yet),
-    ``("incomplete", data dir)`` (partial or from another version: ``prepare --force`` rebuilds it) or
-    ``("not prepared", data dir)`` (where ``prepare`` will write it).
+    Returns one of
+
+    - ``("prepared", checkpoint)``: the data and a complete, intact base checkpoint;
+    - ``("base broken", checkpoint)``: a base checkpoint that is incomplete or corrupt
+      (:func:`~mixing_gym.engine.checkpoint_problem` says how; the next ``prepare`` rebuilds it);
+    - ``("pretraining", data dir)``: a base checkpoint part-trained, its pretraining still running or stopped
+      part way (the next ``prepare`` resumes it);
+    - ``("data only", data dir)``: no base checkpoint yet;
+    - ``("incomplete", data dir)``: data that is partial or from another version (``prepare --force`` rebuilds it);
+    - ``("not prepared", data dir)``: nothing yet (where ``prepare`` will write it).
 
     Args:
         space: the :class:`~mixing_gym.domains.DomainSpace`.
@@ -82,7 +91,7 @@ def cache_status(space: DomainSpace, preset: ProxyPreset, data_config: DataConfi
         data_config: the :class:`~mixing_gym.prepare.DataConfig` the data was prepared with.
         cache_dir: the cache root (None: the default).
     """
-    from mixing_gym.engine import BASE_MARKER, base_checkpoint_dir
+    from mixing_gym.engine import SNAPSHOT_SUFFIX, base_checkpoint_dir, checkpoint_problem
     from mixing_gym.prepare import PreparedData, data_dir_for
 
     path = data_dir_for(space, data_config, cache_dir)
@@ -93,7 +102,11 @@ def cache_status(space: DomainSpace, preset: ProxyPreset, data_config: DataConfi
     except CacheError:
         return "incomplete", path
     base = base_checkpoint_dir(data, preset)
-    return ("prepared", base) if (base / BASE_MARKER).exists() else ("data only", path)
+    if base.exists():
+        return ("prepared", base) if checkpoint_problem(base) is None else ("base broken", base)
+    if (base.parent / f"{base.name}{SNAPSHOT_SUFFIX}").exists():
+        return "pretraining", path
+    return "data only", path
 
 
 def describe_space(space: DomainSpace) -> str:
@@ -102,8 +115,10 @@ def describe_space(space: DomainSpace) -> str:
     Args:
         space: the space.
     """
-    extra = f", plus the benchmark {', '.join(space.benchmarks)}" if space.benchmarks else ""
-    lines = [f"space {space.name!r} (target field {space.target_field}): {len(space)} domains{extra}"]
+    plural = "s" if len(space.benchmarks) > 1 else ""
+    extra = f", plus the benchmark{plural} {', '.join(space.benchmarks)}" if space.benchmarks else ""
+    lines = [textwrap.fill(f"space {space.name!r} (target field {space.target_field}): {len(space)} domains{extra}",
+                           width=79, subsequent_indent="  ")]
     for field in ("source", "target"):
         names = ", ".join(domain.name for domain in space.subspace(field))
         lines.append(textwrap.fill(names, width=79, initial_indent=f"  {field}  ", subsequent_indent=" " * 10))
@@ -125,13 +140,17 @@ def run(args: argparse.Namespace) -> None:
         args: the parsed arguments.
     """
     from mixing_gym.domains import BUILTIN_SPACES
+    from mixing_gym.engine import checkpoint_problem
     from mixing_gym.models import PRESETS
     from mixing_gym.prepare import DataConfig
     from mixing_gym.storage import resolve_cache_dir
 
-    spaces = {name: make() for name, make in BUILTIN_SPACES.items()}
-    print('Domain spaces (--space NAME; gym.make("DataMixing-v1", target_field="math") plays math-v1,\n'
-          'target_field="code" code-v1):\n')
+    # DataMixing-v1's spaces first: it is the default env
+    names = sorted(BUILTIN_SPACES, key=lambda name: (not name.endswith("-v1"), list(BUILTIN_SPACES).index(name)))
+    spaces = {name: BUILTIN_SPACES[name]() for name in names}
+    print("Domain spaces (--space NAME). DataMixing-v1, the default env, plays math-v1\n"
+          '(target_field="math") and code-v1 (target_field="code"); DataMixing-v0\n'
+          "plays math and code.\n")
     print("\n\n".join(describe_space(space) for space in spaces.values()))
 
     vocab_size = DataConfig().vocab_size
@@ -144,13 +163,23 @@ def run(args: argparse.Namespace) -> None:
     data_config = data_config_of(args)
     root = resolve_cache_dir(args.cache_dir)
     rows = [("space", "preset", "cache", "path (under the root)")]
+    broken = []
     for name, space in spaces.items():
         for preset in PRESETS.values():
             status, path = cache_status(space, preset, data_config, args.cache_dir)
             rows.append((name, preset.name, status, str(path.relative_to(root))))
+            if status == "base broken":
+                broken.append(f"  {name} {preset.name}: {checkpoint_problem(path)}.")
     print(f"\nCache root: {root} ({_cache_root_origin(args.cache_dir)})\n")
     print(table(rows))
-    print("\nprepared: data and base checkpoint (path: the checkpoint); data only: no base\n"
-          "checkpoint yet; not prepared: nothing yet (path: where the data will go).\n"
+    if broken:
+        print("\nBroken base checkpoints (the next `mixing-gym prepare` of the space and\npreset, or an env of them, "
+              "rebuilds each):\n" + "\n".join(broken))
+    print("\nprepared: data and base checkpoint (path: the checkpoint); base broken: a\n"
+          "base checkpoint that is incomplete or corrupt; pretraining: a base\n"
+          "checkpoint part-trained, its pretraining running or stopped (the next\n"
+          "prepare resumes it); data only: no base checkpoint yet; incomplete:\n"
+          "partial data (prepare --force rebuilds it); not prepared: nothing yet\n"
+          "(path: where the data will go).\n"
           "`mixing-gym prepare --space SPACE --preset PRESET` prepares one; an env\n"
           "prepares what it lacks on first use.")

@@ -4,14 +4,18 @@
     python experiments/collection_summary/study.py report --trajectories mixing_gym/reference/trajectories-v1-small
 
 ``run`` writes ``docs/results/collection_<dataset folder name, less a leading "trajectories-">.csv``
-(``collection_v1-small.csv`` for the reference trajectories); ``report`` prints the figures the README quotes from
+(``collection_v1-small.csv`` for the reference trajectories); ``report`` prints the figures the docs quote from
 it: the range of the final balanced scores, how many episodes beat a reference score, and the mean and best by
-policy kind (the label before its parameters).
+policy kind (the label before its parameters), and writes them to the study's page,
+``docs/results/collection_summary.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -55,6 +59,51 @@ def summarise(trajectories: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def report(path: Path, references: list[float]) -> None:
+    """Print a dataset's figures from its CSV: the range of the final balanced scores, how many episodes beat each
+    reference score, and the count, mean and best of the final balanced scores by policy kind.
+
+    Args:
+        path: the CSV ``run`` wrote.
+        references: balanced scores to count the episodes above.
+    """
+    table = pd.read_csv(path)
+    balanced = table["balanced"]
+    print(f"Rows: [{path.name}](docs/results/{path.name}), one per episode.\n")
+    print(f"{len(table)} episodes; final balanced {balanced.min():+.4f} to {balanced.max():+.4f} "
+          f"(median {balanced.median():+.4f}).\n")
+    for reference in references:
+        print(f"- above {reference:+.4f}: {(balanced > reference).sum()}")
+    print("\nFinal balanced score by policy kind:\n")
+    print(table.groupby("kind")["balanced"].agg(["count", "mean", "max"]).round(4).to_markdown())
+
+
+#: The study's results page: ``report`` writes it from the CSVs, one section per report command.
+PAGE = RESULTS / "collection_summary.md"
+PAGE_TITLE = "Trajectory collections"
+
+
+def write_page(command: str, text: str) -> None:
+    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
+    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
+    become the page's links.
+
+    Args:
+        command: the report step's command line.
+        text: what it printed (Markdown).
+    """
+    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
+    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
+    text = f"## `{command}`\n\n{text.strip()}"
+    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
+    summary, about = __doc__.split("\n", 1)
+    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
+    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
+    study = Path(__file__).parent.name
+    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
+                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("run", "report"), help="run: summarise the episodes; report: the figures")
@@ -67,14 +116,11 @@ def main() -> None:
     if args.step == "run":
         upsert_csv(path, summarise(args.trajectories), ["episode"])
         return
-    table = pd.read_csv(path)
-    balanced = table["balanced"]
-    print(f"`python experiments/collection_summary/study.py {shlex.join(sys.argv[1:])}` -> {path.name}\n")
-    print(f"{len(table)} episodes; final balanced {balanced.min():+.4f} to {balanced.max():+.4f} "
-          f"(median {balanced.median():+.4f})")
-    for reference in args.references:
-        print(f"above {reference:+.4f}: {(balanced > reference).sum()}")
-    print(table.groupby("kind")["balanced"].agg(["count", "mean", "max"]).round(4).to_markdown())
+    command = shlex.join(["python", "experiments/collection_summary/study.py", *sys.argv[1:]])
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        report(path, args.references)
+    print(f"`{command}`\n\n{printed.getvalue()}", end="")
+    write_page(command, printed.getvalue())
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     python experiments/contamination_v1/study.py run       # math-v1, code-v1: docs/results/contamination_v1.csv
     python experiments/contamination_v1/study.py run --space math-v1 --csv /tmp/math.csv
-    python experiments/contamination_v1/study.py report    # the table from the CSV
+    python experiments/contamination_v1/study.py report    # the table, printed and on docs/results/contamination_v1.md
 
 The split by document hash keeps train and held-out documents apart, not the text that one document
 copies from another (licences share boilerplate, test modules repeat helpers). This audit measures what
@@ -22,6 +22,9 @@ One row per benchmark goes to ``--csv`` (its space's rows replaced, the other sp
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -33,7 +36,8 @@ from mixing_gym.domains import get_domain_space
 from mixing_gym.prepare import DataConfig, PreparedData, prepare_data
 from mixing_gym.storage import read_jsonl, upsert_csv
 
-RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
 NGRAM = 13
 MIN_GOLD_CHARS = 40
 COLUMNS = ["space", "benchmark", "kind", "field", "items", "ngram13", "gold_items", "gold_verbatim"]
@@ -105,13 +109,40 @@ def report(path: Path) -> None:
         path: the CSV ``run`` wrote.
     """
     rows = pd.read_csv(path).to_dict("records")
+    shown = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
+    print(f"Rows: [{shown.name}]({shown}), one per benchmark.\n")
     print(f"| space | benchmark | kind | field | items | {NGRAM}-gram in train | gold verbatim (of n) |")
     print("|---|---|---|---|---:|---:|---:|")
     for row in rows:
         gold = f"{row['gold_verbatim']:.0%} ({row['gold_items']})" if row["gold_items"] else "-"
         print(f"| {row['space']} | {row['benchmark']} | {row['kind']} | {row['field']} | {row['items']} "
               f"| {row['ngram13']:.0%} | {gold} |")
-    print(f"rows in {path}")
+
+
+#: The study's results page: ``report`` writes it from the CSVs, one section per report command.
+PAGE = RESULTS / "contamination_v1.md"
+PAGE_TITLE = "Contamination of the v1 benchmarks"
+
+
+def write_page(command: str, text: str) -> None:
+    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
+    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
+    become the page's links.
+
+    Args:
+        command: the report step's command line.
+        text: what it printed (Markdown).
+    """
+    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
+    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
+    text = f"## `{command}`\n\n{text.strip()}"
+    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
+    summary, about = __doc__.split("\n", 1)
+    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
+    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
+    study = Path(__file__).parent.name
+    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
+                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
 
 
 def main() -> None:
@@ -125,8 +156,11 @@ def main() -> None:
         for space in args.space or ["math-v1", "code-v1"]:
             upsert_csv(args.csv, pd.DataFrame(audit(space, args.cache_dir), columns=COLUMNS), ["space", "benchmark"])
         return
-    print(f"$ python experiments/contamination_v1/study.py {shlex.join(sys.argv[1:])}")
-    report(args.csv)
+    command = shlex.join(["python", "experiments/contamination_v1/study.py", *sys.argv[1:]])
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        report(args.csv)
+    print(f"`{command}`\n\n{printed.getvalue()}", end="")
+    write_page(command, printed.getvalue())
 
 
 if __name__ == "__main__":

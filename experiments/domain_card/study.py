@@ -2,7 +2,7 @@
 
     python experiments/domain_card/study.py run                    # math-v1, rows in docs/results/domains_math_v1.csv
     python experiments/domain_card/study.py run --space code-v1    # rows in docs/results/domains_code_v1.csv
-    python experiments/domain_card/study.py report --space code-v1 # the table from the CSV
+    python experiments/domain_card/study.py report --space code-v1 # the table, also on docs/results/domain_card.md
     python experiments/domain_card/study.py run --space math --csv /tmp/math.csv
 
 ``run`` extracts each domain as ``prepare`` extracts it, at the default ``DataConfig`` and without a model: a
@@ -19,7 +19,10 @@ machine spends extracting at prepare time.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
+import re
 import shlex
 import sys
 import time
@@ -33,7 +36,8 @@ from mixing_gym.sources import PackageCodeSource, ProblemSource, ReasoningGymSou
 from mixing_gym.storage import upsert_csv
 from mixing_gym.topics import TopicSource, topic_name, topic_terms
 
-RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
 
 
 def results_csv(space: str) -> Path:
@@ -110,17 +114,45 @@ def report(space: DomainSpace, path: Path) -> None:
     """
     rows = pd.read_csv(path, keep_default_na=False).to_dict("records")
     config = DataConfig()
-    print(f"`python experiments/domain_card/study.py {shlex.join(sys.argv[1:])}` (rows in {path}); space "
-          f"{space.name!r}, {len(space)} domains ({len(space.source_names)} source, {len(space.target_names)} "
+    shown = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
+    print(f"Rows: [{shown.name}]({shown}), one per domain. Space `{space.name}`, {len(space)} domains "
+          f"({len(space.source_names)} source, {len(space.target_names)} "
           f"target), default DataConfig (train text capped at {config.max_train_chars:,} characters)\n")
     print("| domain | field | provenance | top terms | documents | characters | train chars | held-out docs | s |")
     print("|---|---|---|---|---:|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| `{row['domain']}` | {row['field']} | {row['provenance']} | {row['top_terms']} | "
+        terms = f"`{row['top_terms']}`" if row["top_terms"] else ""
+        print(f"| `{row['domain']}` | {row['field']} | `{row['provenance']}` | {terms} | "
               f"{row['documents']:,} | {row['characters']:,} | {row['train_characters']:,} | "
               f"{row['heldout_documents']:,} | {row['extract_seconds']:.1f} |")
     print(f"\nExtracting all {len(rows)} domains took {sum(row['extract_seconds'] for row in rows):.1f} s in all "
           f"(train text in all: {sum(row['train_characters'] for row in rows):,} characters).")
+
+
+#: The study's results page: ``report`` writes it from the CSVs, one section per report command.
+PAGE = RESULTS / "domain_card.md"
+PAGE_TITLE = "Domain cards"
+
+
+def write_page(command: str, text: str) -> None:
+    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
+    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
+    become the page's links.
+
+    Args:
+        command: the report step's command line.
+        text: what it printed (Markdown).
+    """
+    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
+    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
+    text = f"## `{command}`\n\n{text.strip()}"
+    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
+    summary, about = __doc__.split("\n", 1)
+    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
+    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
+    study = Path(__file__).parent.name
+    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
+                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
 
 
 def main() -> None:
@@ -142,7 +174,11 @@ def main() -> None:
         upsert_csv(path, rows, ["domain"])
         print(f"{len(rows)} domains of {space.name!r}: rows in {path}", file=sys.stderr)
         return
-    report(space, path)
+    command = shlex.join(["python", "experiments/domain_card/study.py", *sys.argv[1:]])
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        report(space, path)
+    print(f"`{command}`\n\n{printed.getvalue()}", end="")
+    write_page(command, printed.getvalue())
 
 
 if __name__ == "__main__":

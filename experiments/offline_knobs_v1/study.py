@@ -1,7 +1,7 @@
 """The Data Mixing Agent's knobs on ``DataMixing-v1`` ``small``, each kept only if it helps on held-out seeds.
 
     python experiments/offline_knobs_v1/study.py run --workers 2    # trains and plays what the CSV lacks; resumable
-    python experiments/offline_knobs_v1/study.py report             # the table from the CSV only
+    python experiments/offline_knobs_v1/study.py report             # the table from the CSV only, and its page
 
 Every variant of :data:`VARIANTS` is an :class:`~agents.offline.OfflineConfig`, trained on the 128 committed
 ``small`` trajectories with seed ``s`` and played on env seed ``s`` of the headline's setting (a), for the
@@ -29,6 +29,9 @@ share after the warm start and after the last phase (the issue asks for both) an
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -109,6 +112,7 @@ def run(variants: list[str], backend: Backend) -> None:
 
 def report(frame: pd.DataFrame) -> None:
     """Print the knobs' table: each variant against its parent, paired on the seeds."""
+    print(f"Rows: [{RESULTS.name}](docs/results/{RESULTS.name}), one per variant and seed.")
     print(f"\n### The Data Mixing Agent's knobs: (a), validation seeds {', '.join(map(str, SEEDS))}\n")
     print("| variant | knob against its parent | balanced (95% CI) | paired difference with the parent (95% CI) | "
           "kept | target share: warm start -> trained | training seconds |")
@@ -132,6 +136,32 @@ def report(frame: pd.DataFrame) -> None:
           f"spread of the variants' means: {np.ptp(best.to_numpy()):.4f}")
 
 
+#: The study's results page: ``report`` writes it from the CSVs, one section per report command.
+PAGE = RESULTS.parent / "offline_knobs_v1.md"
+PAGE_TITLE = "The Data Mixing Agent's knobs"
+
+
+def write_page(command: str, text: str) -> None:
+    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
+    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
+    become the page's links.
+
+    Args:
+        command: the report step's command line.
+        text: what it printed (Markdown).
+    """
+    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
+    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
+    text = f"## `{command}`\n\n{text.strip()}"
+    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
+    summary, about = __doc__.split("\n", 1)
+    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
+    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
+    study = Path(__file__).parent.name
+    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
+                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     steps = parser.add_subparsers(dest="step", required=True)
@@ -143,8 +173,11 @@ def main() -> None:
     if args.step == "run":
         run(args.variants, Backend(args.backend, args.workers, args.address, args.num_gpus))
         return
-    print(f"`python experiments/offline_knobs_v1/study.py {shlex.join(sys.argv[1:])}`")
-    report(pd.read_csv(RESULTS))
+    command = shlex.join(["python", "experiments/offline_knobs_v1/study.py", *sys.argv[1:]])
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        report(pd.read_csv(RESULTS))
+    print(f"`{command}`\n{printed.getvalue()}", end="")
+    write_page(command, printed.getvalue())
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     python experiments/reference_surrogate/study.py run                         # fits it where it is missing
     python experiments/reference_surrogate/study.py run --target-field code --refit   # fits it anew
-    python experiments/reference_surrogate/study.py report                      # writes its card.json
+    python experiments/reference_surrogate/study.py report                      # writes its card.json and page
     python experiments/reference_surrogate/study.py report --target-field code
 
 A reference surrogate is the headline's (``experiments/headline_v1``): the per-domain model with a 5-member
@@ -13,17 +13,21 @@ on the first 96 of them, scored on the last 32 (``docs/results/surrogate_fidelit
 ``surrogate_fidelity_code-v1-small.csv``: ``python experiments/surrogate_fidelity/study.py run --trajectories
 FOLDER``), which ``report`` writes into its card with how the trajectories were collected. The fit is
 deterministic up to the BLAS's rounding, so a refit writes the same predictions (``tests/test_surrogate_v1.py``
-checks the shipped ones).
+checks the shipped ones). ``report`` also prints the card in Markdown, as the study's page
+``docs/results/reference_surrogate.md`` shows it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import shlex
 import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from mixing_gym.reference import CARD_FILE, reference_surrogate
 from mixing_gym.storage import atomic_write_json
@@ -101,6 +105,63 @@ def write_card(target_field: str) -> Path:
     return reference.folder / CARD_FILE
 
 
+def card_markdown(card: dict, path: Path) -> str:
+    """A reference surrogate's card in Markdown: what it is, the trajectories it was fit on, the model, its
+    fidelity on held-out episodes, and the whole card.
+
+    Args:
+        card: the card :func:`write_card` wrote.
+        path: where it was written.
+    """
+    trajectories, model, fidelity = card["trajectories"], card["model"], card["fidelity_on_held_out"]
+    how = "per-domain" if model["per_domain"] else "grouped"
+    lines = [f"`{card['env_id']}` with `target_field=\"{card['target_field']}\"`, version `{card['version']}` "
+             f"(card: `{path.relative_to(ROOT)}`, `mixing_gym.reference.reference_card()`).", "",
+             f"- **Real env**: `{card['real_env']['env_id']}`, preset `{card['real_env']['env_kwargs']['preset']}`.",
+             f"- **Trajectories**: {trajectories['episodes']} episodes, {trajectories['dataset']}; "
+             f"{trajectories['policies']}.",
+             f"- **Collected by**: `{trajectories['collected_by']}`.",
+             f"- **Model**: the {how} model with a {model['ensemble']}-member ensemble (seed {model['seed']}), fit on "
+             f"{model['fit_on']}.",
+             f"- **Fidelity on held-out episodes**: {fidelity['how']}.", "",
+             "| one-step R^2 source / target | rollout RMSE source / target | final objective R^2 / Spearman | "
+             "near-best episodes: difference RMSE, pairs ordered right |", "|---|---|---|---|",
+             f"| {fidelity['one_step_r2_source']:.2f} / {fidelity['one_step_r2_target']:.2f} | "
+             f"{fidelity['rollout_rmse_source']:.4f} / {fidelity['rollout_rmse_target']:.4f} | "
+             f"{fidelity['final_r2']:.2f} / {fidelity['final_spearman']:.2f} | "
+             f"{fidelity['near_best_difference_rmse']:.4f}, {fidelity['near_best_order_agreement']:.0%} of "
+             f"{fidelity['near_best_pairs']} |", "",
+             f"Written by `{card['written_by']}`. The whole card:", "",
+             "```yaml", yaml.safe_dump(card, sort_keys=False, width=110).strip(), "```"]
+    return "\n".join(lines) + "\n"
+
+
+#: The study's results page: ``report`` writes it from the CSVs, one section per report command.
+PAGE = ROOT / "docs" / "results" / "reference_surrogate.md"
+PAGE_TITLE = "The reference surrogates"
+
+
+def write_page(command: str, text: str) -> None:
+    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
+    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
+    become the page's links.
+
+    Args:
+        command: the report step's command line.
+        text: what it printed (Markdown).
+    """
+    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
+    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
+    text = f"## `{command}`\n\n{text.strip()}"
+    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
+    summary, about = __doc__.split("\n", 1)
+    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
+    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
+    study = Path(__file__).parent.name
+    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
+                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("run", "report"), help="run: fit the surrogate; report: write its card")
@@ -116,7 +177,10 @@ def main() -> None:
         print(f"{folder}: {size:.0f} kB")
         return
     card = write_card(args.target_field)
-    print(f"`python experiments/reference_surrogate/study.py {shlex.join(sys.argv[1:])}`: {card}")
+    command = shlex.join(["python", "experiments/reference_surrogate/study.py", *sys.argv[1:]])
+    text = card_markdown(json.loads(card.read_text()), card)
+    print(f"`{command}`\n\n{text}", end="")
+    write_page(command, text)
 
 
 if __name__ == "__main__":

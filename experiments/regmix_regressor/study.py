@@ -15,12 +15,15 @@ played, so a rerun plays only the missing runs.
 ``report`` fits each model on a random 75% of the runs (``--test-fraction`` 0.25) and scores Spearman's rank
 correlation between predicted and actual scores on the other 25%, over ``--splits`` seeded splits; one row
 per split and model goes to ``--out-csv`` and the mean and standard deviation per model are printed as a
-markdown table.
+markdown table, also written to the study's page, ``docs/results/regmix_regressor.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -103,6 +106,28 @@ def old_gbm(rows: int, seed: int) -> HistGradientBoostingRegressor:
                                          min_samples_leaf=min(20, max(2, rows // 20)))
 
 
+def report(runs_csv: Path, args: argparse.Namespace) -> None:
+    """Fit and score the models on the runs of ``runs_csv`` (one row per split and model to ``--out-csv``), and
+    print the table of their held-out Spearman.
+
+    Args:
+        runs_csv: the runs ``run`` played.
+        args: the report's arguments (``--runs``, ``--score``, ``--splits``, ``--test-fraction``, ``--out-csv``).
+    """
+    runs = pd.read_csv(runs_csv)
+    runs = runs[runs["run"] < args.runs].sort_values("run").reset_index(drop=True)
+    names = [c for c in runs.columns if c not in ("run", "seed", *SCORES)]
+    results = evaluate(runs, names, args.score, args.splits, args.test_fraction)
+    upsert_csv(args.out_csv, results, ["split", "model"])
+    print(f"Runs: [{runs_csv.name}](docs/results/{runs_csv.name}); per split and model: "
+          f"[{args.out_csv.name}](docs/results/{args.out_csv.name}).\n")
+    print(f"{len(runs)} runs ({args.preset}, K = {len(names)}), score `{args.score}`, {args.splits} random splits, "
+          f"{results['train_runs'].iloc[0]} train / {results['test_runs'].iloc[0]} held out.\n")
+    print("| model | held-out Spearman (mean ± std) | min | max |\n|---|---:|---:|---:|")
+    for model, values in results.groupby("model", sort=False)["spearman"]:
+        print(f"| {model} | {values.mean():.3f} ± {values.std(ddof=1):.3f} | {values.min():.3f} | {values.max():.3f} |")
+
+
 def evaluate(runs: pd.DataFrame, names: list[str], score: str, num_splits: int, test_fraction: float) -> pd.DataFrame:
     """Held-out Spearman of each model over ``num_splits`` seeded random splits; one row per split and model.
 
@@ -133,6 +158,32 @@ def evaluate(runs: pd.DataFrame, names: list[str], score: str, num_splits: int, 
     return pd.DataFrame(rows)
 
 
+#: The study's results page: ``report`` writes it from the CSVs, one section per report command.
+PAGE = RESULTS / "regmix_regressor.md"
+PAGE_TITLE = "RegMix's regressor"
+
+
+def write_page(command: str, text: str) -> None:
+    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
+    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
+    become the page's links.
+
+    Args:
+        command: the report step's command line.
+        text: what it printed (Markdown).
+    """
+    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
+    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
+    text = f"## `{command}`\n\n{text.strip()}"
+    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
+    summary, about = __doc__.split("\n", 1)
+    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
+    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
+    study = Path(__file__).parent.name
+    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
+                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("run", "report"), help="run: play the runs; report: fit, score, the table")
@@ -152,18 +203,11 @@ def main() -> None:
     if args.step == "run":
         play_runs(args.runs, args.seed, args.preset, runs_csv)
         return
-    runs = pd.read_csv(runs_csv)
-    runs = runs[runs["run"] < args.runs].sort_values("run").reset_index(drop=True)
-    names = [c for c in runs.columns if c not in ("run", "seed", *SCORES)]
-    results = evaluate(runs, names, args.score, args.splits, args.test_fraction)
-    upsert_csv(args.out_csv, results, ["split", "model"])
-
-    print(f"\n`{shlex.join(['python', 'experiments/regmix_regressor/study.py', *sys.argv[1:]])}`\n")
-    print(f"{len(runs)} runs ({args.preset}, K = {len(names)}), score `{args.score}`, {args.splits} random splits, "
-          f"{results['train_runs'].iloc[0]} train / {results['test_runs'].iloc[0]} held out.\n")
-    print("| model | held-out Spearman (mean ± std) | min | max |\n|---|---:|---:|---:|")
-    for model, values in results.groupby("model", sort=False)["spearman"]:
-        print(f"| {model} | {values.mean():.3f} ± {values.std(ddof=1):.3f} | {values.min():.3f} | {values.max():.3f} |")
+    command = shlex.join(["python", "experiments/regmix_regressor/study.py", *sys.argv[1:]])
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        report(runs_csv, args)
+    print(f"`{command}`\n\n{printed.getvalue()}", end="")
+    write_page(command, printed.getvalue())
 
 
 if __name__ == "__main__":

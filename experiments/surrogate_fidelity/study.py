@@ -12,13 +12,17 @@ scored with ``mixing_gym.surrogate.fidelity`` (one step from recorded states) an
 differences between the better half of the held-out episodes). ``run`` writes one row per variant to
 ``docs/results/surrogate_fidelity_<dataset folder name, less a leading "trajectories-">.csv``: the reference
 trajectories' (``mixing_gym/reference/trajectories-v1-small`` and ``trajectories-code-v1-small``) are
-``surrogate_fidelity_v1-small.csv`` and ``surrogate_fidelity_code-v1-small.csv``; ``report`` prints it.
+``surrogate_fidelity_v1-small.csv`` and ``surrogate_fidelity_code-v1-small.csv``; ``report`` prints it and writes it
+to the study's page, ``docs/results/surrogate_fidelity.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
+import re
 import shlex
 import sys
 import time
@@ -79,6 +83,53 @@ def measure(trajectories: str, held_out: float, top_fraction: float) -> pd.DataF
     return pd.DataFrame(rows)
 
 
+def report(path: Path) -> None:
+    """Print a dataset's fidelity table from its CSV: the headline errors per variant, then every column.
+
+    Args:
+        path: the CSV ``run`` wrote.
+    """
+    table = pd.read_csv(path)
+    first = table.iloc[0]
+    print(f"Rows: [{path.name}](docs/results/{path.name}), one per variant: fit on the first "
+          f"{first['fit_episodes']} episodes, scored on the last {first['held_out_episodes']}.\n")
+    print("| model | one-step R^2 source / target | rollout RMSE source / target | final objective R^2 / Spearman | "
+          "near-best episodes: difference RMSE, pairs ordered right |\n|---|---|---|---|---|")
+    for row in table.to_dict("records"):
+        print(f"| {row['variant']} | {row['one_step_r2_source']:.2f} / {row['one_step_r2_target']:.2f} | "
+              f"{row['rollout_rmse_source']:.4f} / {row['rollout_rmse_target']:.4f} | {row['final_r2']:.2f} / "
+              f"{row['final_spearman']:.2f} | {row['near_best_difference_rmse']:.4f}, "
+              f"{row['near_best_order_agreement']:.0%} of {row['near_best_pairs']} |")
+    print("\nEvery column:\n")
+    print(table.round(4).to_markdown(index=False))
+
+
+#: The study's results page: ``report`` writes it from the CSVs, one section per report command.
+PAGE = RESULTS / "surrogate_fidelity.md"
+PAGE_TITLE = "Surrogate fidelity"
+
+
+def write_page(command: str, text: str) -> None:
+    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
+    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
+    become the page's links.
+
+    Args:
+        command: the report step's command line.
+        text: what it printed (Markdown).
+    """
+    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
+    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
+    text = f"## `{command}`\n\n{text.strip()}"
+    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
+    summary, about = __doc__.split("\n", 1)
+    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
+    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
+    study = Path(__file__).parent.name
+    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
+                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("run", "report"), help="run: fit and score the variants; report: the table")
@@ -90,8 +141,11 @@ def main() -> None:
     if args.step == "run":
         upsert_csv(path, measure(args.trajectories, args.held_out, args.top_fraction), ["variant"])
         return
-    print(f"`python experiments/surrogate_fidelity/study.py {shlex.join(sys.argv[1:])}` -> {path.name}\n")
-    print(pd.read_csv(path).round(4).to_markdown(index=False))
+    command = shlex.join(["python", "experiments/surrogate_fidelity/study.py", *sys.argv[1:]])
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        report(path)
+    print(f"`{command}`\n\n{printed.getvalue()}", end="")
+    write_page(command, printed.getvalue())
 
 
 if __name__ == "__main__":

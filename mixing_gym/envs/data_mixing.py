@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from mixing_gym.descriptors import with_base_loss
 from mixing_gym.domains import DomainSpace, target_field_space
 from mixing_gym.engine import ProxyRun, prepare
 from mixing_gym.env_config import EnvConfig, env_config
@@ -160,10 +161,12 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
                             standard_tasks=tuple(config.standard_tasks), compile=config.compile,
                             device=config.device, eval_batch_size=config.eval_batch_size, target_tokens=target_tokens)
         self.space = self.run.space
-        self._set_layout(MixingLayout(tuple(self.space.names), tuple(self.space.fields), self.run.evaluator.benchmarks,
-                                      dict(self.run.base_scores), self.run.preset.num_steps, config.action_mode,
-                                      config.temperature, config.aggregate,
-                                      tuple(self.space.field_mixture(0.0).tolist()), config.observe_epochs),
+        benchmarks, base_scores = self.run.evaluator.benchmarks, dict(self.run.base_scores)
+        self._set_layout(MixingLayout(tuple(self.space.names), tuple(self.space.fields), benchmarks, base_scores,
+                                      self.run.preset.num_steps, config.action_mode, config.temperature,
+                                      config.aggregate, tuple(self.space.field_mixture(0.0).tolist()),
+                                      config.observe_epochs,
+                                      with_base_loss(self.run.data.descriptors, benchmarks, base_scores)),
                          config.reward, config.reward_coef)
         self.render_mode = config.render_mode
         self.observation_space = self.layout.observation_space

@@ -332,8 +332,13 @@ class DataMixingSurrogateVectorEnv(_SurrogateSpec, VectorEnv):
 
     Args:
         num_envs: N.
-        surrogate, reward, reward_coef, action_mode, temperature, noise, penalty: as
-            :class:`DataMixingSurrogateEnv`.
+        surrogate: as :class:`DataMixingSurrogateEnv`.
+        reward: as :class:`DataMixingSurrogateEnv`.
+        reward_coef: as :class:`DataMixingSurrogateEnv`.
+        action_mode: as :class:`DataMixingSurrogateEnv`.
+        temperature: as :class:`DataMixingSurrogateEnv`.
+        noise: as :class:`DataMixingSurrogateEnv`.
+        penalty: as :class:`DataMixingSurrogateEnv`.
         autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default) or ``AutoresetMode.SAME_STEP`` (or their values,
             ``"NextStep"`` and ``"SameStep"``).
     """
@@ -460,7 +465,8 @@ class DataMixingSurrogateV1VectorEnv(DataMixingSurrogateVectorEnv):
 
     Args:
         num_envs: N.
-        surrogate, target_field: as :class:`DataMixingSurrogateV1Env`.
+        surrogate: as :class:`DataMixingSurrogateV1Env`.
+        target_field: as :class:`DataMixingSurrogateV1Env`.
         **kwargs: as :class:`DataMixingSurrogateVectorEnv`.
     """
 
