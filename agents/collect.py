@@ -36,7 +36,7 @@ from agents.base import MixtureAgent, PlayedEpisode
 from agents.registry import make_agent
 from agents.runner import EpisodeJob, EpisodeRunner, differences
 from mixing_gym import DEFAULT_ENV_ID
-from mixing_gym.env_config import RUN_ONLY_FIELDS, env_kwargs_to_json
+from mixing_gym.env_config import RUN_ONLY_FIELDS, env_config, env_kwargs_to_json
 from mixing_gym.layout import MixingLayout, with_target_share
 from mixing_gym.models import env_preset
 from mixing_gym.trajectories import (
@@ -388,9 +388,7 @@ def collect(
         raise ValueError(f"Need episodes >= 1 and workers >= 1, got episodes={episodes}, workers={workers}.")
     recorded_kwargs = env_kwargs_to_json(env_kwargs)
     settings = _settings(recorded_kwargs, plan, seed)
-    extra = {"settings": settings, "preset": asdict(env_preset(
-        env_kwargs.get("preset", "small"), env_kwargs.get("num_steps"), env_kwargs.get("tokens_per_step"),
-        env_kwargs.get("model")))}
+    extra = {"settings": settings, "preset": asdict(env_preset(env_config(env_id, env_kwargs)))}
     jobs = [_episode_job(plan, seed, index) for index in range(episodes)]
     with TrajectoryWriter(output) as writer:
         _check_resumable(writer, env_id, settings, episodes, resume)

@@ -96,8 +96,7 @@ def _identity(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(data_config, Mapping):
         data_config = DataConfig(**data_config)
     identity = {"env": name,
-                "preset": dataclasses.asdict(env_preset(config.preset, config.num_steps, config.tokens_per_step,
-                                                        config.model)),
+                "preset": dataclasses.asdict(env_preset(config)),
                 "space": {"name": space.name, "domains": list(space.names)},
                 "data_config": dataclasses.asdict(data_config or DataConfig())}
     shaped = ("preset", "num_steps", "tokens_per_step", "model", "target_field", "space", "data_config")

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, PreTrainedModel
 
+from mixing_gym.env_config import EnvConfig
 from mixing_gym.storage import sha256_file
 
 
@@ -110,12 +111,16 @@ def get_preset(preset: str | ProxyPreset | Mapping, **overrides) -> ProxyPreset:
     return replace(preset, **overrides) if overrides else preset
 
 
-def env_preset(preset: str | ProxyPreset | Mapping = "small", num_steps: int | None = None,
-               tokens_per_step: int | None = None, model: str | Path | None = None) -> ProxyPreset:
-    """The proxy preset an env made with these ``gym.make`` arguments runs: ``preset`` with the env's overrides."""
-    overrides = {k: v for k, v in (("num_steps", num_steps), ("tokens_per_step", tokens_per_step),
-                                   ("pretrained", str(model) if model else None)) if v is not None}
-    return get_preset(preset, **overrides)
+def env_preset(config: EnvConfig) -> ProxyPreset:
+    """The proxy preset an env of ``config`` runs: its ``preset`` with its ``num_steps``, ``tokens_per_step`` and
+    ``model`` overrides.
+
+    Args:
+        config: the env's configuration (:func:`mixing_gym.env_config.env_config`).
+    """
+    overrides = {k: v for k, v in (("num_steps", config.num_steps), ("tokens_per_step", config.tokens_per_step),
+                                   ("pretrained", str(config.model) if config.model else None)) if v is not None}
+    return get_preset(config.preset, **overrides)
 
 
 def build_model(preset: ProxyPreset, tokenizer, seed: int) -> PreTrainedModel:

@@ -153,7 +153,7 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
         if config.torch_threads is not None:  # asked for: the process's setting, so only when given
             torch.set_num_threads(config.torch_threads)
 
-        proxy = env_preset(config.preset, config.num_steps, config.tokens_per_step, config.model)
+        proxy = env_preset(config)
         target_tokens = None if config.target_epochs is None else int(proxy.cpt_tokens / config.target_epochs)
         self.run = ProxyRun(self.space_of(config.target_field) if config.space is None else config.space, proxy,
                             config.cache_dir, config.data_config, config.auto_prepare, config.precision,
@@ -200,7 +200,7 @@ class DataMixingEnv(MixingEnvBase, gym.Env):
         """
         config = env_config(cls.env_id, env_kwargs)
         space = cls.space_of(config.target_field) if config.space is None else config.space
-        preset = env_preset(config.preset, config.num_steps, config.tokens_per_step, config.model)
+        preset = env_preset(config)
         return prepare(space, preset, config.cache_dir, config.data_config, progress=progress)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
