@@ -37,11 +37,11 @@ class PretrainingTime:
 
 #: Base pretraining by preset: what the first-run notice and the help texts quote.
 BASE_PRETRAINING: dict[str, PretrainingTime] = {
-    "small": PretrainingTime("small", parameters=2_557_632, tokens=1_999_872, seconds=266.0, measured_by=(
+    "small": PretrainingTime("small", parameters=2_557_632, tokens=1_999_872, seconds=419.0, measured_by=(
         "the train_seconds of base.json after pretraining from a cold cache (math-v1, the default data config, one "
-        "torch thread: the command line's thread policy) on 2 idle CPU cores: 4 min 26 s and 4 min 2 s in two runs, "
-        "the slower quoted. On the same 2 cores shared with other jobs (load average 3.6) `MIXING_GYM_CACHE=$(mktemp "
-        "-d) mixing-gym demo` took 10 min 54 s for it (3,057 tokens/s).")),
+        "torch thread: the command line's thread policy) on 2 idle CPU cores, in the two cold runs of "
+        "`mixing-gym demo` that DEMO_COST records: 6 min 59 s and 6 min 54 s, the slower quoted (an earlier session "
+        "measured 4 min 26 s and 4 min 2 s on the same kind of machine: shared cores swing this much)")),
     "micro": PretrainingTime("micro", parameters=151_712, tokens=149_888, seconds=10.7, measured_by=(
         "the train_seconds of base.json in two caches of micro (math and math-v1, the default data config) on 2 CPU "
         "cores: 10.7 s and 10.0 s, the slower quoted")),
@@ -58,6 +58,7 @@ class DemoCost:
         pretraining: of which the base checkpoint (its ``base.json``'s ``train_seconds``).
         learn: the learned agents' learning, in a worker beside the preparation.
         play: the episodes.
+        episodes: how many were played.
         measured_by: the command, the machine and its load.
     """
 
@@ -66,12 +67,14 @@ class DemoCost:
     pretraining: float
     learn: float
     play: float
+    episodes: int
     measured_by: str
 
 
-#: The demo's cost from a cold cache. TODO(lead): the same command on the idle machine replaces these figures.
-DEMO_COST = DemoCost(total=1806.5, prepare=814.0, pretraining=654.1, learn=88.0, play=982.0, measured_by=(
-    "`MIXING_GYM_CACHE=$(mktemp -d) mixing-gym demo` on 2 CPU cores shared with other jobs (load average 3.6)"))
+#: The demo's cost from a cold cache, as ``mixing-gym demo`` printed it and ``/usr/bin/time`` measured the whole.
+DEMO_COST = DemoCost(total=845.4, prepare=487.0, pretraining=413.6, learn=0.6, play=349.0, episodes=10, measured_by=(
+    "`MIXING_GYM_CACHE=$(mktemp -d) mixing-gym demo` on 2 idle CPU cores (the planner and four baselines, 2 seeds, "
+    "2 workers; with --learned planner,dma_tuned the same took 15 min 26 s)"))
 
 
 def base_pretraining_seconds(preset: str, parameters: int | None = None, tokens: int | None = None) -> float:
