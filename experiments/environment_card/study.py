@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from mixing_gym.domains import DomainSpace, get_domain_space
 from mixing_gym.engine import ProxyRun
 from mixing_gym.mdp import SOURCE_SCORE, TARGET_SCORE, balanced_objective
 from mixing_gym.models import get_preset
+from mixing_gym.result_pages import write_result_page
 from mixing_gym.storage import upsert_csv
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
@@ -142,27 +142,6 @@ PAGE = RESULTS / "environment_card.md"
 PAGE_TITLE = "Environment card of DataMixing-v0"
 
 
-def write_page(command: str, text: str) -> None:
-    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
-    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
-    become the page's links.
-
-    Args:
-        command: the report step's command line.
-        text: what it printed (Markdown).
-    """
-    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
-    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
-    text = f"## `{command}`\n\n{text.strip()}"
-    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
-    summary, about = __doc__.split("\n", 1)
-    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
-    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
-    study = Path(__file__).parent.name
-    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
-                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("run", "report"), help="run: play the mixtures; report: table and checks")
@@ -182,7 +161,7 @@ def main() -> int:
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         status = report(args.space, args.preset)
     print(f"`{command}`\n\n{printed.getvalue()}", end="")
-    write_page(command, printed.getvalue())
+    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
     return status
 
 

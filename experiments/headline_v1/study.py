@@ -62,7 +62,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import re
 import shlex
 import sys
 from dataclasses import asdict
@@ -87,6 +86,7 @@ from mixing_gym.mdp import balanced_objective
 from mixing_gym.models import get_preset, import_gguf, smollm2_gguf
 from mixing_gym.normalized_scores import normalize_to_baselines
 from mixing_gym.reference import REFERENCE_TRAJECTORIES, reference_surrogate_path
+from mixing_gym.result_pages import write_result_page
 from mixing_gym.storage import upsert_csv
 from mixing_gym.trajectories import load_trajectories
 
@@ -561,27 +561,6 @@ def write_readme_headline(frame: pd.DataFrame) -> bool:
 PAGE_TITLE = "Headline on DataMixing-v1"
 
 
-def write_page(command: str, text: str) -> None:
-    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
-    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
-    become the page's links.
-
-    Args:
-        command: the report step's command line.
-        text: what it printed (Markdown).
-    """
-    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
-    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
-    text = f"## `{command}`\n\n{text.strip()}"
-    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
-    summary, about = __doc__.split("\n", 1)
-    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
-    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
-    study = Path(__file__).parent.name
-    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
-                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     steps = parser.add_subparsers(dest="step", required=True)
@@ -592,7 +571,17 @@ def main() -> None:
                      default=[*BASELINES, *LEARNED, *REFERENCES], help="the agents to play (default: all)")
     add_backend_arguments(run, workers_default=2)
     steps.add_parser("report", help="print the tables from the CSVs and draw the pictures")
+    steps.add_parser("check-readme", help="exit 1 if the README's headline is not what report writes (writes nothing)")
     args = parser.parse_args()
+    if args.step == "check-readme":
+        text = README.read_text()
+        start, end = HEADLINE_MARKERS
+        if text.count(start) != 1 or text.count(end) != 1:
+            sys.exit(f"The README needs one {start} ... {end} block.")
+        block = text.split(start, 1)[1].split(end, 1)[0]
+        if block.strip() != headline_table(pd.read_csv(RESULTS)).strip():
+            sys.exit("The README's headline is stale: run `python experiments/headline_v1/study.py report`.")
+        return
     if args.step == "run":
         backend = Backend(args.backend, args.workers, args.address, args.num_gpus)
         for setting in args.setting:
@@ -603,7 +592,7 @@ def main() -> None:
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         report(frame)
     print(f"`{command}`\n{printed.getvalue()}", end="")
-    write_page(command, printed.getvalue())
+    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
     print(f"\npage: {PAGE.relative_to(ROOT)}" + ("; README headline rewritten" if write_readme_headline(frame) else ""))
 
 

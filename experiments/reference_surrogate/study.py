@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ import pandas as pd
 import yaml
 
 from mixing_gym.reference import CARD_FILE, reference_surrogate
+from mixing_gym.result_pages import write_result_page
 from mixing_gym.storage import atomic_write_json
 from mixing_gym.surrogate import SurrogateModel
 from mixing_gym.trajectories import load_trajectories, read_metadata
@@ -141,27 +141,6 @@ PAGE = ROOT / "docs" / "results" / "reference_surrogate.md"
 PAGE_TITLE = "The reference surrogates"
 
 
-def write_page(command: str, text: str) -> None:
-    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
-    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
-    become the page's links.
-
-    Args:
-        command: the report step's command line.
-        text: what it printed (Markdown).
-    """
-    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
-    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
-    text = f"## `{command}`\n\n{text.strip()}"
-    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
-    summary, about = __doc__.split("\n", 1)
-    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
-    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
-    study = Path(__file__).parent.name
-    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
-                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("run", "report"), help="run: fit the surrogate; report: write its card")
@@ -180,7 +159,7 @@ def main() -> None:
     command = shlex.join(["python", "experiments/reference_surrogate/study.py", *sys.argv[1:]])
     text = card_markdown(json.loads(card.read_text()), card)
     print(f"`{command}`\n\n{text}", end="")
-    write_page(command, text)
+    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, text)
 
 
 if __name__ == "__main__":

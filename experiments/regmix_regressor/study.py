@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -39,6 +38,7 @@ from agents.regression import MixtureRegressor
 from agents.search import FixedSchedule
 from mixing_gym.envs import target_field_space_of
 from mixing_gym.models import get_preset
+from mixing_gym.result_pages import write_result_page
 from mixing_gym.storage import upsert_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,27 +163,6 @@ PAGE = RESULTS / "regmix_regressor.md"
 PAGE_TITLE = "RegMix's regressor"
 
 
-def write_page(command: str, text: str) -> None:
-    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
-    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
-    become the page's links.
-
-    Args:
-        command: the report step's command line.
-        text: what it printed (Markdown).
-    """
-    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
-    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
-    text = f"## `{command}`\n\n{text.strip()}"
-    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
-    summary, about = __doc__.split("\n", 1)
-    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
-    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
-    study = Path(__file__).parent.name
-    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
-                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("run", "report"), help="run: play the runs; report: fit, score, the table")
@@ -207,7 +186,7 @@ def main() -> None:
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         report(runs_csv, args)
     print(f"`{command}`\n\n{printed.getvalue()}", end="")
-    write_page(command, printed.getvalue())
+    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
 
 
 if __name__ == "__main__":

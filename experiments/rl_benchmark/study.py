@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ import pandas as pd
 
 from agents.benchmark import markdown, summarise
 from agents.cli import main as mixing_gym
+from mixing_gym.result_pages import write_result_page
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
@@ -77,27 +77,6 @@ PAGE = RESULTS / "rl_benchmark.md"
 PAGE_TITLE = "RL benchmark on the reference surrogate"
 
 
-def write_page(command: str, text: str) -> None:
-    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
-    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
-    become the page's links.
-
-    Args:
-        command: the report step's command line.
-        text: what it printed (Markdown).
-    """
-    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
-    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
-    text = f"## `{command}`\n\n{text.strip()}"
-    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
-    summary, about = __doc__.split("\n", 1)
-    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
-    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
-    study = Path(__file__).parent.name
-    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
-                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("run", "report"), help="run: the benchmark; report: its table and page")
@@ -109,7 +88,7 @@ def main() -> int:
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         report(args.target_field)
     print(f"`{command}`\n\n{printed.getvalue()}", end="")
-    write_page(command, printed.getvalue())
+    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
     return 0
 
 

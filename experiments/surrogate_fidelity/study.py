@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import dataclasses
 import io
-import re
 import shlex
 import sys
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from mixing_gym.envs.surrogate import rollout_fidelity
+from mixing_gym.result_pages import write_result_page
 from mixing_gym.storage import upsert_csv
 from mixing_gym.surrogate import SurrogateModel, fidelity
 from mixing_gym.trajectories import load_trajectories
@@ -109,27 +109,6 @@ PAGE = RESULTS / "surrogate_fidelity.md"
 PAGE_TITLE = "Surrogate fidelity"
 
 
-def write_page(command: str, text: str) -> None:
-    """Write what ``command``, a report step, printed as its section of the study's results page :data:`PAGE`, under
-    the study's docstring, keeping the sections of the report's other commands; paths from the repository root
-    become the page's links.
-
-    Args:
-        command: the report step's command line.
-        text: what it printed (Markdown).
-    """
-    section = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
-    sections = dict(section.findall(PAGE.read_text())) if PAGE.exists() else {}
-    text = f"## `{command}`\n\n{text.strip()}"
-    sections[command] = text.replace("](docs/results/", "](").replace("](docs/", "](../")
-    summary, about = __doc__.split("\n", 1)
-    about = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", about).replace("::\n", ":\n").strip("\n")  # roles as code
-    body = "".join(f"<!-- report: {key} -->\n{value}\n<!-- end report -->\n" for key, value in sections.items())
-    study = Path(__file__).parent.name
-    PAGE.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
-                    f"page. -->\n# {PAGE_TITLE}\n\n{summary}\n\n{about}\n\n{body}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("run", "report"), help="run: fit and score the variants; report: the table")
@@ -145,7 +124,7 @@ def main() -> None:
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         report(path)
     print(f"`{command}`\n\n{printed.getvalue()}", end="")
-    write_page(command, printed.getvalue())
+    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
 
 
 if __name__ == "__main__":
