@@ -1,8 +1,10 @@
 """Measured costs: the one source of the time estimates that the first-run notice, ``mixing-gym prepare --help``,
 ``mixing-gym demo --help``, ``examples/quickstart.py`` and the README quote.
 
-Each figure records the run that measured it. To update one, rerun its command on an idle machine and change the
-figure here: everything that quotes it formats it from here. The module imports nothing heavy, so that help texts
+Each figure records the run that measured it; ``docs/results/timings.csv`` holds the measurements (one row each, with
+its command) and ``tests/test_demo.py`` checks this module and the README against it. To update one, rerun its
+command on an idle machine, add its rows there and change the figure here: everything that quotes it formats it
+from here. The module imports nothing heavy, so that help texts
 can read it without loading torch or transformers.
 """
 
@@ -37,7 +39,7 @@ class PretrainingTime:
 
 #: Base pretraining by preset: what the first-run notice and the help texts quote.
 BASE_PRETRAINING: dict[str, PretrainingTime] = {
-    "small": PretrainingTime("small", parameters=2_557_632, tokens=1_999_872, seconds=419.0, measured_by=(
+    "small": PretrainingTime("small", parameters=2_557_632, tokens=1_999_872, seconds=418.8, measured_by=(
         "the train_seconds of base.json after pretraining from a cold cache (math-v1, the default data config, one "
         "torch thread: the command line's thread policy) on 2 idle CPU cores, in the two cold runs of "
         "`mixing-gym demo` that DEMO_COST records: 6 min 59 s and 6 min 54 s, the slower quoted (an earlier session "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tempfile
+from pathlib import Path
 
 import pytest
 from conftest import MICRO, TINY_DATA
@@ -93,6 +94,24 @@ def test_every_time_estimate_comes_from_the_measured_runs():
         text = " ".join(commands.choices[command].format_help().split())
         assert all(minutes_seconds(seconds) in text for seconds in figures), command
         assert not re.search(r"about \d+ minutes for small", text)  # no figure of its own
+
+
+def test_the_time_estimates_and_the_readme_quote_the_committed_measurements():
+    import pandas as pd
+
+    root = Path(__file__).resolve().parent.parent
+    rows = pd.read_csv(root / "docs" / "results" / "timings.csv")
+    planner = rows[rows["run"] == "planner_cold"].set_index("measurement")["seconds"]
+    for field in ("total", "prepare", "pretraining", "learn", "play"):
+        assert getattr(DEMO_COST, field) == planner[f"demo_{field}"], field
+    assert DEMO_COST.episodes == rows.loc[rows["run"] == "planner_cold", "episodes"].iloc[0]
+    slower = rows.loc[rows["measurement"] == "demo_pretraining", "seconds"].max()
+    assert BASE_PRETRAINING["small"].seconds == slower  # the slower of the two cold pretrainings
+    micro = rows.loc[rows["measurement"] == "base_pretraining_micro", "seconds"].max()
+    assert BASE_PRETRAINING["micro"].seconds == micro
+    readme = (root / "README.md").read_text()
+    for seconds in (slower, micro, DEMO_COST.total, DEMO_COST.prepare, DEMO_COST.play):
+        assert minutes_seconds(seconds) in readme, seconds
 
 
 def test_sb3_training_leaves_no_log_folder_in_the_temporary_directory(tmp_path, monkeypatch):
