@@ -1,16 +1,19 @@
 """``mixing-gym benchmark``: any RL algorithm trained on the reference surrogate, validated on the real env.
 
-One protocol (:class:`BenchmarkProtocol`, version :data:`PROTOCOL_VERSION`) for every algorithm, built in or yours:
+One protocol (:class:`BenchmarkProtocol`, its version in :data:`PROTOCOL_VERSIONS`) for every algorithm, built in or
+yours:
 
 - an algorithm is a **factory** (:class:`AgentFactory`): ``factory(env, seed, budget) -> policy``. It gets the
-  protocol's training env (``num_envs`` ``DataMixingSurrogate-v1`` envs stepped in one numpy call, the balanced
-  reward, :func:`make_training_env`), its run's seed and the training budget in surrogate env steps
-  (``timesteps``), trains with its own code, and returns a policy (:data:`agents.evaluation.Policy`: an SB3 model,
-  an :class:`~agents.base.Agent` or a callable ``observation -> action``);
+  protocol's training env (``num_envs`` ``DataMixingSurrogate-v2`` envs stepped in one numpy call, the balanced
+  reward less the surrogate's penalty, :func:`make_training_env`), its run's seed and the training budget in
+  surrogate env steps (``timesteps``), trains with its own code, and returns a policy
+  (:data:`agents.evaluation.Policy`: an SB3 model, an :class:`~agents.base.Agent` or a callable
+  ``observation -> action``);
 - the built-in algorithms (:data:`BUILTIN_ALGORITHMS`) are factories of the same contract: Stable-Baselines3's PPO,
-  A2C, SAC and TD3 (:class:`SB3Factory`, the hyperparameters of :data:`ALGORITHMS`) and ``dma``, the offline Data
-  Mixing Agent, which learns from the trajectories that surrogate was fit on (the Minari dataset
-  ``mixing-gym/v1-small-v0``) with ``OfflineConfig()``, the headline's agent. Yours are named by a spec,
+  A2C, SAC and TD3 (:class:`SB3Factory`, the hyperparameters of :data:`ALGORITHMS`), ``planner``, the
+  cross-entropy method on the surrogate model (:func:`train_planner`), and ``dma``, the offline Data
+  Mixing Agent, which learns from the reference trajectories of the field (the Minari dataset
+  ``mixing-gym/v1-small-v0``) with the configuration of :data:`DMA_CONFIGS`. Yours are named by a spec,
   ``package.module:make_agent`` or ``path/to/file.py:make_agent`` (:func:`resolve_algorithm`), or passed to
   :func:`run_benchmark` as objects;
 - the protocol's ``target_field`` picks the field: ``"code"`` trains on the code field's reference surrogate
@@ -22,19 +25,23 @@ One protocol (:class:`BenchmarkProtocol`, version :data:`PROTOCOL_VERSION`) for 
   ``validate_runs`` runs of each algorithm (an argument of :func:`run_benchmark`) one episode on the real
   env (``DataMixing-v1``, ``preset``; policy ``s`` on env seed ``1 + s``, so that the algorithms meet the
   same real seeds), through :func:`agents.evaluation.evaluate_policies`;
-- scores are final balanced scores normalised by :func:`mixing_gym.get_normalized_score` (0: uniform, 100: the
-  search baseline's best real policy), aggregated the rliable way (:mod:`agents.rl_statistics`); an algorithm's
-  **gap** is a validated policy's normalised score on the surrogate minus its score on the real env: how far it
-  exploits where the surrogate is wrong.
+- a policy's surrogate score is its return on the surrogate (its final balanced score less the penalty), its real
+  score the final balanced score of its real episode, both normalised by :func:`mixing_gym.get_normalized_score`
+  on the real env's scale (0: uniform, 100: the search baseline's best real policy), so that they compare; they are
+  aggregated the rliable way (:mod:`agents.rl_statistics`); an algorithm's **gap** is a validated policy's
+  normalised score on the surrogate minus its score on the real env: how far it exploits where the surrogate is
+  wrong.
 
 Every run is saved as it ends (``<output>/<algorithm>-seed<s>/``: ``run.json``, the policy as
 :func:`save_policy` wrote it, and the real episodes under ``<output>/real``), so an interrupted benchmark
 resumes where it stopped; a run is not trained again under the same name from another spec (its ``source``).
-The rows (:data:`COLUMNS`) record each run's spec and the protocol version.
+The rows (:data:`COLUMNS`) record each run's spec, the protocol version, the field, who ran it and the command: the
+leaderboard's lines (``experiments/leaderboard``).
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import importlib
 import importlib.util
@@ -42,6 +49,7 @@ import inspect
 import json
 import os
 import re
+import shlex
 import sys
 import time
 import warnings
@@ -68,10 +76,13 @@ from mixing_gym.normalized_scores import reference_scores
 from mixing_gym.reference import reference_surrogate
 from mixing_gym.storage import atomic_write_bytes, atomic_write_json
 
-#: The version of the protocol: the training env and budget, the surrogate episode, the real seeds, the
-#: normalisation. Bumped by a change that makes new scores incomparable with old ones; a benchmark folder keeps
-#: the version it was started under (folders that record none are version 1).
-PROTOCOL_VERSION = 1
+#: The version of the protocol by the surrogate env it trains on: the training env and budget, the surrogate episode,
+#: the real seeds, the normalisation. Bumped by a change of the protocol or the surrogate that makes new scores
+#: incomparable with old ones; a benchmark folder keeps the version it was started under (folders that record none
+#: are version 1). Version 2 trains on ``DataMixingSurrogate-v2`` (refit on real episodes of trained policies, with
+#: its penalty), and scores a policy on the surrogate by its return there (its final balanced score less the
+#: penalty; in version 1, without a penalty, the two are the same).
+PROTOCOL_VERSIONS = {"DataMixingSurrogate-v1": 1, "DataMixingSurrogate-v2": 2}
 
 #: Stable-Baselines3's defaults but for: ``gamma`` 1 (an episode's return is its final objective, and episodes
 #: end after 8 steps), ``[64, 64]`` networks, PPO's rollouts of 8 episodes per env (A2C's of one), and for the
@@ -91,12 +102,13 @@ DEFAULT_FACTORY = "make_agent"
 #: The columns of :func:`run_benchmark`'s rows, in order: those of ``docs/results/benchmark_v1_small.csv``, then
 #: the ones added since (so that old rows still read).
 COLUMNS = ("algorithm", "seed", "timesteps", "surrogate_balanced", "surrogate_target_share", "train_seconds",
-           "real_balanced", "surrogate_normalised", "real_normalised", "gap", "spec", "protocol_version", "env_steps")
+           "real_balanced", "surrogate_normalised", "real_normalised", "gap", "spec", "protocol_version", "env_steps",
+           "target_field", "ran_by", "command")
 
 
 @dataclass(frozen=True)
 class BenchmarkProtocol:
-    """What every run of a benchmark shares; recorded in ``<output>/protocol.json`` with :data:`PROTOCOL_VERSION`.
+    """What every run of a benchmark shares; recorded in ``<output>/protocol.json`` with its :attr:`version`.
 
     Args:
         timesteps: the training budget of each run, in surrogate env steps (transitions: ``num_envs`` a vector
@@ -107,20 +119,33 @@ class BenchmarkProtocol:
         real_env_id: the env the policies are validated on.
         target_field: the target field of both envs (``"math"``, ``"code"``), which has a reference surrogate
             (:data:`mixing_gym.reference.REFERENCE_SURROGATES`) and reference scores.
+        surrogate: the folder of a :class:`~mixing_gym.surrogate.SurrogateModel` of ``target_field`` to train and
+            score on instead of the reference one (a round of data aggregation trains on its own refit).
     """
 
     timesteps: int = 100_000
     num_envs: int = 16
     preset: str = "small"
-    surrogate_env_id: str = "DataMixingSurrogate-v1"
+    surrogate_env_id: str = "DataMixingSurrogate-v2"
     real_env_id: str = "DataMixing-v1"
     target_field: str = "math"
+    surrogate: str | None = None
 
     def __post_init__(self) -> None:
         if self.timesteps < 1 or self.num_envs < 1:
             raise ValueError(f"timesteps and num_envs must be positive, got {self}.")
         reference_surrogate(self.surrogate_env_id, self.target_field)  # a KeyError names the fields that have one
         reference_scores(self.real_env_id, self.preset, self.target_field)
+
+    @property
+    def version(self) -> int:
+        """The protocol's version (:data:`PROTOCOL_VERSIONS`)."""
+        return PROTOCOL_VERSIONS[self.surrogate_env_id.removeprefix("mixing_gym:")]
+
+    def surrogate_kwargs(self) -> dict[str, Any]:
+        """``gym.make``'s arguments of the surrogate env: the reference surrogate of the target field, or
+        ``surrogate``."""
+        return {"target_field": self.target_field} if self.surrogate is None else {"surrogate": self.surrogate}
 
 
 # ------------------------------------------------------------------------------------ the factory contract
@@ -168,11 +193,13 @@ class TrainingEnv(gym.vector.VectorWrapper):
     Args:
         env: the vector env.
         budget: the run's training budget, in env steps (informational: ``env.budget``).
+        target_field: the field the env's surrogate was fit on (``env.target_field``).
     """
 
-    def __init__(self, env: gym.vector.VectorEnv, budget: int):
+    def __init__(self, env: gym.vector.VectorEnv, budget: int, target_field: str = "math"):
         super().__init__(env)
         self.budget = int(budget)
+        self.target_field = target_field
         #: Transitions stepped so far: ``num_envs`` per ``step()``.
         self.env_steps = 0
 
@@ -193,8 +220,8 @@ def make_training_env(protocol: BenchmarkProtocol) -> TrainingEnv:
 
     env = gym.make_vec(protocol.surrogate_env_id, num_envs=protocol.num_envs,
                        vectorization_mode="vector_entry_point", autoreset_mode=AutoresetMode.SAME_STEP,
-                       target_field=protocol.target_field)
-    return TrainingEnv(env, protocol.timesteps)
+                       **protocol.surrogate_kwargs())
+    return TrainingEnv(env, protocol.timesteps, protocol.target_field)
 
 
 def sb3_env(env: gym.vector.VectorEnv, seed: int) -> Any:
@@ -245,10 +272,17 @@ class SB3Factory:
         return model.learn(budget)
 
 
+#: The Data Mixing Agent's configuration (:func:`agents.offline.named_offline_config`) under each protocol version's
+#: surrogate env: version 2 takes the tuned one (AWR on standardised rewards, chosen on validation seeds by
+#: ``experiments/offline_knobs_v1``), the headline's better agent, which trains in seconds where the default's CQL
+#: took minutes a run.
+DMA_CONFIGS = {"DataMixingSurrogate-v1": "default", "DataMixingSurrogate-v2": "tuned"}
+
+
 def train_dma(env: gym.vector.VectorEnv, seed: int, budget: int, run_dir: Path | None = None) -> Agent:
-    """``dma`` as an :class:`AgentFactory`: the offline Data Mixing Agent (``OfflineConfig()``) trained on the
-    trajectories the training env's reference surrogate was fit on; it takes no env step (its rows' ``timesteps``
-    are 0) and writes its training log to ``run_dir/training_log.csv``.
+    """``dma`` as an :class:`AgentFactory`: the offline Data Mixing Agent (the configuration of :data:`DMA_CONFIGS`)
+    trained on the reference trajectories of the training env's field (the 128 collection episodes); it takes no env
+    step (its rows' ``timesteps`` are 0) and writes its training log to ``run_dir/training_log.csv``.
 
     Args:
         env: the training env (read for its surrogate's id and target field).
@@ -256,15 +290,33 @@ def train_dma(env: gym.vector.VectorEnv, seed: int, budget: int, run_dir: Path |
         budget: unused: it learns from recorded trajectories.
         run_dir: where its training log goes.
     """
-    from agents.offline import OfflineConfig, train_offline_agent
+    from agents.offline import named_offline_config, train_offline_agent
     from mixing_gym.trajectories import load_trajectories
 
-    field = env.spec.kwargs.get("target_field") or "math"
-    trajectories = reference_surrogate(env.spec.id, field).trajectories
-    agent, log = train_offline_agent(load_trajectories(trajectories), OfflineConfig(), seed=seed)
+    env_id = env.spec.id.removeprefix("mixing_gym:")
+    trajectories = reference_surrogate(env_id, env.target_field).trajectories
+    agent, log = train_offline_agent(load_trajectories(trajectories), named_offline_config(DMA_CONFIGS[env_id]),
+                                     seed=seed)
     if run_dir is not None:
         log.to_csv(Path(run_dir) / "training_log.csv", index=False)
     return agent
+
+
+def train_planner(env: gym.vector.VectorEnv, seed: int, budget: int) -> Agent:
+    """``planner`` as an :class:`AgentFactory`: the cross-entropy method over one mixture for the episode
+    (:class:`~agents.planner.SurrogatePlanner`, 64 candidates x 80 iterations: 40,960 surrogate steps) on the
+    training env's surrogate model, read directly and under the env's penalty; it steps its own copy of the model,
+    not ``env`` (its rows' ``env_steps`` are 0).
+
+    Args:
+        env: the training env (read for its surrogate model and penalty).
+        seed: seeds the candidates.
+        budget: unused: the planner's budget is fixed, under the protocol's.
+    """
+    from agents.planner import SurrogatePlanner
+
+    surrogate_env = env.unwrapped
+    return SurrogatePlanner(surrogate_env.surrogate, penalty=surrogate_env.penalty, seed=seed).learn()
 
 
 @dataclass(frozen=True)
@@ -289,6 +341,7 @@ BUILTIN_ALGORITHMS: dict[str, BuiltinAlgorithm] = {
     "sac": BuiltinAlgorithm(SB3Factory("sac"), "Stable-Baselines3's SAC"),
     "td3": BuiltinAlgorithm(SB3Factory("td3"), "Stable-Baselines3's TD3"),
     "dma": BuiltinAlgorithm(train_dma, "the offline Data Mixing Agent on the reference trajectories", offline=True),
+    "planner": BuiltinAlgorithm(train_planner, "the cross-entropy method on the training env's surrogate model"),
 }
 
 
@@ -653,7 +706,7 @@ def _train_run(algorithm: Algorithm, seed: int, protocol: BenchmarkProtocol, run
         env.close()
     save_policy(policy, run_dir, algorithm.spec, what)
     seconds = time.perf_counter() - start
-    surrogate = gym.make(protocol.surrogate_env_id, target_field=protocol.target_field)
+    surrogate = gym.make(protocol.surrogate_env_id, **protocol.surrogate_kwargs())
     try:
         episode = play_episode(load_policy(run_dir), surrogate, seed=seed).record()
     except Exception as error:
@@ -662,8 +715,8 @@ def _train_run(algorithm: Algorithm, seed: int, protocol: BenchmarkProtocol, run
     finally:
         surrogate.close()
     run = {"algorithm": algorithm.name, "seed": seed, "train_seconds": seconds,
-           "surrogate_balanced": episode["balanced"], "surrogate_target_share": target_share(episode),
-           "spec": algorithm.spec, "source": algorithm.source, "protocol_version": PROTOCOL_VERSION,
+           "surrogate_balanced": episode["return"], "surrogate_target_share": target_share(episode),
+           "spec": algorithm.spec, "source": algorithm.source, "protocol_version": protocol.version,
            "env_steps": env_steps, "timesteps": protocol.timesteps if env_steps else 0, "protocol": asdict(protocol)}
     atomic_write_json(run_dir / "run.json", run)
     return run
@@ -673,8 +726,9 @@ def _train_run(algorithm: Algorithm, seed: int, protocol: BenchmarkProtocol, run
 
 
 def run_benchmark(protocol: BenchmarkProtocol, algorithms: Mapping[str, AgentFactory | str] | Sequence[str],
-                  seeds: int | Sequence[int] = 10, output: str | Path = "runs/benchmark", validate_runs: int = 3,
-                  backend: Backend | None = None, progress: bool = True) -> pd.DataFrame:
+                  seeds: int | Sequence[int] = 10, output: str | Path = "runs/benchmark", validate_runs: int = 5,
+                  backend: Backend | None = None, progress: bool = True, ran_by: str | None = None,
+                  command: str | None = None) -> pd.DataFrame:
     """Train what is missing, validate on the real env, and return one row per run (:data:`COLUMNS`; summarise
     them with :func:`summarise`, write them with :func:`write_report`).
 
@@ -689,6 +743,8 @@ def run_benchmark(protocol: BenchmarkProtocol, algorithms: Mapping[str, AgentFac
         backend: where the runs and the real episodes run, in parallel (``mixing-gym benchmark``: two worker
             processes here); default: one after another in this process.
         progress: print each run as it ends and show the real episodes' progress bar.
+        ran_by: who ran it (a name, a team), for the leaderboard's rows; default: the login name.
+        command: the command that ran it, for the same rows; default: this process's command line.
 
     Raises:
         ValueError: an unknown algorithm, a spec that does not load, another protocol in ``output``, or a run
@@ -731,6 +787,9 @@ def run_benchmark(protocol: BenchmarkProtocol, algorithms: Mapping[str, AgentFac
         rows[f"{kind}_normalised"] = get_normalized_score(protocol.real_env_id, rows[f"{kind}_balanced"].to_numpy(),
                                                           protocol.preset, protocol.target_field)
     rows["gap"] = rows["surrogate_normalised"] - rows["real_normalised"]
+    rows["target_field"] = protocol.target_field
+    rows["ran_by"] = ran_by or getpass.getuser()
+    rows["command"] = command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
     return rows[list(COLUMNS)]
 
 
@@ -791,13 +850,13 @@ def _check_protocol(output: Path, protocol: BenchmarkProtocol) -> None:
         recorded = json.loads(path.read_text())
         version = recorded.pop("version", 1)
         recorded = asdict(BenchmarkProtocol(**recorded))  # a field added since: its default
-        if recorded != asdict(protocol) or version != PROTOCOL_VERSION:
+        if recorded != asdict(protocol) or version != protocol.version:
             raise ValueError(f"{output} holds a benchmark run under {recorded} (protocol version {version}), not "
-                             f"{asdict(protocol)} (version {PROTOCOL_VERSION}); resume it with the same options or "
+                             f"{asdict(protocol)} (version {protocol.version}); resume it with the same options or "
                              "give another --output.")
         return
     output.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, {**asdict(protocol), "version": PROTOCOL_VERSION})
+    atomic_write_json(path, {**asdict(protocol), "version": protocol.version})
 
 
 # ------------------------------------------------------------------------------------------------ report

@@ -262,7 +262,7 @@ def _episode_job(plan: MixturePlan, seed: int, index: int) -> EpisodeJob:
     return EpisodeJob(f"episode{index}", policy, env_seed, metadata={"index": index, "policy": label})
 
 
-class _DatasetStore:
+class DatasetStore:
     """The dataset as the episode runner's store (:class:`~agents.runner.Store`): a job is done when the dataset
     records its index; a commit appends its episode, creating the dataset from the first one's env layout. The env
     is checked against the dataset's recorded settings before (:func:`_check_resumable`), not through ``env_key``.
@@ -392,7 +392,7 @@ def collect(
     jobs = [_episode_job(plan, seed, index) for index in range(episodes)]
     with TrajectoryWriter(output) as writer:
         _check_resumable(writer, env_id, settings, episodes, resume)
-        store = _DatasetStore(writer, env_id, recorded_kwargs, extra)
+        store = DatasetStore(writer, env_id, recorded_kwargs, extra)
         start = time.perf_counter()
         # A pool even for one worker: workers hold the thread policy (one torch thread), whatever this process holds.
         with EpisodeRunner(env_id, env_kwargs, store, backend or Backend(workers=workers), progress=progress) as runner:

@@ -133,31 +133,6 @@ def as_agent(policy: Policy, what: str = "The policy") -> Agent:
                       "observation -> action (agents.evaluation.Policy).")
 
 
-class _Travelling(Agent):
-    """An agent that travels to a worker process by ``cloudpickle`` (closures, lambdas, classes of ``__main__``),
-    arriving there as itself; here it plays as the agent it wraps."""
-
-    def __init__(self, agent: Agent):
-        self.agent = agent
-
-    def reset(self, layout: Any) -> None:
-        self.agent.reset(layout)
-
-    def act(self, observation: np.ndarray, info: dict) -> np.ndarray:
-        return self.agent.act(observation, info)
-
-    def __reduce__(self):
-        import cloudpickle
-
-        return _unpickle, (cloudpickle.dumps(self.agent),)
-
-
-def _unpickle(data: bytes) -> Agent:
-    import cloudpickle
-
-    return cloudpickle.loads(data)
-
-
 # ---------------------------------------------------------------------------------------------- the scores
 
 
@@ -275,8 +250,6 @@ def evaluate_policies(policies: Mapping[str, Policy | Sequence[Policy]], field: 
         if len(per_seed) != len(seeds):
             raise ValueError(f"{name!r} has {len(per_seed)} policies for {len(seeds)} seeds; give one per seed.")
         agents = [as_agent(one, f"Policy {name!r}") for one in per_seed]
-        if backend is not None:  # closures and lambdas reach the workers too
-            agents = [_Travelling(agent) for agent in agents]
         # the keys and metadata of agents.harness.evaluate_agents: a comparison's episodes are found here too
         jobs[name] = [EpisodeJob(f"{name}__seed{seed}", agent, seed, metadata={"agent": name})
                       for agent, seed in zip(agents, seeds)]

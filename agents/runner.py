@@ -37,11 +37,12 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import gymnasium as gym
+import numpy as np
 from tqdm.auto import tqdm
 
 from agents.backends import Backend
@@ -322,8 +323,10 @@ class EpisodeRunner:
                 # Prepared once here, so that the workers find a complete cache instead of queueing on its lock.
                 prepare_env(self.env_id, self.env_kwargs, progress=self._progress)
             self._pool = self.backend.executor()
-        running: dict[Future, EpisodeJob] = {self._pool.submit(play_job, job, self.env_id, self.env_kwargs): job
-                                             for job in jobs}
+        # closures, lambdas and classes of __main__ reach the workers too: each agent travels by cloudpickle
+        running: dict[Future, EpisodeJob] = {
+            self._pool.submit(play_job, replace(job, agent=_Travelling(job.agent)), self.env_id, self.env_kwargs): job
+            for job in jobs}
         try:
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -354,3 +357,28 @@ def run_episodes(jobs: Sequence[EpisodeJob], env_id: str, env_kwargs: Mapping[st
     """
     with EpisodeRunner(env_id, env_kwargs, store, backend, env, progress, len(jobs), desc, unit) as runner:
         return runner.run(jobs)
+
+
+class _Travelling(Agent):
+    """An agent that travels to a worker process by ``cloudpickle`` (closures, lambdas, classes of ``__main__``),
+    arriving there as itself; here it plays as the agent it wraps."""
+
+    def __init__(self, agent: Agent):
+        self.agent = agent
+
+    def reset(self, layout: Any) -> None:
+        self.agent.reset(layout)
+
+    def act(self, observation: np.ndarray, info: dict) -> np.ndarray:
+        return self.agent.act(observation, info)
+
+    def __reduce__(self):
+        import cloudpickle
+
+        return _unpickle, (cloudpickle.dumps(self.agent),)
+
+
+def _unpickle(data: bytes) -> Agent:
+    import cloudpickle
+
+    return cloudpickle.loads(data)

@@ -7,11 +7,14 @@ vector env (one numpy call per step for all N envs) at several N.
                                                                              # 6 micro episodes first
     python benchmarks/surrogate_speed.py --surrogate mixing_gym/reference/surrogate-v1-small \
         --num-envs 1 16 256 4096 16384 --windows 7 --csv docs/results/surrogate_speed_v1.csv   # the README's
+    python benchmarks/surrogate_speed.py --surrogate mixing_gym/reference/surrogate-v2-small --penalty 0.5 \
+        --num-envs 1 16 256 4096 16384 --windows 7 --csv docs/results/surrogate_speed_v2.csv   # with the penalty
 
 Each configuration is measured in ``--windows`` windows of ``--seconds``; the table gives their median, min and
 max, the CSV one row per window.
 
-The speed depends on the numbers of domains and benchmarks, not on the fitted values. Numpy's BLAS
+The speed depends on the numbers of domains and benchmarks, not on the fitted values; ``--penalty`` (any value
+above 0) steps the ensemble's other members too, as ``DataMixingSurrogate-v2`` does by default. Numpy's BLAS
 threads are pinned to one before numpy loads, so the figures are for a single core.
 """
 
@@ -74,8 +77,9 @@ def _windows(run: Callable[[], int], windows: int, seconds: float) -> list[float
     return rates
 
 
-def single_env_steps_per_second(surrogate: SurrogateModel, windows: int, seconds: float) -> list[float]:
-    env = gym.make("DataMixingSurrogate-v0", surrogate=surrogate)
+def single_env_steps_per_second(surrogate: SurrogateModel, windows: int, seconds: float,
+                                penalty: float = 0.0) -> list[float]:
+    env = gym.make("DataMixingSurrogate-v0", surrogate=surrogate, penalty=penalty)
     actions = [env.action_space.sample() for _ in range(1024)]
     env.reset(seed=0)
     env.step(actions[0])  # loads (or compiles) the step's kernels before the clock starts
@@ -90,8 +94,8 @@ def single_env_steps_per_second(surrogate: SurrogateModel, windows: int, seconds
 
 
 def vector_env_steps_per_second(surrogate: SurrogateModel, num_envs: int, windows: int,
-                                seconds: float) -> list[float]:
-    env = gym.make_vec("DataMixingSurrogate-v0", num_envs=num_envs, surrogate=surrogate)
+                                seconds: float, penalty: float = 0.0) -> list[float]:
+    env = gym.make_vec("DataMixingSurrogate-v0", num_envs=num_envs, surrogate=surrogate, penalty=penalty)
     actions = [env.action_space.sample() for _ in range(16)]
     env.reset(seed=0)
     env.step(actions[0])
@@ -112,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 16, 256, 1024, 4096])
     parser.add_argument("--windows", type=int, default=5, help="measuring windows per configuration")
     parser.add_argument("--seconds", type=float, default=1.0, help="length of each window")
+    parser.add_argument("--penalty", type=float, default=0.0,
+                        help="MOPO's penalty weight (above 0: every ensemble member is stepped; default 0)")
     parser.add_argument("--csv", default=None, help="also write one row per window (env, envs, window, "
                                                     "steps_per_second, domains, benchmarks) here")
     args = parser.parse_args(argv)
@@ -126,9 +132,10 @@ def main(argv: list[str] | None = None) -> None:
           f"{surrogate.layout.num_steps} steps per episode; {args.windows} windows of {args.seconds:g} s each)\n")
     print("| env | envs | steps/s, median | min | max |\n|---|---:|---:|---:|---:|")
     configurations = [("gym.make (single env, wrappers included)", 1,
-                       lambda: single_env_steps_per_second(surrogate, args.windows, args.seconds))]
+                       lambda: single_env_steps_per_second(surrogate, args.windows, args.seconds, args.penalty))]
     configurations += [("gym.make_vec (vector entry point)", num_envs,
-                        lambda n=num_envs: vector_env_steps_per_second(surrogate, n, args.windows, args.seconds))
+                        lambda n=num_envs: vector_env_steps_per_second(surrogate, n, args.windows, args.seconds,
+                                                                       args.penalty))
                        for num_envs in args.num_envs]
     rows = []
     for name, num_envs, measure in configurations:

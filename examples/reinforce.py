@@ -2,7 +2,7 @@
 in one file, benchmarked under the open protocol of ``mixing-gym benchmark`` (``agents.benchmark``).
 
 The benchmark calls ``make_agent(env, seed, budget)`` once per run (``agents.benchmark.AgentFactory``): ``env`` is
-the protocol's vector env (16 ``DataMixingSurrogate-v1`` envs stepped in one numpy call), ``budget`` its training
+the protocol's vector env (16 ``DataMixingSurrogate-v2`` envs stepped in one numpy call), ``budget`` its training
 budget in env steps. It returns a plain callable ``observation -> action`` (the policy's mean: deterministic), which
 the benchmark scores on the surrogate and validates on the real env.
 
@@ -107,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10, help="runs, seeds 0..N-1 (default: 10)")
     parser.add_argument("--timesteps", type=int, default=100_000, help="env steps per run (default: 100000)")
-    parser.add_argument("--validate", type=int, default=3, help="runs that also play a real episode (default: 3)")
+    parser.add_argument("--validate", type=int, default=5, help="runs that also play a real episode (default: 5)")
     parser.add_argument("--output", default="runs/reinforce", help="where the runs go (default: runs/reinforce)")
     args = parser.parse_args()
 

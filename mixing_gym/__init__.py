@@ -1,8 +1,10 @@
 """mixing-gym: learning to mix pre-training data as a Gymnasium environment.
 
-Importing the package registers ``DataMixing-v0``, ``DataMixing-v1``, ``DataMixingSurrogate-v0`` and
+Importing the package registers ``DataMixing-v0``, ``DataMixing-v1``, ``DataMixingSurrogate-v0``,
 ``DataMixingSurrogate-v1`` (the surrogate env on a reference surrogate shipped in the package, of the math field
-or, with ``target_field="code"``, of the code field: :mod:`mixing_gym.reference`); Gymnasium 1.x loads no
+or, with ``target_field="code"``, of the code field: :mod:`mixing_gym.reference`) and ``DataMixingSurrogate-v2``
+(the same on the second reference surrogates, refit on real episodes of trained policies, with their penalty on the
+ensemble's disagreement by default); Gymnasium 1.x loads no
 entry-point plugins, so ``gym.make("DataMixing-v0")`` works after ``import mixing_gym`` and
 ``gym.make("mixing_gym:DataMixing-v0")`` works anywhere, subprocess workers included. The heavy modules load only
 when an env is made. :class:`MixingLayout` (``MixingLayout.of(env)``) is what an env's consumers read: its domains,
@@ -32,3 +34,6 @@ if "DataMixingSurrogate-v0" not in gym.registry:
 if "DataMixingSurrogate-v1" not in gym.registry:
     gym.register(id="DataMixingSurrogate-v1", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV1Env",
                  vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV1VectorEnv")
+if "DataMixingSurrogate-v2" not in gym.registry:
+    gym.register(id="DataMixingSurrogate-v2", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV2Env",
+                 vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV2VectorEnv")

@@ -79,6 +79,15 @@ REFERENCE_SURROGATES = {
     ("DataMixingSurrogate-v1", "code"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-code-v1-small",
                                                            "mixing-gym/v1-code-small-v0"),
 }
+#: ``DataMixingSurrogate-v2``'s surrogates: the same fit on the reference trajectories and the real episodes of
+#: policies trained on the surrogates of earlier rounds (:func:`policy_episodes_folder`), written with their penalty
+#: (``card.json``'s ``penalty``, the env's default) by ``experiments/surrogate_aggregation``.
+REFERENCE_SURROGATES.update({
+    ("DataMixingSurrogate-v2", "math"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-v2-small",
+                                                           "mixing-gym/v1-small-v0"),
+    ("DataMixingSurrogate-v2", "code"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-code-v2-small",
+                                                           "mixing-gym/v1-code-small-v0"),
+})
 #: How to make a surrogate of a field that has no reference one, for error messages.
 _FIT_YOUR_OWN = ("collect its trajectories (mixing-gym collect --env DataMixing-v1 --target-field {field} --preset "
                 "small --episodes 128 --output runs/trajectories-{field}), fit a model on them "
@@ -115,3 +124,26 @@ def reference_card(env_id: str = "DataMixingSurrogate-v1", target_field: str = "
     """The data card of ``env_id``'s reference surrogate of ``target_field`` (the module's docstring says what it
     holds)."""
     return json.loads((reference_surrogate_path(env_id, target_field) / CARD_FILE).read_text())
+
+
+def policy_episodes_folder(target_field: str = "math") -> Path:
+    """The folder of the real ``DataMixing-v1`` ``small`` episodes of trained policies of ``target_field`` that
+    ``DataMixingSurrogate-v2``'s surrogate is fit on besides the reference trajectories: one Minari dataset a round of
+    data aggregation (``round0``, ``round1``, ...).
+
+    Args:
+        target_field: ``"math"`` or ``"code"``.
+    """
+    return REFERENCE_DIR / ("policy-episodes-v1-small" if target_field == "math" else
+                            f"policy-episodes-{target_field}-v1-small")
+
+
+def reference_penalty(env_id: str = "DataMixingSurrogate-v2", target_field: str = "math") -> float:
+    """The penalty ``env_id`` applies by default with its reference surrogate of ``target_field``: the weight its card
+    records (chosen on held-out policies), 0 where it records none (``DataMixingSurrogate-v1``).
+
+    Args:
+        env_id: the surrogate env.
+        target_field: ``"math"`` or ``"code"``.
+    """
+    return float(reference_card(env_id, target_field).get("penalty", 0.0))

@@ -7,7 +7,10 @@ A page holds the study's docstring, then one section per report command (a study
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 SECTION = re.compile(r"<!-- report: (.+?) -->\n(.*?)\n<!-- end report -->\n", re.DOTALL)
@@ -34,3 +37,22 @@ def write_result_page(page: Path, title: str, study_doc: str, study_file: str, c
     study = Path(study_file).parent.name
     page.write_text(f"<!-- Written by the report step of experiments/{study}/study.py: edit the study, not this "
                     f"page. -->\n# {title}\n\n{summary}\n\n{about}\n\n{body}")
+
+
+def publish_report(report: Callable[[], None], page: Path, title: str, study_doc: str, study_file: str,
+                   command: str) -> None:
+    """Run a study's report step, print what it printed under its command line, and write it as the command's
+    section of the study's page (:func:`write_result_page`).
+
+    Args:
+        report: prints the study's tables in Markdown.
+        page: the page, ``docs/results/<study>.md``.
+        title: the page's title.
+        study_doc: the study's module docstring.
+        study_file: the study's ``__file__``.
+        command: the report step's command line.
+    """
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        report()
+    print(f"`{command}`\n\n{printed.getvalue()}", end="")
+    write_result_page(page, title, study_doc, study_file, command, printed.getvalue())

@@ -21,7 +21,7 @@ from agents.backends import Backend
 from agents.base import Agent, FunctionAgent, SB3Agent, play_episode
 from agents.benchmark import (
     COLUMNS,
-    PROTOCOL_VERSION,
+    PROTOCOL_VERSIONS,
     BenchmarkProtocol,
     algorithms_of,
     load_policy,
@@ -39,6 +39,7 @@ from mixing_gym import MixingLayout, get_normalized_score
 
 ENV_ID = "DataMixingSurrogate-v1"
 PROTOCOL = BenchmarkProtocol(timesteps=256, num_envs=4)
+PROTOCOL_V1 = BenchmarkProtocol(timesteps=256, num_envs=4, surrogate_env_id="DataMixingSurrogate-v1")
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "reinforce.py"
 #: The columns of the committed docs/results/benchmark_v1_small.csv: the rows keep them first, in this order.
@@ -124,7 +125,7 @@ def test_benchmark_runs_resume_are_deterministic_and_report(tmp_path):
     rows = run_benchmark(PROTOCOL, ["a2c", "td3"], 2, tmp_path, validate_runs=0, progress=False)
     assert list(zip(rows["algorithm"], rows["seed"])) == [("a2c", 0), ("a2c", 1), ("td3", 0), ("td3", 1)]
     assert list(rows.columns) == list(COLUMNS) and list(COLUMNS[:10]) == COMMITTED_COLUMNS  # new columns at the end
-    assert (rows["spec"] == rows["algorithm"]).all() and (rows["protocol_version"] == PROTOCOL_VERSION).all()
+    assert (rows["spec"] == rows["algorithm"]).all() and (rows["protocol_version"] == 2).all()
     assert (rows["env_steps"] >= PROTOCOL.timesteps).all()  # SB3 ends at a whole rollout
     assert rows["real_balanced"].isna().all() and np.isfinite(rows["surrogate_normalised"]).all()
     assert (rows["timesteps"] == PROTOCOL.timesteps).all()
@@ -137,7 +138,8 @@ def test_benchmark_runs_resume_are_deterministic_and_report(tmp_path):
     fresh = run_benchmark(PROTOCOL, ["a2c"], 1, tmp_path / "fresh", validate_runs=0, progress=False)
     assert fresh["surrogate_balanced"][0] == rows["surrogate_balanced"][0]
     recorded = json.loads((tmp_path / "protocol.json").read_text())
-    assert recorded["timesteps"] == PROTOCOL.timesteps and recorded["version"] == PROTOCOL_VERSION
+    assert recorded["timesteps"] == PROTOCOL.timesteps
+    assert recorded["version"] == PROTOCOL.version == PROTOCOL_VERSIONS["DataMixingSurrogate-v2"]
 
     table = write_report(rows, tmp_path, tmp_path / "results" / "rows.csv")
     assert list(table["algorithm"]) == ["a2c", "td3"] and (table["surrogate_runs"] == 2).all()
@@ -198,7 +200,7 @@ def test_a_protocol_names_the_fields_that_have_a_reference_surrogate(tmp_path):
     # a benchmark started before the protocol had a target field resumes as the math field's
     (tmp_path / "protocol.json").write_text(json.dumps({"timesteps": 256, "num_envs": 4, "preset": "small",
                                                         "surrogate_env_id": ENV_ID, "real_env_id": "DataMixing-v1"}))
-    assert run_benchmark(PROTOCOL, ["a2c"], 1, tmp_path, validate_runs=0, progress=False)["seed"].tolist() == [0]
+    assert run_benchmark(PROTOCOL_V1, ["a2c"], 1, tmp_path, validate_runs=0, progress=False)["seed"].tolist() == [0]
 
 
 def test_cli_benchmark_prints_the_table(tmp_path, capsys):
@@ -242,7 +244,7 @@ def test_unknown_algorithms_name_the_builtins_and_the_spec_forms():
     with pytest.raises(ValueError) as error:
         algorithms_of(["ppo", "myalgo"])
     message = str(error.value)
-    assert "Unknown algorithms ['myalgo']" in message and "['ppo', 'a2c', 'sac', 'td3', 'dma']" in message
+    assert "Unknown algorithms ['myalgo']" in message and "['ppo', 'a2c', 'sac', 'td3', 'dma', 'planner']" in message
     assert "'package.module:make_agent'" in message and "'path/to/file.py:make_agent'" in message
     assert "factory(env, seed, budget)" in message
     with pytest.raises(ValueError, match="Two algorithms are named"):
@@ -262,10 +264,10 @@ def test_a_factory_returning_a_plain_callable_is_benchmarked_and_resumed(tmp_pat
     protocol = BenchmarkProtocol(timesteps=512, num_envs=4)
     rows = run_benchmark(protocol, {"zeros": make_zeros, "heavy": make_target_heavy}, seeds=2, output=tmp_path,
                          validate_runs=0, progress=False)
-    surrogate = gym.make(ENV_ID)
+    surrogate = gym.make(protocol.surrogate_env_id)
     uniform = play_episode(FunctionAgent(lambda o, i: np.zeros(surrogate.action_space.shape)), surrogate, 0).record()
     zeros = rows[rows["algorithm"] == "zeros"]
-    assert zeros["surrogate_balanced"].tolist() == [uniform["balanced"]] * 2
+    assert zeros["surrogate_balanced"].tolist() == [uniform["return"]] * 2  # the penalised return
     assert zeros["env_steps"].tolist() == [0, 0] and zeros["timesteps"].tolist() == [0, 0]  # it stepped nothing
     heavy = rows[rows["algorithm"] == "heavy"]
     assert heavy["env_steps"].tolist() == [128, 128] and heavy["timesteps"].tolist() == [512, 512]
@@ -291,7 +293,7 @@ def test_a_factory_returning_no_policy_gets_a_clear_error(tmp_path):
                                           "model or a callable observation -> action"):
         run_benchmark(PROTOCOL, {"nothing": make_nothing}, seeds=1, output=tmp_path, progress=False)
     assert not (tmp_path / "nothing-seed0" / "run.json").exists()
-    with pytest.raises(ValueError, match="The policy of algorithm 'wrong'.*failed on DataMixingSurrogate-v1.*shape"):
+    with pytest.raises(ValueError, match="The policy of algorithm 'wrong'.*failed on DataMixingSurrogate-v2.*shape"):
         run_benchmark(PROTOCOL, {"wrong": make_wrong_shape}, seeds=1, output=tmp_path, progress=False)
     with pytest.raises(PolicyError, match="is None"):
         as_agent(None)
@@ -323,14 +325,16 @@ def test_policies_of_every_kind_become_agents():
 def test_the_example_algorithm_is_benchmarked_through_run_benchmark(tmp_path):
     """examples/reinforce.py's factory, by its file spec, on two worker processes at 4,096 surrogate steps: it learns
     (far above the uniform mixture on the surrogate), and its rows read back from the CSV."""
-    protocol = BenchmarkProtocol(timesteps=4096, num_envs=16)
+    # version 1's surrogate, without a penalty: there a few thousand steps learn plenty
+    protocol = BenchmarkProtocol(timesteps=4096, num_envs=16, surrogate_env_id="DataMixingSurrogate-v1")
     rows = run_benchmark(protocol, [f"{EXAMPLE}:make_agent"], seeds=2, output=tmp_path, validate_runs=0,
                          backend=Backend("process", 2), progress=False)
     write_report(rows, tmp_path)
     written = pd.read_csv(tmp_path / "benchmark.csv")
     assert list(written.columns) == list(COLUMNS)
     assert written["algorithm"].tolist() == ["reinforce"] * 2 and written["seed"].tolist() == [0, 1]
-    assert (written["spec"] == f"{EXAMPLE}:make_agent").all() and (written["protocol_version"] == 1).all()
+    assert (written["spec"] == f"{EXAMPLE}:make_agent").all()
+    assert (written["protocol_version"] == protocol.version).all()
     assert (written["env_steps"] <= protocol.timesteps).all() and (written["timesteps"] == 4096).all()
     assert written["real_balanced"].isna().all()
     assert (written["surrogate_normalised"] > 200).all()  # uniform is about 0; a few thousand steps learn plenty
@@ -349,7 +353,7 @@ def test_the_example_benchmarks_itself_as_a_script(tmp_path):
 
 def test_a_benchmark_folder_from_before_the_open_protocol_resumes(tmp_path):
     """Run folders without policy.json nor spec (the built-ins' model.zip) load, and read as protocol version 1."""
-    run_benchmark(PROTOCOL, ["a2c"], 1, tmp_path, validate_runs=0, progress=False)
+    run_benchmark(PROTOCOL_V1, ["a2c"], 1, tmp_path, validate_runs=0, progress=False)
     run = tmp_path / "a2c-seed0" / "run.json"
     old = {key: value for key, value in json.loads(run.read_text()).items()
            if key in ("algorithm", "seed", "train_seconds", "surrogate_balanced", "surrogate_target_share", "protocol")}
@@ -358,9 +362,9 @@ def test_a_benchmark_folder_from_before_the_open_protocol_resumes(tmp_path):
     protocol = json.loads((tmp_path / "protocol.json").read_text())
     del protocol["version"]
     (tmp_path / "protocol.json").write_text(json.dumps(protocol))
-    rows = run_benchmark(PROTOCOL, ["a2c"], 1, tmp_path, validate_runs=0, progress=False)
+    rows = run_benchmark(PROTOCOL_V1, ["a2c"], 1, tmp_path, validate_runs=0, progress=False)
     assert rows["spec"].tolist() == ["a2c"] and rows["protocol_version"].tolist() == [1]
-    assert rows["timesteps"].tolist() == [PROTOCOL.timesteps] and rows["env_steps"].isna().all()
+    assert rows["timesteps"].tolist() == [PROTOCOL_V1.timesteps] and rows["env_steps"].isna().all()
     assert isinstance(load_policy(tmp_path / "a2c-seed0"), SB3Agent)
 
 

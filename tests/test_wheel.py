@@ -72,8 +72,12 @@ def test_wheel_holds_the_task_files_and_plays_an_episode_outside_the_repo(tmp_pa
         names = set(archive.namelist())
     tasks = {f"mixing_gym/tasks/{path.name}" for path in (REPO / "mixing_gym" / "tasks").glob("*.yaml")}
     assert tasks and tasks <= names, sorted(tasks - names)
-    reference = {f"mixing_gym/reference/surrogate-{field}small/{name}" for field in ("v1-", "code-v1-")
+    reference = {f"mixing_gym/reference/surrogate-{field}small/{name}"
+                 for field in ("v1-", "code-v1-", "v2-", "code-v2-")
                  for name in ("surrogate.json", "arrays.npz", "card.json")}
+    reference |= {f"mixing_gym/reference/policy-episodes-{field}small/round{number}/data/{name}"
+                  for field in ("v1-", "code-v1-") for number in range(3)
+                  for name in ("metadata.json", "0/metadata.json", "0/part-0.arrow")}
     reference |= {f"mixing_gym/reference/trajectories-{field}small/data/{name}" for field in ("v1-", "code-v1-")
                   for name in ("metadata.json", "0/metadata.json", "0/part-0.arrow", "127/part-0.arrow")}
     assert reference <= names, sorted(reference - names)

@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         command = commands.choices[args.command]
         command.error(unknown_options(command, unknown))
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what a command records of how it was run
     try:
         if hasattr(args, "torch_threads"):
             set_thread_policy(args.torch_threads)

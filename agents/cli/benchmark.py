@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import time
 from pathlib import Path
 
@@ -13,20 +14,25 @@ DEFAULT_ALGORITHMS = "ppo,sac,td3,a2c,dma"
 
 DESCRIPTION = """\
 Train each algorithm of --algos/--algo for --seeds runs under one protocol
-(agents.benchmark: --timesteps surrogate env steps on --num-envs vectorised
-envs of the reference surrogate DataMixingSurrogate-v1), score every final
-policy on the surrogate, validate the first --validate runs of each on the
-real env (DataMixing-v1 small, one episode each), and report normalised
+(agents.benchmark, version 2: --timesteps surrogate env steps on --num-envs
+vectorised envs of DataMixingSurrogate-v2, the reference surrogate refit on
+real episodes of trained policies, with its penalty on the ensemble's
+disagreement), score every final policy by its return on the surrogate,
+validate the first --validate runs of each on the real env (DataMixing-v1
+small, one episode each), and report normalised
 scores (0: uniform, 100: the search baseline's best) as IQMs with
 stratified-bootstrap 95% intervals, the probability of improving on the
 best, performance profiles, and each algorithm's gap between surrogate and
-real scores. --target-field code does all of it on the code field: its
+real scores. --surrogate-env DataMixingSurrogate-v1 runs protocol version 1
+(the first reference surrogates, no penalty), whose results it reproduces.
+--target-field code does all of it on the code field: its
 reference surrogate, its trajectories, DataMixing-v1(target_field="code")
 and its reference scores.
 
 An algorithm is a built-in name (Stable-Baselines3's ppo, a2c, sac, td3 with
 the hyperparameters of agents.benchmark.ALGORITHMS; dma, the offline Data
-Mixing Agent, on the reference trajectories) or your own factory, by spec:
+Mixing Agent, on the reference trajectories; planner, the cross-entropy method
+on the surrogate model) or your own factory, by spec:
   package.module:make_agent     importable from here or installed
   path/to/file.py:make_agent    any Python file (":make_agent" may be left out)
   name=SPEC                     names its rows and folders (default: the
@@ -66,8 +72,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--timesteps", type=int, default=100_000,
                         help="training budget of each run, in surrogate env steps (default: 100000)")
     parser.add_argument("--num-envs", type=int, default=16, help="surrogate envs stepped together (default: 16)")
-    parser.add_argument("--validate", type=int, default=3,
-                        help="runs of each algorithm that also play one real episode (default: 3; 0: none)")
+    parser.add_argument("--validate", type=int, default=5,
+                        help="runs of each algorithm that also play one real episode (default: 5; 0: none)")
+    parser.add_argument("--surrogate-env", default="DataMixingSurrogate-v2", metavar="ENV_ID",
+                        choices=sorted({env for env, _ in REFERENCE_SURROGATES}),
+                        help="the surrogate env the algorithms train on, which sets the protocol's version: "
+                             "%(choices)s (default: %(default)s, version 2)")
+    parser.add_argument("--ran-by", default=None, metavar="NAME",
+                        help="who runs it, recorded in every row for the leaderboard (default: the login name)")
     parser.add_argument("--preset", default="small", help="the real env's proxy preset (default: small)")
     parser.add_argument("--target-field", default="math", choices=sorted({field for _, field in REFERENCE_SURROGATES}),
                         help="the target field of the surrogate and the real env (default: math)")
@@ -101,10 +113,11 @@ def run(args: argparse.Namespace) -> None:
 
     algorithms = {algorithm.name: algorithm.spec for algorithm in algorithms_of(algorithm_specs(args))}
     protocol = BenchmarkProtocol(timesteps=args.timesteps, num_envs=args.num_envs, preset=args.preset,
-                                 target_field=args.target_field)
+                                 target_field=args.target_field, surrogate_env_id=args.surrogate_env)
     backend = Backend(args.backend, args.workers, args.address, args.num_gpus)
     start = time.perf_counter()
-    rows = run_benchmark(protocol, algorithms, args.seeds, args.output, args.validate, backend)
+    rows = run_benchmark(protocol, algorithms, args.seeds, args.output, args.validate, backend, ran_by=args.ran_by,
+                         command=shlex.join(["mixing-gym", *args.argv]))
     table = write_report(rows, args.output, args.results)
     print(markdown(table))
     written = [path.name for path in sorted(Path(args.output).glob("*")) if path.is_file()]

@@ -13,8 +13,6 @@ policy kind (the label before its parameters), and writes them to the study's pa
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import shlex
 import sys
 from pathlib import Path
@@ -23,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mixing_gym.mdp import balanced_objective
-from mixing_gym.result_pages import write_result_page
+from mixing_gym.result_pages import publish_report
 from mixing_gym.storage import upsert_csv
 from mixing_gym.trajectories import load_trajectories
 
@@ -96,10 +94,7 @@ def main() -> None:
         upsert_csv(path, summarise(args.trajectories), ["episode"])
         return
     command = shlex.join(["python", "experiments/collection_summary/study.py", *sys.argv[1:]])
-    with contextlib.redirect_stdout(io.StringIO()) as printed:
-        report(path, args.references)
-    print(f"`{command}`\n\n{printed.getvalue()}", end="")
-    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
+    publish_report(lambda: report(path, args.references), PAGE, PAGE_TITLE, __doc__, __file__, command)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,6 @@ One row per benchmark goes to ``--csv`` (its space's rows replaced, the other sp
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import shlex
 import sys
 from pathlib import Path
@@ -33,7 +31,7 @@ import pandas as pd
 from mixing_gym.benchmark_data import normalized_code
 from mixing_gym.domains import get_domain_space
 from mixing_gym.prepare import DataConfig, PreparedData, prepare_data
-from mixing_gym.result_pages import write_result_page
+from mixing_gym.result_pages import publish_report
 from mixing_gym.storage import read_jsonl, upsert_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,10 +134,7 @@ def main() -> None:
             upsert_csv(args.csv, pd.DataFrame(audit(space, args.cache_dir), columns=COLUMNS), ["space", "benchmark"])
         return
     command = shlex.join(["python", "experiments/contamination_v1/study.py", *sys.argv[1:]])
-    with contextlib.redirect_stdout(io.StringIO()) as printed:
-        report(args.csv)
-    print(f"`{command}`\n\n{printed.getvalue()}", end="")
-    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
+    publish_report(lambda: report(args.csv), PAGE, PAGE_TITLE, __doc__, __file__, command)
 
 
 if __name__ == "__main__":

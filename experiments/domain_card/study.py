@@ -19,8 +19,6 @@ machine spends extracting at prepare time.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import shlex
 import sys
@@ -31,7 +29,7 @@ import pandas as pd
 
 from mixing_gym.domains import Domain, DomainSpace, get_domain_space
 from mixing_gym.prepare import DataConfig, generate_problems, split_documents, take_chars
-from mixing_gym.result_pages import write_result_page
+from mixing_gym.result_pages import publish_report
 from mixing_gym.sources import PackageCodeSource, ProblemSource, ReasoningGymSource, TextSource
 from mixing_gym.storage import upsert_csv
 from mixing_gym.topics import TopicSource, topic_name, topic_terms
@@ -154,10 +152,7 @@ def main() -> None:
         print(f"{len(rows)} domains of {space.name!r}: rows in {path}", file=sys.stderr)
         return
     command = shlex.join(["python", "experiments/domain_card/study.py", *sys.argv[1:]])
-    with contextlib.redirect_stdout(io.StringIO()) as printed:
-        report(space, path)
-    print(f"`{command}`\n\n{printed.getvalue()}", end="")
-    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
+    publish_report(lambda: report(space, path), PAGE, PAGE_TITLE, __doc__, __file__, command)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,6 @@ improvement over the base model); ``run`` plays only the rows the CSV lacks.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import re
 import shlex
@@ -56,7 +54,7 @@ from agents.task_aware import task_aware_mixture
 from mixing_gym.domains import get_domain_space
 from mixing_gym.layout import MixingLayout, describe_mixture, field_mixture
 from mixing_gym.models import get_preset
-from mixing_gym.result_pages import write_result_page
+from mixing_gym.result_pages import publish_report
 from mixing_gym.storage import upsert_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -374,10 +372,7 @@ def main() -> None:
     card = Card(args.preset, args.tokens_per_step)
     if args.step == "report":
         command = shlex.join(["python", "experiments/environment_card_v1/study.py", *sys.argv[1:]])
-        with contextlib.redirect_stdout(io.StringIO()) as printed:
-            report(card, args.large_preset)
-        print(f"`{command}`\n{printed.getvalue()}", end="")
-        write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
+        publish_report(lambda: report(card, args.large_preset), PAGE, PAGE_TITLE, __doc__, __file__, command)
         return
     for part in args.part:
         if part == "fixed":

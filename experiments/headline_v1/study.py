@@ -60,8 +60,6 @@ performance profiles (``docs/headline_v1_profiles.png``).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import shlex
 import sys
 from dataclasses import asdict
@@ -86,7 +84,7 @@ from mixing_gym.mdp import balanced_objective
 from mixing_gym.models import get_preset, import_gguf, smollm2_gguf
 from mixing_gym.normalized_scores import normalize_to_baselines
 from mixing_gym.reference import REFERENCE_TRAJECTORIES, reference_surrogate_path
-from mixing_gym.result_pages import write_result_page
+from mixing_gym.result_pages import publish_report
 from mixing_gym.storage import upsert_csv
 from mixing_gym.trajectories import load_trajectories
 
@@ -589,10 +587,7 @@ def main() -> None:
         return
     command = shlex.join(["python", "experiments/headline_v1/study.py", *sys.argv[1:]])
     frame = pd.read_csv(RESULTS)
-    with contextlib.redirect_stdout(io.StringIO()) as printed:
-        report(frame)
-    print(f"`{command}`\n{printed.getvalue()}", end="")
-    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
+    publish_report(lambda: report(frame), PAGE, PAGE_TITLE, __doc__, __file__, command)
     print(f"\npage: {PAGE.relative_to(ROOT)}" + ("; README headline rewritten" if write_readme_headline(frame) else ""))
 
 

@@ -29,8 +29,6 @@ share after the warm start and after the last phase (the issue asks for both) an
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import shlex
 import sys
 from pathlib import Path
@@ -43,7 +41,7 @@ from agents.cli.arguments import add_backend_arguments
 from agents.harness import evaluate_agents, mean_ci
 from agents.registry import AgentResources, make_agent
 from mixing_gym.reference import REFERENCE_TRAJECTORIES
-from mixing_gym.result_pages import write_result_page
+from mixing_gym.result_pages import publish_report
 from mixing_gym.storage import upsert_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,10 +151,7 @@ def main() -> None:
         run(args.variants, Backend(args.backend, args.workers, args.address, args.num_gpus))
         return
     command = shlex.join(["python", "experiments/offline_knobs_v1/study.py", *sys.argv[1:]])
-    with contextlib.redirect_stdout(io.StringIO()) as printed:
-        report(pd.read_csv(RESULTS))
-    print(f"`{command}`\n{printed.getvalue()}", end="")
-    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
+    publish_report(lambda: report(pd.read_csv(RESULTS)), PAGE, PAGE_TITLE, __doc__, __file__, command)
 
 
 if __name__ == "__main__":

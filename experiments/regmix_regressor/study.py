@@ -21,8 +21,6 @@ markdown table, also written to the study's page, ``docs/results/regmix_regresso
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import shlex
 import sys
 from pathlib import Path
@@ -38,7 +36,7 @@ from agents.regression import MixtureRegressor
 from agents.search import FixedSchedule
 from mixing_gym.envs import target_field_space_of
 from mixing_gym.models import get_preset
-from mixing_gym.result_pages import write_result_page
+from mixing_gym.result_pages import publish_report
 from mixing_gym.storage import upsert_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,10 +181,7 @@ def main() -> None:
         play_runs(args.runs, args.seed, args.preset, runs_csv)
         return
     command = shlex.join(["python", "experiments/regmix_regressor/study.py", *sys.argv[1:]])
-    with contextlib.redirect_stdout(io.StringIO()) as printed:
-        report(runs_csv, args)
-    print(f"`{command}`\n\n{printed.getvalue()}", end="")
-    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
+    publish_report(lambda: report(runs_csv, args), PAGE, PAGE_TITLE, __doc__, __file__, command)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
 """The RL benchmark: Stable-Baselines3's algorithms and the Data Mixing Agent trained on the reference surrogate,
 validated on the real ``DataMixing-v1``, under the protocol of ``mixing-gym benchmark`` (:mod:`agents.benchmark`).
 
-    python experiments/rl_benchmark/study.py run                       # the math field's 50 runs; resumable
+    python experiments/rl_benchmark/study.py run                       # protocol 2, the math field; resumable
     python experiments/rl_benchmark/study.py run --target-field code   # the code field's
+    python experiments/rl_benchmark/study.py run --protocol 1          # version 1's 50 runs (v1 surrogate)
     python experiments/rl_benchmark/study.py report                    # the table from the CSV, and its page
-    python experiments/rl_benchmark/study.py report --target-field code
+    python experiments/rl_benchmark/study.py report --target-field code --protocol 1
 
-``run`` is ``mixing-gym benchmark --algos ppo,sac,td3,a2c,dma --seeds 10`` with its work in ``runs/benchmark-v1``
-(``runs/benchmark-code-v1`` for the code field) and one row per run in ``docs/results/benchmark_v1_small.csv``
-(``benchmark_code_v1_small.csv``); rerun it to resume. ``report`` summarises those rows as the command does
+``run`` is ``mixing-gym benchmark --seeds 10 --validate 5`` with protocol 2's six algorithms (Stable-Baselines3's
+PPO, SAC, TD3 and A2C, the Data Mixing Agent and the REINFORCE example) on ``DataMixingSurrogate-v2``
+(with ``--protocol 1``: the first five on ``DataMixingSurrogate-v1``, 3 validated, as they were run), its work in
+``runs/benchmark-v2`` (``runs/benchmark-code-v2``, ``runs/benchmark-v1``, ...) and one row per run in
+``docs/results/benchmark_v2_small.csv`` (``benchmark_code_v2_small.csv``, ``benchmark_v1_small.csv``, ...); rerun
+it to resume. ``report`` summarises those rows as the command does
 (:func:`agents.benchmark.summarise`: normalised scores, 0 uniform and 100 the search baseline's best real policy, as
 IQMs with stratified-bootstrap 95% intervals, the probability of improving on the best algorithm, each algorithm's
 gap between its surrogate and real scores, and the median training seconds of a run), adds the timing rows
@@ -20,8 +24,6 @@ folder to ``docs/benchmark_*_profiles_*.png``), and writes them to the study's p
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import shlex
 import sys
 from pathlib import Path
@@ -30,44 +32,66 @@ import pandas as pd
 
 from agents.benchmark import markdown, summarise
 from agents.cli import main as mixing_gym
-from mixing_gym.result_pages import write_result_page
+from mixing_gym.result_pages import publish_report
+from mixing_gym.surrogate import spearman_rank
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
-#: Per field: the rows' CSV, the run's output folder and the prefix of its pictures in ``docs/``.
-FIELDS = {"math": ("benchmark_v1_small.csv", "runs/benchmark-v1", "benchmark_v1"),
-          "code": ("benchmark_code_v1_small.csv", "runs/benchmark-code-v1", "benchmark_code_v1")}
+FIELDS = ("math", "code")
 TIMING = RESULTS / "benchmark_v1_small_timing.csv"
-ALGORITHMS, SEEDS = "ppo,sac,td3,a2c,dma", 10
+#: Per protocol version: its surrogate env, algorithms and real validations per algorithm.
+PROTOCOLS = {1: ("DataMixingSurrogate-v1", "ppo,sac,td3,a2c,dma", 3),
+             2: ("DataMixingSurrogate-v2", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5)}
+SEEDS = 10
 
 
-def run(target_field: str) -> int:
-    """Run (or resume) the benchmark of ``target_field``; its exit status.
-
-    Args:
-        target_field: ``"math"`` or ``"code"``.
-    """
-    rows, output, _ = FIELDS[target_field]
-    return mixing_gym(["benchmark", "--target-field", target_field, "--algos", ALGORITHMS, "--seeds", str(SEEDS),
-                       "--output", output, "--results", str(RESULTS / rows)])
+def names(target_field: str, protocol: int) -> tuple[str, str, str]:
+    """The rows' CSV, the run's output folder and the prefix of its pictures in ``docs/``."""
+    stem = f"benchmark_v{protocol}" if target_field == "math" else f"benchmark_{target_field}_v{protocol}"
+    return f"{stem}_small.csv", "runs/" + stem.replace("_", "-"), stem
 
 
-def report(target_field: str) -> None:
-    """Print the benchmark's table of ``target_field`` from its CSV, the timing rows and the pictures.
+def run(target_field: str, protocol: int) -> int:
+    """Run (or resume) the benchmark of ``target_field`` under ``protocol``; its exit status.
 
     Args:
         target_field: ``"math"`` or ``"code"``.
+        protocol: the protocol's version.
     """
-    name, output, pictures = FIELDS[target_field]
+    rows, output, _ = names(target_field, protocol)
+    surrogate, algorithms, validate = PROTOCOLS[protocol]
+    return mixing_gym(["benchmark", "--target-field", target_field, "--surrogate-env", surrogate, "--algos", algorithms,
+                       "--seeds", str(SEEDS), "--validate", str(validate), "--output", output,
+                       "--ran-by", "mixing-gym maintainers", "--results", str(RESULTS / rows)])
+
+
+def report(target_field: str, protocol: int) -> None:
+    """Print the benchmark's table of ``target_field`` under ``protocol`` from its CSV, the timing rows and the
+    pictures.
+
+    Args:
+        target_field: ``"math"`` or ``"code"``.
+        protocol: the protocol's version.
+    """
+    name, output, pictures = names(target_field, protocol)
     rows = pd.read_csv(RESULTS / name)
     print(f"Rows: [{name}](docs/results/{name}), one per run ({rows['algorithm'].nunique()} algorithms, "
           f"{rows.groupby('algorithm').size().max()} runs each; `{output}` holds the run's own files).\n")
-    print(markdown(summarise(rows)))
+    table = summarise(rows)
+    print(markdown(table))
+    if "real_iqm" in table:
+        validated = table.dropna(subset=["real_iqm"])
+        spearman = spearman_rank(validated["real_iqm"].to_numpy(), validated["surrogate_iqm"].to_numpy())
+        gaps = rows["gap"].dropna()
+        print(f"Does the surrogate rank the algorithms as the real env does? Spearman between their surrogate and real "
+              f"IQMs over the {len(validated)} validated algorithms: **{spearman:.2f}** (the goal: at least 0.9); the "
+              f"mean absolute gap of the {len(gaps)} validated runs: **{gaps.abs().mean():.0f}** normalised points "
+              f"(the goal: at most 25; mean gap {gaps.mean():+.0f}).\n")
     for kind in ("surrogate", "real"):
         picture = ROOT / "docs" / f"{pictures}_profiles_{kind}.png"
         if picture.exists():
             print(f"![performance profiles on the {kind} env](docs/{picture.name})\n")
-    if target_field == "math" and TIMING.exists():
+    if target_field == "math" and protocol == 1 and TIMING.exists():
         print(f"Wall-clock time of the benchmark ([{TIMING.name}](docs/results/{TIMING.name})):\n")
         print(pd.read_csv(TIMING).to_markdown(index=False))
 
@@ -80,15 +104,13 @@ PAGE_TITLE = "RL benchmark on the reference surrogate"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=("run", "report"), help="run: the benchmark; report: its table and page")
-    parser.add_argument("--target-field", default="math", choices=sorted(FIELDS))
+    parser.add_argument("--target-field", default="math", choices=FIELDS)
+    parser.add_argument("--protocol", type=int, default=2, choices=sorted(PROTOCOLS), help="the protocol's version")
     args = parser.parse_args()
     if args.step == "run":
-        return run(args.target_field)
+        return run(args.target_field, args.protocol)
     command = shlex.join(["python", "experiments/rl_benchmark/study.py", *sys.argv[1:]])
-    with contextlib.redirect_stdout(io.StringIO()) as printed:
-        report(args.target_field)
-    print(f"`{command}`\n\n{printed.getvalue()}", end="")
-    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
+    publish_report(lambda: report(args.target_field, args.protocol), PAGE, PAGE_TITLE, __doc__, __file__, command)
     return 0
 
 

@@ -19,9 +19,7 @@ to the study's page, ``docs/results/surrogate_fidelity.md``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import io
 import shlex
 import sys
 import time
@@ -30,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from mixing_gym.envs.surrogate import rollout_fidelity
-from mixing_gym.result_pages import write_result_page
+from mixing_gym.result_pages import publish_report
 from mixing_gym.storage import upsert_csv
 from mixing_gym.surrogate import SurrogateModel, fidelity
 from mixing_gym.trajectories import load_trajectories
@@ -121,10 +119,7 @@ def main() -> None:
         upsert_csv(path, measure(args.trajectories, args.held_out, args.top_fraction), ["variant"])
         return
     command = shlex.join(["python", "experiments/surrogate_fidelity/study.py", *sys.argv[1:]])
-    with contextlib.redirect_stdout(io.StringIO()) as printed:
-        report(path)
-    print(f"`{command}`\n\n{printed.getvalue()}", end="")
-    write_result_page(PAGE, PAGE_TITLE, __doc__, __file__, command, printed.getvalue())
+    publish_report(lambda: report(path), PAGE, PAGE_TITLE, __doc__, __file__, command)
 
 
 if __name__ == "__main__":

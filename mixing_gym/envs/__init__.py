@@ -17,6 +17,8 @@ _ENVS = {
     "DataMixingSurrogateVectorEnv": "mixing_gym.envs.surrogate",
     "DataMixingSurrogateV1Env": "mixing_gym.envs.surrogate",
     "DataMixingSurrogateV1VectorEnv": "mixing_gym.envs.surrogate",
+    "DataMixingSurrogateV2Env": "mixing_gym.envs.surrogate",
+    "DataMixingSurrogateV2VectorEnv": "mixing_gym.envs.surrogate",
 }
 
 __all__ = [*_ENVS, "prepare_env", "target_field_space_of"]

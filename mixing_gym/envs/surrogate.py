@@ -36,7 +36,7 @@ from mixing_gym.mdp import (
     check_action_mode,
     score_objective,
 )
-from mixing_gym.reference import reference_surrogate_path
+from mixing_gym.reference import reference_penalty, reference_surrogate_path
 from mixing_gym.surrogate import SurrogateModel, r_squared, resolve_surrogate, spearman_rank
 from mixing_gym.trajectories import TrajectoryDataset, as_dataset
 
@@ -93,15 +93,16 @@ class SurrogateEpisodes:
         """Train every env one step on ``weights`` ``(N, K)``; ``normal`` ``(N, B)`` are standard normal draws
         for the step noise. Returns the rewards and whether each episode ended."""
         model = self.model
-        members = model.member_changes(self.improvements, weights, self.steps / self.num_steps, self.epochs,
-                                       slice(None) if self.measure_uncertainty else slice(0, 1))
-        change = members[0]  # the model fit on every episode predicts; the ensemble's spread is its uncertainty
+        progress = self.steps / self.num_steps
         if self.measure_uncertainty:
-            aggregates = model.aggregates(members)  # (E, N, 2)
+            # the model fit on every episode predicts; the ensemble's spread is its uncertainty
+            change, aggregates = model.change_and_spread(self.improvements, weights, progress, self.epochs)
             members_count = len(aggregates)  # means as sums over the members: np.mean and np.var cost more per call
             deviations = aggregates - aggregates.sum(axis=0) / members_count
             variance = (deviations * deviations).sum(axis=0) / members_count
             self.uncertainty = np.sqrt(variance.sum(axis=1))  # the norm of each field's std
+        else:
+            change = model.predict_change(self.improvements, weights, progress, self.epochs)
         if normal is not None:
             change += normal * self.noise_std
         improvements = change  # the kernel's fresh array, updated in place: a temporary less per step
@@ -227,12 +228,12 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
 
     - ``surrogate``: a :class:`SurrogateModel` or the folder it was saved to (``model.save(path)``); v1 defaults
       to the reference surrogate of ``target_field``.
-    - ``target_field`` (v1 only, not with ``surrogate``): ``"math"`` (default) or ``"code"``, the field whose
-      reference surrogate to step (:class:`DataMixingSurrogateV1Env`).
+    - ``target_field`` (v1 and v2, not with ``surrogate``): ``"math"`` (default) or ``"code"``, the field whose
+      reference surrogate to step (:class:`DataMixingSurrogateV1Env`, :class:`DataMixingSurrogateV2Env`).
     - ``reward``, ``reward_coef``, ``action_mode``, ``temperature``: as the real env's.
     - ``noise``: step noise in units of the model's residual std (default 0: deterministic dynamics).
-    - ``penalty``: MOPO's uncertainty penalty ``lambda`` (default 0; needs ``SurrogateModel.fit(...,
-      ensemble=E)`` with E >= 2).
+    - ``penalty``: MOPO's uncertainty penalty ``lambda`` (default 0, on v2 the weight its reference surrogate's card
+      records; needs ``SurrogateModel.fit(..., ensemble=E)`` with E >= 2).
     - ``render_mode``: ``"ansi"`` (a text table) or ``None``.
 
     ``info`` holds ``mixture``, ``scores`` (raw scores implied by the predicted improvements, with
@@ -252,7 +253,13 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
       the step's loops compiled with numba (:mod:`mixing_gym.kernels`), the same dynamics to rounding; the
       domain features' linear terms as one BLAS product, and fewer temporaries per step (also to rounding).
       Later, v1 only: ``target_field="code"``, a second reference surrogate fit on 128 code-field ``small``
-      trajectories (:class:`DataMixingSurrogateV1Env`; the math one stays the default, unchanged).
+      trajectories (:class:`DataMixingSurrogateV1Env`; the math one stays the default, unchanged). Later, for all
+      ids: a penalised step reads the other members' field aggregates only
+      (:meth:`~mixing_gym.surrogate.SurrogateModel.change_and_spread`), the same dynamics and the same
+      disagreement to rounding.
+    - v2: the same class on the second reference surrogates, fit on the reference trajectories and on real episodes
+      of trained policies gathered in rounds of data aggregation, with ``penalty`` defaulting to the weight chosen on
+      held-out policies (:class:`DataMixingSurrogateV2Env`); the benchmark protocol's version 2 trains on it.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 2}
@@ -432,15 +439,23 @@ class DataMixingSurrogateVectorEnv(_SurrogateSpec, VectorEnv):
         return infos
 
 
-def _reference_or(surrogate: SurrogateModel | str | Path | None,
-                  target_field: str | None) -> SurrogateModel | str | Path:
-    """``surrogate``, or where it is None the reference surrogate of ``target_field`` (math by default)."""
+def _reference_or(surrogate: SurrogateModel | str | Path | None, target_field: str | None,
+                  env_id: str = "DataMixingSurrogate-v1") -> SurrogateModel | str | Path:
+    """``surrogate``, or where it is None ``env_id``'s reference surrogate of ``target_field`` (math by default)."""
     if surrogate is not None and target_field is not None:
         raise ValueError("Pass surrogate= (your own model) or target_field= (the reference surrogate of that field), "
                          "not both: a surrogate's field is the one its trajectories were collected on.")
     if surrogate is not None:
         return surrogate
-    return reference_surrogate_path("DataMixingSurrogate-v1", target_field or "math")
+    return reference_surrogate_path(env_id, target_field or "math")
+
+
+def _reference_penalty(surrogate: SurrogateModel | str | Path | None, target_field: str | None,
+                       penalty: float | None) -> float:
+    """``penalty``, or where it is None ``DataMixingSurrogate-v2``'s chosen weight (0 with a surrogate of yours)."""
+    if penalty is not None:
+        return penalty
+    return 0.0 if surrogate is not None else reference_penalty("DataMixingSurrogate-v2", target_field or "math")
 
 
 class DataMixingSurrogateV1Env(DataMixingSurrogateEnv):
@@ -473,6 +488,47 @@ class DataMixingSurrogateV1VectorEnv(DataMixingSurrogateVectorEnv):
     def __init__(self, num_envs: int = 1, surrogate: SurrogateModel | str | Path | None = None,
                  target_field: str | None = None, **kwargs: Any):
         super().__init__(num_envs, _reference_or(surrogate, target_field), **kwargs)
+
+
+class DataMixingSurrogateV2Env(DataMixingSurrogateEnv):
+    """``DataMixingSurrogate-v2``: :class:`DataMixingSurrogateEnv` on the second reference surrogates, pessimistic by
+    default.
+
+    Its surrogates are fit on the reference trajectories and on real episodes of policies trained on the surrogates
+    of earlier rounds (data aggregation: data where learners go), and each step's reward is lowered by ``penalty``
+    times the ensemble's disagreement, with the weight chosen on held-out real episodes of trained policies
+    (:func:`mixing_gym.reference.reference_penalty`; ``experiments/surrogate_aggregation``). Its scores are the ones
+    the benchmark protocol (version 2) ranks algorithms by.
+
+    Args:
+        surrogate: a :class:`SurrogateModel` or its folder; default: the v2 reference surrogate of ``target_field``.
+        target_field: ``"math"`` (the default) or ``"code"``. Not with ``surrogate``.
+        penalty: MOPO's ``lambda``; default: the reference surrogate's chosen weight (0 with ``surrogate``).
+        **kwargs: as :class:`DataMixingSurrogateEnv`.
+    """
+
+    def __init__(self, surrogate: SurrogateModel | str | Path | None = None, target_field: str | None = None,
+                 penalty: float | None = None, **kwargs: Any):
+        super().__init__(_reference_or(surrogate, target_field, "DataMixingSurrogate-v2"),
+                         penalty=_reference_penalty(surrogate, target_field, penalty), **kwargs)
+
+
+class DataMixingSurrogateV2VectorEnv(DataMixingSurrogateVectorEnv):
+    """N ``DataMixingSurrogate-v2`` episodes in one numpy call: :class:`DataMixingSurrogateVectorEnv` on a v2
+    reference surrogate and its penalty unless given others.
+
+    Args:
+        num_envs: N.
+        surrogate: as :class:`DataMixingSurrogateV2Env`.
+        target_field: as :class:`DataMixingSurrogateV2Env`.
+        penalty: as :class:`DataMixingSurrogateV2Env`.
+        **kwargs: as :class:`DataMixingSurrogateVectorEnv`.
+    """
+
+    def __init__(self, num_envs: int = 1, surrogate: SurrogateModel | str | Path | None = None,
+                 target_field: str | None = None, penalty: float | None = None, **kwargs: Any):
+        super().__init__(num_envs, _reference_or(surrogate, target_field, "DataMixingSurrogate-v2"),
+                         penalty=_reference_penalty(surrogate, target_field, penalty), **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- evaluation

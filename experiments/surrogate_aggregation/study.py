@@ -1,0 +1,310 @@
+"""``DataMixingSurrogate-v2``: the reference surrogates refit on real episodes of trained policies (data aggregation),
+with a pessimism weight chosen on held-out policies.
+
+    python experiments/surrogate_aggregation/study.py run --field math --rounds 3   # resumes; a round at a time
+    python experiments/surrogate_aggregation/study.py choose --field math           # the penalty, the v2 surrogate
+    python experiments/surrogate_aggregation/study.py report                        # tables, plot, page
+
+The v1 reference surrogates are fit on 128 collection episodes (random walks, tilts, perturbed baselines); policies
+trained on them go where those episodes never went, and their surrogate scores do not hold on the real env. Round
+``r`` of a field (Dyna / DAgger-style aggregation: data where the learners go):
+
+1. **its surrogate**: round 0 trains on the v1 reference surrogate; round ``r`` on the same fit (per-domain, a
+   5-member bootstrap ensemble, seed 0) of the reference trajectories and every real episode of rounds ``< r``;
+2. **its policies**: the protocol's algorithms (:data:`ALGORITHMS`: Stable-Baselines3's PPO, A2C, SAC and TD3, the
+   REINFORCE example, the planner) trained on it under the benchmark protocol (100K steps, no penalty: the data
+   should go where unpenalised learners go), seeds ``2r`` and ``2r + 1``, each scored by one episode on it;
+3. **their real episodes**: each final policy plays one ``DataMixing-v1`` ``small`` episode of the field (run ``s``
+   on env seed ``1 + s``, as the protocol validates), recorded as trajectories in the package
+   (``mixing_gym/reference/policy-episodes-<field>/round<r>``, a Minari dataset), so the next round and v2 refit
+   on them;
+4. **its rows** (``docs/results/aggregation_<field>.csv``, one per policy): surrogate and real balanced scores,
+   both normalised (0 uniform, 100 the search baseline's best), and the gap between them, for policies the round's
+   surrogate never saw the real episodes of.
+
+``choose`` picks v2's penalty (MOPO's ``lambda``: a step's reward less ``lambda`` times the ensemble's disagreement)
+on those held-out policies: each plays its round's surrogate under every candidate of :data:`PENALTIES`
+(``docs/results/aggregation_penalty_<field>.csv``, one row per policy and weight), and the weight with the smallest
+mean absolute gap wins. It then fits v2 on the reference trajectories and every round's episodes and writes it,
+with the weight and its card, into ``mixing_gym/reference/surrogate-v2-<field>`` (``DataMixingSurrogate-v2``).
+Every step resumes: trained policies stay in ``runs/aggregation/<field>/round<r>``, played episodes in the
+package's datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+
+from agents.backends import Backend
+from agents.base import play_episode
+from agents.benchmark import BenchmarkProtocol, load_policy, run_benchmark
+from agents.collect import DatasetStore
+from agents.runner import EpisodeJob, run_episodes
+from mixing_gym import get_normalized_score
+from mixing_gym.reference import CARD_FILE, REFERENCE_DIR, policy_episodes_folder, reference_surrogate
+from mixing_gym.result_pages import publish_report
+from mixing_gym.storage import atomic_write_json
+from mixing_gym.surrogate import SurrogateModel, spearman_rank
+from mixing_gym.trajectories import TrajectoryDataset, TrajectoryWriter, load_trajectories
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
+WORK = ROOT / "runs" / "aggregation"
+#: The algorithms of every round: the protocol's four SB3 ones, the example that is not in SB3, and the planner.
+ALGORITHMS = {"ppo": "ppo", "a2c": "a2c", "sac": "sac", "td3": "td3",
+              "reinforce": str(ROOT / "examples" / "reinforce.py") + ":make_agent", "planner": "planner"}
+SEEDS_PER_ROUND = 2
+#: The penalty weights ``choose`` tries, in units of balanced score per unit of disagreement.
+PENALTIES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
+ENSEMBLE, FIT_SEED = 5, 0
+V1, V2 = "DataMixingSurrogate-v1", "DataMixingSurrogate-v2"
+
+
+def round_seeds(round_number: int) -> list[int]:
+    """The training seeds of a round (and so its real env seeds, ``1 + seed``)."""
+    return [SEEDS_PER_ROUND * round_number + offset for offset in range(SEEDS_PER_ROUND)]
+
+
+def training_data(field: str, rounds: int) -> TrajectoryDataset:
+    """The reference trajectories of ``field`` and the real episodes of its first ``rounds`` rounds, as one dataset."""
+    dataset = load_trajectories(reference_surrogate(V1, field).trajectories)
+    for number in range(rounds):
+        dataset.episodes += load_trajectories(policy_episodes_folder(field) / f"round{number}").episodes
+    return dataset
+
+
+def round_surrogate(field: str, round_number: int) -> Path:
+    """The folder of round ``round_number``'s surrogate (fit here where missing): v1's for round 0."""
+    if round_number == 0:
+        return reference_surrogate(V1, field).folder
+    folder = WORK / field / f"surrogate-round{round_number}"
+    if not (folder / "surrogate.json").exists():
+        SurrogateModel.fit(training_data(field, round_number), ensemble=ENSEMBLE, seed=FIT_SEED).save(folder)
+    return folder
+
+
+def _protocol(field: str, surrogate: Path) -> BenchmarkProtocol:
+    return BenchmarkProtocol(surrogate_env_id=V1, target_field=field, surrogate=str(surrogate))
+
+
+def run_round(field: str, round_number: int, workers: int) -> pd.DataFrame:
+    """Train the round's policies, play them on the real env into the round's dataset, and return its rows."""
+    surrogate = round_surrogate(field, round_number)
+    seeds = round_seeds(round_number)
+    output = WORK / field / f"round{round_number}"
+    backend = Backend(workers=workers)
+    rows = run_benchmark(_protocol(field, surrogate), ALGORITHMS, seeds, output, validate_runs=0, backend=backend)
+
+    reference = load_trajectories(reference_surrogate(V1, field).trajectories)
+    env_kwargs = reference.make_kwargs()
+    jobs = [EpisodeJob(f"{name}-seed{seed}", load_policy(output / f"{name}-seed{seed}"), 1 + seed,
+                       metadata={"index": index, "policy": f"{name}-seed{seed}-round{round_number}"})
+            for index, (name, seed) in enumerate((name, seed) for name in ALGORITHMS for seed in seeds)]
+    folder = policy_episodes_folder(field) / f"round{round_number}"
+    with TrajectoryWriter(folder) as writer:
+        extra = {"round": round_number, "surrogate": str(surrogate.relative_to(ROOT)),
+                 "command": f"python experiments/surrogate_aggregation/study.py run --field {field} "
+                            f"--rounds {round_number + 1}"}
+        store = DatasetStore(writer, reference.env_id, env_kwargs, extra)
+        run_episodes(jobs, reference.env_id, env_kwargs, store, backend, desc=f"{field} round {round_number}")
+    real = {episode.policy.rpartition("-round")[0]: final_balanced(dataset_layout(folder), episode.observations)
+            for episode in load_trajectories(folder).episodes}
+
+    rows = rows[["algorithm", "seed", "surrogate_balanced", "train_seconds"]].copy()
+    rows.insert(0, "round", round_number)
+    rows.insert(1, "field", field)
+    rows["real_balanced"] = [real[f"{name}-seed{seed}"] for name, seed in zip(rows["algorithm"], rows["seed"])]
+    for kind in ("surrogate", "real"):
+        rows[f"{kind}_normalised"] = normalised(rows[f"{kind}_balanced"], field)
+    rows["gap"] = rows["surrogate_normalised"] - rows["real_normalised"]
+    return rows
+
+
+def dataset_layout(folder: Path):
+    return load_trajectories(folder).layout
+
+
+def final_balanced(layout, observations: np.ndarray) -> float:
+    """The final balanced score of a recorded episode: the mean of its last source and target aggregates."""
+    source, target = np.asarray(observations[-1], dtype=np.float64)[layout.aggregate_slice]
+    return float((source + target) / 2)
+
+
+def normalised(balanced: pd.Series | np.ndarray, field: str) -> np.ndarray:
+    return get_normalized_score("DataMixing-v1", np.asarray(balanced, dtype=np.float64), "small", field)
+
+
+def rows_path(field: str) -> Path:
+    return RESULTS / f"aggregation_{field}.csv"
+
+
+def read_rows(field: str) -> pd.DataFrame | None:
+    """The rows of ``field``'s rounds so far (``None`` before the first)."""
+    path = rows_path(field)
+    return pd.read_csv(path, dtype={"round": int, "seed": int}) if path.exists() else None
+
+
+def run(field: str, rounds: int, workers: int) -> None:
+    """Run (or resume) the first ``rounds`` rounds of ``field``, one after another; rows land as each round ends."""
+    for number in range(rounds):
+        done = read_rows(field)
+        if done is not None and number in set(done["round"]):
+            continue
+        rows = run_round(field, number, workers)
+        rows = rows if done is None else pd.concat([done, rows], ignore_index=True)
+        rows.astype({"round": int, "seed": int}).to_csv(rows_path(field), index=False)
+        summary = round_summary(rows[rows["round"] == number])
+        print(f"{field} round {number}: mean |gap| {summary['mean_abs_gap']:.0f} normalised points, Spearman "
+              f"{summary['spearman']:.2f} over {summary['algorithms']} algorithms", flush=True)
+
+
+def round_summary(rows: pd.DataFrame, surrogate: str = "surrogate_normalised") -> dict[str, float]:
+    """Fidelity on held-out policies, in normalised points: the mean absolute and mean gap (surrogate - real), the
+    RMSE of the difference between two policies (surrogate difference - real difference, over every pair), and the
+    Spearman correlation between the algorithms' mean surrogate and real scores."""
+    gap = (rows[surrogate] - rows["real_normalised"]).to_numpy()
+    pairs = np.triu_indices(len(gap), k=1)
+    means = rows.groupby("algorithm")[[surrogate, "real_normalised"]].mean()
+    return {"policies": len(rows), "algorithms": len(means), "mean_abs_gap": float(np.abs(gap).mean()),
+            "mean_gap": float(gap.mean()),
+            "difference_rmse": float(np.sqrt(np.mean((gap[pairs[0]] - gap[pairs[1]]) ** 2))),
+            "spearman": spearman_rank(means["real_normalised"].to_numpy(), means[surrogate].to_numpy())}
+
+
+# ------------------------------------------------------------------------------------------- the penalty
+
+
+def penalised_scores(field: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """Every held-out policy of ``rows`` played on its round's surrogate under every weight of :data:`PENALTIES`:
+    one row per policy and weight, with its penalised return, normalised, beside its real score."""
+    out = []
+    for (number, name, seed), row in rows.set_index(["round", "algorithm", "seed"]).iterrows():
+        policy = load_policy(WORK / field / f"round{number}" / f"{name}-seed{seed}")
+        for penalty in PENALTIES:
+            env = gym.make(V1, surrogate=str(round_surrogate(field, number)), penalty=penalty)
+            episode = play_episode(policy, env, seed=seed).record()
+            env.close()
+            out.append({"round": number, "algorithm": name, "seed": seed, "penalty": penalty,
+                        "surrogate_balanced": episode["return"], "real_balanced": row["real_balanced"]})
+    table = pd.DataFrame(out)
+    table["surrogate_normalised"] = normalised(table["surrogate_balanced"], field)
+    table["real_normalised"] = normalised(table["real_balanced"], field)
+    table["gap"] = table["surrogate_normalised"] - table["real_normalised"]
+    return table
+
+
+def choose_penalty(table: pd.DataFrame) -> float:
+    """The weight whose held-out policies' mean absolute gap is smallest (the smaller weight on a tie)."""
+    gaps = table.groupby("penalty")["gap"].apply(lambda gap: gap.abs().mean())
+    return float(gaps.idxmin())
+
+
+def choose(field: str) -> None:
+    """Choose v2's penalty on the held-out policies of every round, fit v2 on all the data, write it and its card."""
+    rows = read_rows(field)
+    table = penalised_scores(field, rows)
+    table.to_csv(RESULTS / f"aggregation_penalty_{field}.csv", index=False)
+    penalty = choose_penalty(table)
+    rounds = int(rows["round"].max()) + 1
+    data = training_data(field, rounds)
+    package = REFERENCE_DIR.parent.parent
+    folder = reference_surrogate(V2, field).folder
+    SurrogateModel.fit(data, ensemble=ENSEMBLE, seed=FIT_SEED).save(folder)
+    chosen = table[table["penalty"] == penalty]
+    card = {
+        "env_id": V2, "target_field": field, "version": f"{field}-v2-small-1",
+        "penalty": penalty,
+        "trajectories": {
+            "reference": reference_surrogate(V1, field).trajectories.relative_to(package).as_posix(),
+            "policy_episodes": [(policy_episodes_folder(field) / f"round{n}").relative_to(package).as_posix()
+                                for n in range(rounds)],
+            "episodes": len(data.episodes),
+        },
+        "model": {"per_domain": True, "ensemble": ENSEMBLE, "seed": FIT_SEED},
+        "penalty_chosen_on": {
+            "how": f"the {len(rows)} policies of the aggregation rounds, each on its round's surrogate (which never "
+                   f"saw its real episode), under each weight of {list(PENALTIES)}; the smallest mean |gap| wins",
+            "with_the_penalty": {key: round(value, 3) for key, value in round_summary(chosen).items()},
+            "without": {key: round(value, 3) for key, value in round_summary(table[table["penalty"] == 0]).items()},
+        },
+        "written_by": f"python experiments/surrogate_aggregation/study.py run --field {field} --rounds {rounds} && "
+                      f"python experiments/surrogate_aggregation/study.py choose --field {field}",
+    }
+    atomic_write_json(folder / CARD_FILE, card)
+    held_out = card["penalty_chosen_on"]
+    print(f"{field}: penalty {penalty} (held-out mean |gap| {held_out['with_the_penalty']['mean_abs_gap']} against "
+          f"{held_out['without']['mean_abs_gap']} without); v2 fit on {len(data.episodes)} episodes into {folder}")
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """A summary table in Markdown: counts as whole numbers, the rest to two decimals."""
+    counts = [column for column in ("round", "policies", "algorithms") if column in table]
+    return table.round(2).astype({column: int for column in counts}).to_markdown(index=False)
+
+
+def report() -> None:
+    """Print the gap per round of each field, the penalty selection, and draw the gap per round."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 3.2))
+    for field in ("math", "code"):
+        if read_rows(field) is None:
+            continue
+        rows = read_rows(field)
+        summaries = pd.DataFrame([{"round": number, **round_summary(group)}
+                                  for number, group in rows.groupby("round")])
+        print(f"**{field}** ([{rows_path(field).name}](docs/results/{rows_path(field).name})): policies trained on "
+              "round r's surrogate, each played once on it and once on the real env.\n")
+        print(_markdown(summaries))
+        print()
+        axis.plot(summaries["round"], summaries["mean_abs_gap"], marker="o", label=field)
+        penalties = RESULTS / f"aggregation_penalty_{field}.csv"
+        if penalties.exists():
+            table = pd.read_csv(penalties)
+            by_weight = pd.DataFrame([{"penalty": weight, **round_summary(group)}
+                                      for weight, group in table.groupby("penalty")])
+            print(f"Penalty weights on the same held-out policies ([{penalties.name}](docs/results/{penalties.name})); "
+                  f"the chosen one: {choose_penalty(table)}.\n")
+            print(_markdown(by_weight))
+            print()
+    axis.set_xlabel("round of aggregation")
+    axis.set_ylabel("mean |surrogate - real| (normalised)")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(ROOT / "docs" / "aggregation_gap.png", dpi=120)
+    print("![the gap per round](../aggregation_gap.png)")
+
+
+PAGE = RESULTS / "surrogate_aggregation.md"
+PAGE_TITLE = "DataMixingSurrogate-v2: data aggregation and pessimism"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", choices=("run", "choose", "report"))
+    parser.add_argument("--field", default="math", choices=("math", "code"))
+    parser.add_argument("--rounds", type=int, default=3, help="with run: rounds the field should have (default 3)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    args = parser.parse_args()
+    if args.step == "run":
+        run(args.field, args.rounds, args.workers)
+    elif args.step == "choose":
+        choose(args.field)
+    else:
+        command = "python experiments/surrogate_aggregation/study.py " + shlex.join(sys.argv[1:])
+        publish_report(report, PAGE, PAGE_TITLE, __doc__, __file__, command)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
