@@ -41,7 +41,9 @@ def test_v2_is_the_same_fit_on_the_reference_and_every_round_of_policy_episodes(
     shipped = SurrogateModel.load(reference_surrogate_path(V2, field))
     weights = np.random.default_rng(0).dirichlet(np.ones(shipped.num_domains), 16)
     state = (np.zeros((16, shipped.num_benchmarks)), weights, np.full(16, 0.25), np.zeros_like(weights), slice(None))
-    np.testing.assert_allclose(shipped.member_changes(*state), fresh.member_changes(*state), rtol=1e-6, atol=1e-12)
+    # to the rounding of the ridge solves, which the BLAS's threads move: up to 6e-6 relative was seen on the bootstrap
+    # members between a lone process and a pytest-xdist worker; other data moves them by far more (below)
+    np.testing.assert_allclose(shipped.member_changes(*state), fresh.member_changes(*state), rtol=1e-4, atol=1e-9)
     v1 = SurrogateModel.load(reference_surrogate_path("DataMixingSurrogate-v1", field))
     assert not np.allclose(v1.member_changes(*state), shipped.member_changes(*state))  # the new data moved it
 

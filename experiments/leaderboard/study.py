@@ -31,7 +31,8 @@ from mixing_gym.result_pages import publish_report
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 SUBMISSIONS = RESULTS / "leaderboard"
-#: The project's benchmark CSVs, and for those written before rows recorded them, their field, who ran them and how.
+#: The project's benchmark CSVs, their field, and the study command that runs (and resumes) them, which their lines
+#: show: it is how to reproduce them (CSVs written before rows recorded a field or a command get these).
 PROJECT_RUNS = {
     "benchmark_v1_small.csv": ("math", "python experiments/rl_benchmark/study.py run --protocol 1"),
     "benchmark_code_v1_small.csv": ("code", "python experiments/rl_benchmark/study.py run --protocol 1 "
@@ -48,9 +49,10 @@ def benchmark_rows() -> list[tuple[Path, pd.DataFrame]]:
     for name, (field, command) in PROJECT_RUNS.items():
         if (RESULTS / name).exists():
             rows = pd.read_csv(RESULTS / name)
-            defaults = {"target_field": field, "ran_by": PROJECT, "command": command, "protocol_version": 1}
+            defaults = {"target_field": field, "ran_by": PROJECT, "protocol_version": 1}
             for column, value in defaults.items():
                 rows[column] = rows[column].fillna(value) if column in rows else value
+            rows["command"] = command
             found.append((RESULTS / name, rows))
     found += [(path, pd.read_csv(path)) for path in sorted(SUBMISSIONS.glob("*.csv"))]
     return found

@@ -24,6 +24,7 @@ folder to ``docs/benchmark_*_profiles_*.png``), and writes them to the study's p
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -62,7 +63,7 @@ def run(target_field: str, protocol: int) -> int:
     surrogate, algorithms, validate = PROTOCOLS[protocol]
     return mixing_gym(["benchmark", "--target-field", target_field, "--surrogate-env", surrogate, "--algos", algorithms,
                        "--seeds", str(SEEDS), "--validate", str(validate), "--output", output,
-                       "--ran-by", "mixing-gym maintainers", "--results", str(RESULTS / rows)])
+                       "--ran-by", "mixing-gym maintainers", "--results", os.path.relpath(RESULTS / rows)])
 
 
 def report(target_field: str, protocol: int) -> None:

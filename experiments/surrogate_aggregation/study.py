@@ -29,6 +29,10 @@ mean absolute gap wins. It then fits v2 on the reference trajectories and every 
 with the weight and its card, into ``mixing_gym/reference/surrogate-v2-<field>`` (``DataMixingSurrogate-v2``).
 Every step resumes: trained policies stay in ``runs/aggregation/<field>/round<r>``, played episodes in the
 package's datasets.
+
+Read the two fields' gaps on their own scales: 100 normalised points are 0.0213 of balanced score on math but 0.0023
+on code, where the search baseline's best is barely above uniform, so the same error reads about nine times larger on
+code. The penalty tables pool every round's policies, each against the surrogate it was trained on.
 """
 
 from __future__ import annotations
