@@ -259,6 +259,7 @@ def _markdown(table: pd.DataFrame) -> str:
 def report() -> None:
     """Print the gap per round of each field, the penalty selection, and draw the gap per round."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, axis = plt.subplots(figsize=(5, 3.2))
     for field in ("math", "code"):
@@ -281,6 +282,7 @@ def report() -> None:
                   f"the chosen one: {choose_penalty(table)}.\n")
             print(_markdown(by_weight))
             print()
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("round of aggregation")
     axis.set_ylabel("mean |surrogate - real| (normalised)")
     axis.legend()
