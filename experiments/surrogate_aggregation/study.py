@@ -52,6 +52,8 @@ from agents.benchmark import BenchmarkProtocol, load_policy, run_benchmark
 from agents.collect import DatasetStore
 from agents.runner import EpisodeJob, run_episodes
 from mixing_gym import get_normalized_score
+from mixing_gym.layout import MixingLayout
+from mixing_gym.mdp import SOURCE_SCORE, TARGET_SCORE, balanced_objective
 from mixing_gym.reference import CARD_FILE, REFERENCE_DIR, policy_episodes_folder, reference_surrogate
 from mixing_gym.result_pages import publish_report
 from mixing_gym.storage import atomic_write_json
@@ -118,8 +120,9 @@ def run_round(field: str, round_number: int, workers: int) -> pd.DataFrame:
                             f"--rounds {round_number + 1}"}
         store = DatasetStore(writer, reference.env_id, env_kwargs, extra)
         run_episodes(jobs, reference.env_id, env_kwargs, store, backend, desc=f"{field} round {round_number}")
-    real = {episode.policy.rpartition("-round")[0]: final_balanced(dataset_layout(folder), episode.observations)
-            for episode in load_trajectories(folder).episodes}
+    played = load_trajectories(folder)
+    real = {episode.policy.rpartition("-round")[0]: final_balanced(played.layout, episode.observations)
+            for episode in played.episodes}
 
     rows = rows[["algorithm", "seed", "surrogate_balanced", "train_seconds"]].copy()
     rows.insert(0, "round", round_number)
@@ -131,14 +134,10 @@ def run_round(field: str, round_number: int, workers: int) -> pd.DataFrame:
     return rows
 
 
-def dataset_layout(folder: Path):
-    return load_trajectories(folder).layout
-
-
-def final_balanced(layout, observations: np.ndarray) -> float:
-    """The final balanced score of a recorded episode: the mean of its last source and target aggregates."""
+def final_balanced(layout: MixingLayout, observations: np.ndarray) -> float:
+    """The final balanced score of a recorded episode, from its last source and target aggregates."""
     source, target = np.asarray(observations[-1], dtype=np.float64)[layout.aggregate_slice]
-    return float((source + target) / 2)
+    return balanced_objective({SOURCE_SCORE: float(source), TARGET_SCORE: float(target)})
 
 
 def normalised(balanced: pd.Series | np.ndarray, field: str) -> np.ndarray:
