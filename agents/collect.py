@@ -8,7 +8,10 @@ mixtures are generated at random, so that the data covers good and bad regions o
 - :class:`PerturbedBaseline`: the mixture a baseline (:mod:`agents.baselines`) chooses in the episode,
   mixed with a Dirichlet draw;
 - :class:`FieldTilt` (opt-in, :class:`TiltPlan`): near the top of the space, where the best policies are: a
-  moderate target share, the domains of each field tilted log-normally, held or switched once.
+  moderate target share, the domains of each field tilted log-normally, held or switched once;
+- :class:`DescriptorRule` (opt-in, :class:`RulePlan`): where agents that know domains by their descriptors go: a
+  random mixing rule (:func:`agents.transfer.rule_mixture`), each field's domains weighted by a softmax over their
+  descriptors, DSIR's mixture and its opposites among them.
 
 Episode ``i`` of a collection with seed ``s`` draws its policy and its env seed from
 ``SeedSequence([s, i])`` (or, with ``seed_pool``, its env seed from a pool shared by the episodes: common
@@ -35,6 +38,7 @@ from agents.backends import Backend
 from agents.base import MixtureAgent, PlayedEpisode
 from agents.registry import make_agent
 from agents.runner import EpisodeJob, EpisodeRunner, differences
+from agents.transfer import RULE_SIZE, rule_mixture
 from mixing_gym import DEFAULT_ENV_ID
 from mixing_gym.env_config import RUN_ONLY_FIELDS, env_config, env_kwargs_to_json
 from mixing_gym.layout import MixingLayout, with_target_share
@@ -82,6 +86,29 @@ class TiltPlan:
 
 
 @dataclass(frozen=True)
+class RulePlan:
+    """The episodes of a collection that play :class:`DescriptorRule` mixtures.
+
+    Args:
+        share: share of the collection's episodes.
+        target_share: range of the target share, drawn uniformly per episode.
+        scale: range of the rule coefficients' standard deviation, drawn uniformly per episode (0: uniform within
+            each field; 3: a few domains, those the rule favours, hold most of their field).
+    """
+
+    share: float = 0.3
+    target_share: tuple[float, float] = (0.1, 0.6)
+    scale: tuple[float, float] = (0.0, 3.0)
+
+    def __post_init__(self):
+        if not 0.0 <= self.share <= 1.0:
+            raise ValueError(f"share must lie in [0, 1], got {self.share}.")
+        for name, (low, high), top in (("target_share", self.target_share, 1.0), ("scale", self.scale, np.inf)):
+            if not 0.0 <= low <= high <= top:
+                raise ValueError(f"{name} must be a range 0 <= low <= high{' <= 1' * (top == 1.0)}, got {(low, high)}.")
+
+
+@dataclass(frozen=True)
 class MixturePlan:
     """How the mixtures of a collection are generated (recorded with the dataset; fixed for a resume).
 
@@ -92,8 +119,9 @@ class MixturePlan:
         baselines: the baselines perturbed (names of :data:`PERTURBABLE_BASELINES`).
         noise: range of the weight of the Dirichlet draw mixed into a baseline's mixture, drawn uniformly
             per episode.
-        tilts: the share of :class:`FieldTilt` episodes and how they are drawn (``None``: none); the
-            Dirichlet walks take the episodes neither the baselines nor the tilts take.
+        tilts: the share of :class:`FieldTilt` episodes and how they are drawn (``None``: none).
+        rules: the share of :class:`DescriptorRule` episodes and how they are drawn (``None``: none); the
+            Dirichlet walks take the episodes the baselines, the tilts and the rules leave.
         seed_pool: play every episode on one of this many env seeds (``i % seed_pool``), so that mixtures
             are compared on the same seeds, common random numbers (``None``: a seed per episode).
     """
@@ -104,6 +132,7 @@ class MixturePlan:
     noise: tuple[float, float] = (0.05, 0.5)
     tilts: TiltPlan | None = None
     seed_pool: int | None = None
+    rules: RulePlan | None = None
 
     def __post_init__(self):
         low, high = self.concentration
@@ -117,9 +146,10 @@ class MixturePlan:
                              f"{list(PERTURBABLE_BASELINES)} (the others learn before acting).")
         if not 0.0 <= self.noise[0] <= self.noise[1] <= 1.0:
             raise ValueError(f"noise must be a range 0 <= low <= high <= 1, got {self.noise}.")
-        if self.tilts is not None and self.baseline_share + self.tilts.share > 1.0:
-            raise ValueError(f"baseline_share ({self.baseline_share}) and tilts.share ({self.tilts.share}) add up "
-                             "to more than 1; lower one of them.")
+        shares = {"baseline_share": self.baseline_share, "tilts.share": self.tilts.share if self.tilts else 0.0,
+                  "rules.share": self.rules.share if self.rules else 0.0}
+        if sum(shares.values()) > 1.0:
+            raise ValueError(f"The episode shares {shares} add up to more than 1; lower one of them.")
         if self.seed_pool is not None and self.seed_pool < 1:
             raise ValueError(f"seed_pool must be at least 1 seed (None: a seed per episode), got {self.seed_pool}.")
 
@@ -217,6 +247,32 @@ class FieldTilt(MixtureAgent):
         return with_target_share(self.tilt, layout.target_mask, share)
 
 
+class DescriptorRule(MixtureAgent):
+    """A random mixing rule held for the episode: ``target_share`` of the tokens on the target field, each field's
+    domains weighted by ``softmax(c . features(d))`` over their descriptors (:func:`agents.transfer.rule_mixture`),
+    the coefficients ``c ~ N(0, scale)`` drawn once per episode.
+
+    Args:
+        target_share: the target field's share.
+        scale: the coefficients' standard deviation.
+        rng: the episode's random generator.
+    """
+
+    def __init__(self, target_share: float, scale: float, rng: np.random.Generator):
+        self.target_share = target_share
+        self.scale = scale
+        self.rng = rng
+
+    def reset(self, layout: MixingLayout) -> None:
+        super().reset(layout)
+        share = min(max(self.target_share, 1e-6), 1 - 1e-6)
+        rule = np.concatenate([[np.log(share / (1 - share))], self.scale * self.rng.standard_normal(RULE_SIZE - 1)])
+        self.weights = rule_mixture(rule, layout)[0]
+
+    def mixture(self, observation: np.ndarray, info: dict) -> np.ndarray:
+        return self.weights
+
+
 def _tilt_policy(tilts: TiltPlan, rng: np.random.Generator) -> tuple[str, FieldTilt]:
     first = float(rng.uniform(*tilts.target_share))
     second, switch = first, 1.0
@@ -236,6 +292,7 @@ def episode_policy(plan: MixturePlan, seed: int, index: int) -> tuple[str, Mixtu
     alpha = float(np.exp(rng.uniform(*np.log(plan.concentration))))
     kind = rng.uniform()
     tilt_share = 0.0 if plan.tilts is None else plan.tilts.share
+    rule_share = 0.0 if plan.rules is None else plan.rules.share
     if kind < plan.baseline_share:
         name = plan.baselines[int(rng.integers(len(plan.baselines)))]
         noise = float(rng.uniform(*plan.noise))
@@ -243,6 +300,10 @@ def episode_policy(plan: MixturePlan, seed: int, index: int) -> tuple[str, Mixtu
         label = f"{name}+dirichlet(noise={noise:.3f},alpha={alpha:.3g})"
     elif kind < plan.baseline_share + tilt_share:
         label, policy = _tilt_policy(plan.tilts, rng)
+    elif kind < plan.baseline_share + tilt_share + rule_share:
+        share, scale = float(rng.uniform(*plan.rules.target_share)), float(rng.uniform(*plan.rules.scale))
+        policy = DescriptorRule(share, scale, rng)
+        label = f"rule(target={share:.3f},scale={scale:.3f})"
     else:
         step_size, split_fields = float(rng.uniform()), bool(rng.uniform() < 0.5)
         policy = DirichletWalk(alpha, step_size, split_fields, rng)

@@ -8,10 +8,15 @@ entropy term: :func:`awr_phase`).
 
 Nothing in its networks depends on the number of domains K. Every domain is a *token*: its weight, its
 field, its own benchmark improvements, and the global context of the observation broadcast to it
-(:class:`DomainFeaturizer`). One encoder shared by all tokens, then self-attention across them without
-positional encoding, makes the networks permutation equivariant over domains; the actor reads one
+(:class:`DomainFeaturizer`); with ``OfflineConfig(read_descriptors=True)`` also what the domain holds, its
+descriptors as :func:`mixing_gym.descriptors.domain_features` makes them comparable between spaces (how its text
+relates to the target and the source tasks, its size, the base model's loss on it), so that a domain is known by its
+content rather than by its place among the others. One encoder shared by all tokens, then self-attention across
+them without positional encoding, makes the networks permutation equivariant over domains; the actor reads one
 ``(loc, scale)`` per token, the critic mean-pools the tokens (each also holding its action entry) into Q.
-So one trained agent acts on domain spaces of any size and composition.
+So one trained agent acts on domain spaces of any size and composition, and it can learn from trajectories of
+several spaces at once (``train_offline_agent([dataset, ...])``): each mini-batch comes from one space, chosen in
+proportion to its transitions, and rewards are standardised and the best episodes chosen within each space.
 
 ``train_offline_agent(dataset)`` returns a :class:`DataMixingAgent` and its training log;
 ``agent.save(dir)`` writes ``agent.safetensors`` and ``agent.json``, ``DataMixingAgent.load(dir)`` reads them.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +44,7 @@ from torchrl.modules import ProbabilisticActor, TanhNormal, ValueOperator
 from torchrl.objectives import CQLLoss, SoftUpdate
 
 from agents.base import Agent
+from mixing_gym.descriptors import DOMAIN_FEATURES, domain_features
 from mixing_gym.layout import MixingLayout
 from mixing_gym.mdp import action_to_weights, weights_to_action
 from mixing_gym.storage import atomic_write_bytes, atomic_write_json, sha256_file
@@ -53,6 +60,9 @@ GLOBAL_ENTRIES = ("score/source", "score/target", "progress")
 TOKEN_FEATURES = ("weight", "log_relative_weight", "is_target",
                   *(f"score/{kind}<domain>" for kind in DOMAIN_SCORE_KINDS),
                   *(f"has/{kind}<domain>" for kind in DOMAIN_SCORE_KINDS), *GLOBAL_ENTRIES, "target_share")
+#: The token features an agent with ``read_descriptors`` appends: its domain's
+#: :data:`~mixing_gym.descriptors.DOMAIN_FEATURES`.
+DESCRIPTOR_FEATURES = tuple(f"descriptor/{name}" for name in DOMAIN_FEATURES)
 #: The token features that read the current mixture: 0 in every token of an agent that does not observe it.
 MIXTURE_FEATURES = ("weight", "log_relative_weight", "target_share")
 #: Floor of ``K * weight`` before its log: a domain off the mixture reads as 1/1000 of uniform.
@@ -78,8 +88,18 @@ CONFIG_FILE = "agent.json"
 # Per-domain features
 
 
+def token_features(read_descriptors: bool = False) -> tuple[str, ...]:
+    """What each token holds, in order: :data:`TOKEN_FEATURES`, then :data:`DESCRIPTOR_FEATURES` where
+    ``read_descriptors``.
+
+    Args:
+        read_descriptors: whether the tokens read the domains' descriptors (``OfflineConfig.read_descriptors``).
+    """
+    return TOKEN_FEATURES + DESCRIPTOR_FEATURES * read_descriptors
+
+
 class DomainFeaturizer:
-    """Turns observations of one env layout into per-domain tokens ``(..., K, len(TOKEN_FEATURES))``.
+    """Turns observations of one env layout into per-domain tokens ``(..., K, len(token_features(...)))``.
 
     A domain's benchmarks are found through the layout (:meth:`~mixing_gym.layout.MixingLayout.domain_benchmarks`),
     so any layout works; its held-out bits per byte and multiple-choice accuracy are used where present.
@@ -88,9 +108,12 @@ class DomainFeaturizer:
         layout: the env's layout.
         observe_mixture: whether the tokens read the mixture of the last step (``MIXTURE_FEATURES``); without
             it they read 0 there (see :class:`OfflineConfig`).
+        read_descriptors: whether the tokens end with the domain's descriptors (:data:`DESCRIPTOR_FEATURES`, the
+            same at every step); the layout must hold them.
     """
 
-    def __init__(self, layout: MixingLayout, observe_mixture: bool = True):
+    def __init__(self, layout: MixingLayout, observe_mixture: bool = True, read_descriptors: bool = False):
+        self._descriptors = domain_features(layout).astype(np.float32) if read_descriptors else None
         index = {name: i for i, name in enumerate(layout.observation_names)}
         self._mixture_mask = np.array([name not in MIXTURE_FEATURES or observe_mixture for name in TOKEN_FEATURES],
                                       dtype=np.float32)
@@ -122,7 +145,10 @@ class DomainFeaturizer:
         context = np.concatenate([obs[..., self._global_index], target_share], -1)
         tokens = np.concatenate([weights[..., None], log_relative[..., None], is_target[..., None], scores, present,
                                  np.broadcast_to(context[..., None, :], (*batch, k, context.shape[-1]))], -1)
-        return (tokens * self._mixture_mask).astype(np.float32)
+        tokens = (tokens * self._mixture_mask).astype(np.float32)
+        if self._descriptors is None:
+            return tokens
+        return np.concatenate([tokens, np.broadcast_to(self._descriptors, (*batch, *self._descriptors.shape))], -1)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,11 +193,13 @@ class DomainActor(nn.Module):
         num_heads: attention heads.
         num_layers: attention layers.
         min_scale: the smallest standard deviation before the tanh (keeps log-likelihoods finite).
+        in_features: features per token (``len(token_features(...))``).
     """
 
-    def __init__(self, hidden_size: int = 32, num_heads: int = 4, num_layers: int = 2, min_scale: float = 1e-3):
+    def __init__(self, hidden_size: int = 32, num_heads: int = 4, num_layers: int = 2, min_scale: float = 1e-3,
+                 in_features: int = len(TOKEN_FEATURES)):
         super().__init__()
-        self.encoder = DomainSetEncoder(len(TOKEN_FEATURES), hidden_size, num_heads, num_layers)
+        self.encoder = DomainSetEncoder(in_features, hidden_size, num_heads, num_layers)
         self.head = nn.Linear(hidden_size, 2)
         self.min_scale = min_scale
 
@@ -191,12 +219,14 @@ class DomainCritic(nn.Module):
         hidden_size: token width of the encoder.
         num_heads: attention heads.
         num_layers: attention layers.
+        in_features: features per token, before the two of its action entry.
     """
 
-    def __init__(self, temperature: float, hidden_size: int = 32, num_heads: int = 4, num_layers: int = 2):
+    def __init__(self, temperature: float, hidden_size: int = 32, num_heads: int = 4, num_layers: int = 2,
+                 in_features: int = len(TOKEN_FEATURES)):
         super().__init__()
         self.temperature = temperature
-        self.encoder = DomainSetEncoder(len(TOKEN_FEATURES) + 2, hidden_size, num_heads, num_layers)
+        self.encoder = DomainSetEncoder(in_features + 2, hidden_size, num_heads, num_layers)
         self.head = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, 1))
 
     def forward(self, tokens: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
@@ -213,11 +243,13 @@ class DomainValue(nn.Module):
         hidden_size: token width of the encoder.
         num_heads: attention heads.
         num_layers: attention layers.
+        in_features: features per token.
     """
 
-    def __init__(self, hidden_size: int = 32, num_heads: int = 4, num_layers: int = 2):
+    def __init__(self, hidden_size: int = 32, num_heads: int = 4, num_layers: int = 2,
+                 in_features: int = len(TOKEN_FEATURES)):
         super().__init__()
-        self.encoder = DomainSetEncoder(len(TOKEN_FEATURES), hidden_size, num_heads, num_layers)
+        self.encoder = DomainSetEncoder(in_features, hidden_size, num_heads, num_layers)
         self.head = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, 1))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -272,6 +304,9 @@ class OfflineConfig:
         awr_beta: AWR's temperature on advantages divided by their standard deviation: a transition's weight is
             ``exp(advantage / (beta * std))``, clipped at ``awr_max_weight``.
         awr_max_weight: the largest weight of a transition in AWR.
+        read_descriptors: whether the tokens read the domains' descriptors (:data:`DESCRIPTOR_FEATURES`): what the
+            agent needs to tell apart the domains of a space it never saw; the trajectories' layouts and the env's
+            must hold them.
     """
 
     hidden_size: int = 32
@@ -299,6 +334,12 @@ class OfflineConfig:
     awr_steps: int = 1000
     awr_beta: float = 1.0
     awr_max_weight: float = 20.0
+    read_descriptors: bool = False
+
+    @property
+    def token_features(self) -> tuple[str, ...]:
+        """What each token of this agent holds (:func:`token_features`)."""
+        return token_features(self.read_descriptors)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS or self.action_encoding not in ACTION_ENCODINGS:
@@ -326,6 +367,10 @@ class OfflineConfig:
 NAMED_OFFLINE_CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
     "tuned": {"standardise_rewards": True, "reward_scale": 1.0, "action_encoding": "centred", "method": "awr"},
+    # The tuned knobs, and tokens that know a domain by its descriptors: the agent trained on several spaces to act on
+    # unseen ones.
+    "transfer": {"standardise_rewards": True, "reward_scale": 1.0, "action_encoding": "centred", "method": "awr",
+                 "read_descriptors": True},
 }
 
 
@@ -333,7 +378,7 @@ def named_offline_config(name: str) -> OfflineConfig:
     """The :class:`OfflineConfig` of :data:`NAMED_OFFLINE_CONFIGS` called ``name``; an unknown name lists the known.
 
     Args:
-        name: ``"default"`` or ``"tuned"``.
+        name: ``"default"``, ``"tuned"`` or ``"transfer"``.
     """
     if name not in NAMED_OFFLINE_CONFIGS:
         raise KeyError(f"Unknown offline config {name!r}; known configs: {', '.join(NAMED_OFFLINE_CONFIGS)}.")
@@ -353,12 +398,13 @@ def _policy_actions(dataset: TrajectoryDataset, actions: np.ndarray, encoding: s
 
 
 def transitions(dataset: TrajectoryDataset, reward_scale: float = 1.0, observe_mixture: bool = True,
-                action_encoding: str = "max_one", standardise_rewards: bool = False) -> TensorDict:
+                action_encoding: str = "max_one", standardise_rewards: bool = False,
+                read_descriptors: bool = False) -> TensorDict:
     """Every step of the dataset in torchrl's layout: ``tokens``, ``action``, ``episode``, ``return_to_go`` and
     ``("next", "tokens" | "reward" | "done" | "terminated")``, with rewards (standardised where
     ``standardise_rewards``, then times ``reward_scale``; ``return_to_go`` sums them undiscounted to the episode's
     end), actions written in ``action_encoding`` and tokens as :class:`DomainFeaturizer` makes them with
-    ``observe_mixture``."""
+    ``observe_mixture`` and ``read_descriptors``."""
     if not dataset.episodes:
         raise ValueError("The trajectory dataset has no episodes; collect some first.")
     k = dataset.layout.num_domains
@@ -367,7 +413,7 @@ def transitions(dataset: TrajectoryDataset, reward_scale: float = 1.0, observe_m
     if bad:
         raise ValueError(f"Episodes {bad} do not match the dataset's {k} domains (actions (T, {k}), observations "
                          "(T + 1, D)); the dataset is inconsistent.")
-    featurize = DomainFeaturizer(dataset.layout, observe_mixture)
+    featurize = DomainFeaturizer(dataset.layout, observe_mixture, read_descriptors)
     episodes = dataset.episodes
     tokens = featurize(np.concatenate([ep.observations[:-1] for ep in episodes]))
     next_tokens = featurize(np.concatenate([ep.observations[1:] for ep in episodes]))
@@ -417,6 +463,17 @@ def _cql_modules(actor: DomainActor, critic: DomainCritic) -> tuple[Probabilisti
     return policy, ValueOperator(critic, in_keys=["tokens", "action"])
 
 
+def sample_batch(pools: list[TensorDict], batch_size: int, generator: torch.Generator) -> TensorDict:
+    """A mini-batch of one space's transitions (``pools``, one per space): the space drawn in proportion to its
+    transitions, then ``batch_size`` of them uniformly. With one space no space is drawn, so that an agent trained on
+    one dataset gets the same batches it always got."""
+    pool = pools[0]
+    if len(pools) > 1:
+        sizes = torch.tensor([len(p) for p in pools], dtype=torch.float64)
+        pool = pools[int(torch.multinomial(sizes, 1, generator=generator))]
+    return pool[torch.randint(len(pool), (batch_size,), generator=generator)]
+
+
 def policy_target_share(actor: DomainActor, tokens: torch.Tensor, target_mask: np.ndarray,
                         temperature: float) -> float:
     """The mean target share of the actor's deterministic mixtures on the states ``tokens``: where a learner
@@ -429,8 +486,10 @@ def policy_target_share(actor: DomainActor, tokens: torch.Tensor, target_mask: n
 
 def cql_phase(actor: DomainActor, data: TensorDict, config: OfflineConfig, layout: MixingLayout,
               generator: torch.Generator, log: list[dict[str, Any]], start: float, verbose: bool) -> None:
-    """Conservative Q-learning on every transition (the paper's phase); appends a row per update to ``log``."""
-    critic = DomainCritic(layout.temperature, config.hidden_size, config.num_heads, config.num_layers)
+    """Conservative Q-learning on every transition of one space (the paper's phase); appends a row per update to
+    ``log``."""
+    critic = DomainCritic(layout.temperature, config.hidden_size, config.num_heads, config.num_layers,
+                          len(config.token_features))
     policy, qvalue = _cql_modules(actor, critic)
     # deactivate_vmap: torch has no vmap rule for CPU attention; a loop over the two Q heads is faster.
     loss_module = CQLLoss(policy, qvalue, loss_function="l2", alpha_init=config.alpha_init,
@@ -461,7 +520,7 @@ def cql_phase(actor: DomainActor, data: TensorDict, config: OfflineConfig, layou
                   flush=True)
 
 
-def awr_phase(actor: DomainActor, data: TensorDict, config: OfflineConfig, generator: torch.Generator,
+def awr_phase(actor: DomainActor, pools: list[TensorDict], config: OfflineConfig, generator: torch.Generator,
               log: list[dict[str, Any]], start: float, verbose: bool) -> None:
     """Advantage-weighted regression (Peng et al., 2019) with Monte-Carlo targets; appends a row per update to
     ``log``.
@@ -469,35 +528,39 @@ def awr_phase(actor: DomainActor, data: TensorDict, config: OfflineConfig, gener
     Episodes are complete and short, so a transition's return-to-go is an exact sample of its Q: a state value V
     is fit to them (``critic_lr``), and the actor regresses on every recorded action weighted by
     ``exp(A / (beta * std(A)))``, ``A = G - V(s)``, clipped (at ``bc_lr``: it is a weighted warm start). Nothing
-    pulls the policy toward the uniform mixture; it stays on the recorded actions, leaning to the better ones.
+    pulls the policy toward the uniform mixture; it stays on the recorded actions, leaning to the better ones. With
+    several spaces (``pools``) one value learns them all; the spread of the advantages is taken over all of them.
     """
-    value = DomainValue(config.hidden_size, config.num_heads, config.num_layers)
+    value = DomainValue(config.hidden_size, config.num_heads, config.num_layers, len(config.token_features))
     value_optimizer = torch.optim.Adam(value.parameters(), lr=config.critic_lr)
     for step in range(config.awr_steps):
-        batch = data[torch.randint(len(data), (config.batch_size,), generator=generator)]
+        batch = sample_batch(pools, config.batch_size, generator)
         loss = nn.functional.mse_loss(value(batch["tokens"]), batch["return_to_go"])
         value_optimizer.zero_grad()
         loss.backward()
         value_optimizer.step()
         log.append({"phase": "value", "step": step, "loss_value": loss.item(), "seconds": time.perf_counter() - start})
     with torch.no_grad():
-        advantages = (data["return_to_go"] - value(data["tokens"])).squeeze(-1)
-    scale = config.awr_beta * advantages.std().clamp_min(1e-12)
-    weights = torch.exp(advantages / scale).clamp(max=config.awr_max_weight)
-    imitation_phase("awr", actor, data, config.awr_steps, config, generator, log, start, verbose, weights)
+        advantages = [(pool["return_to_go"] - value(pool["tokens"])).squeeze(-1) for pool in pools]
+    scale = config.awr_beta * torch.cat(advantages).std().clamp_min(1e-12)
+    weighted = [pool.clone(recurse=False).set(AWR_WEIGHT, torch.exp(a / scale).clamp(max=config.awr_max_weight))
+                for pool, a in zip(pools, advantages)]
+    imitation_phase("awr", actor, weighted, config.awr_steps, config, generator, log, start, verbose)
 
 
-def imitation_phase(phase: str, actor: DomainActor, data: TensorDict, steps: int, config: OfflineConfig,
-                    generator: torch.Generator, log: list[dict[str, Any]], start: float, verbose: bool,
-                    weights: torch.Tensor | None = None) -> None:
-    """``steps`` updates of the actor toward ``data``'s recorded actions at ``bc_lr``, each transition weighted by
-    ``weights`` where given (AWR's); appends a row per update to ``log`` under ``phase``."""
+#: The key of a transition's weight in the imitation loss (AWR's); a transition without one weighs 1.
+AWR_WEIGHT = "awr_weight"
+
+
+def imitation_phase(phase: str, actor: DomainActor, pools: list[TensorDict], steps: int, config: OfflineConfig,
+                    generator: torch.Generator, log: list[dict[str, Any]], start: float, verbose: bool) -> None:
+    """``steps`` updates of the actor toward the recorded actions of ``pools`` (one per space) at ``bc_lr``, each
+    transition weighted by its :data:`AWR_WEIGHT` where the pools hold one; appends a row per update to ``log`` under
+    ``phase``."""
     optimizer = torch.optim.Adam(actor.parameters(), lr=config.bc_lr)
     for step in range(steps):
-        index = torch.randint(len(data), (config.batch_size,), generator=generator)
-        batch = data[index]
-        loss = behaviour_cloning_loss(actor, batch["tokens"], batch["action"],
-                                      None if weights is None else weights[index])
+        batch = sample_batch(pools, config.batch_size, generator)
+        loss = behaviour_cloning_loss(actor, batch["tokens"], batch["action"], batch.get(AWR_WEIGHT, None))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -507,7 +570,7 @@ def imitation_phase(phase: str, actor: DomainActor, data: TensorDict, steps: int
 
 
 def train_offline_agent(
-    dataset: TrajectoryDataset | str | Path,
+    dataset: TrajectoryDataset | str | Path | Sequence[TrajectoryDataset | str | Path],
     config: OfflineConfig | None = None,
     seed: int = 0,
     verbose: bool = False,
@@ -516,7 +579,10 @@ def train_offline_agent(
     ``config.method``).
 
     Args:
-        dataset: a :class:`TrajectoryDataset`, or a path that ``load_trajectories`` reads.
+        dataset: a :class:`TrajectoryDataset`, or a path that ``load_trajectories`` reads; or a sequence of them,
+            trajectories of several domain spaces (recorded at one softmax temperature), which the agent learns
+            from together: each mini-batch is one space's, rewards are standardised and the warm start's best
+            episodes chosen within each space (CQL learns from one space only; use ``method="awr"``).
         config: hyperparameters (default :class:`OfflineConfig`).
         seed: seeds the networks, the mini-batches and CQL's sampled actions; the same dataset and seed
             give the same weights. The caller's torch random state is left as it was.
@@ -525,18 +591,29 @@ def train_offline_agent(
     Returns:
         The agent, and the training log: one row per update with its ``phase`` (``"bc"``, ``"cql"``, or
         ``"value"`` and ``"awr"``), ``step``, the losses and ``seconds`` since the start; the last row of the warm
-        start and of the last phase also holds the policy's mean ``target_share`` on the dataset's states
+        start and of the last phase also holds the policy's mean ``target_share`` on the datasets' states
         (:func:`policy_target_share`).
     """
-    dataset, config = as_dataset(dataset), config or OfflineConfig()
-    data = transitions(dataset, config.reward_scale, config.observe_mixture, config.action_encoding,
-                       config.standardise_rewards)
-    best = torch.from_numpy(np.isin(data["episode"].numpy(), best_episodes(dataset, config.bc_top_fraction)))
+    datasets = [as_dataset(one) for one in (dataset if isinstance(dataset, (list, tuple)) else [dataset])]
+    config = config or OfflineConfig()
+    if config.method == "cql" and config.cql_steps and len(datasets) > 1:
+        raise ValueError(f"CQL learns from one domain space, and {len(datasets)} datasets were given: train with "
+                         "OfflineConfig(method='awr') (named_offline_config('transfer')), or on one dataset.")
+    temperatures = {one.layout.temperature for one in datasets}
+    if len(temperatures) > 1:
+        raise ValueError(f"The datasets were recorded at softmax temperatures {sorted(temperatures)}; the agent's "
+                         "logits mean one temperature: train on datasets of one.")
+    pools = [transitions(one, config.reward_scale, config.observe_mixture, config.action_encoding,
+                         config.standardise_rewards, config.read_descriptors) for one in datasets]
+    best = [pool[torch.from_numpy(np.isin(pool["episode"].numpy(), best_episodes(one, config.bc_top_fraction)))]
+            for one, pool in zip(datasets, pools)]
     log: list[dict[str, Any]] = []
     start = time.perf_counter()
 
     def log_target_share(phase: str) -> None:
-        share = policy_target_share(actor, data["tokens"], dataset.layout.target_mask, dataset.layout.temperature)
+        shares = [policy_target_share(actor, pool["tokens"], one.layout.target_mask, one.layout.temperature)
+                  for one, pool in zip(datasets, pools)]
+        share = float(np.average(shares, weights=[len(pool) for pool in pools]))
         log[-1]["target_share"] = share
         if verbose:
             print(f"{phase}: the policy's mean target share is {share:.3f}", flush=True)
@@ -544,24 +621,25 @@ def train_offline_agent(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-        actor = DomainActor(config.hidden_size, config.num_heads, config.num_layers)
+        actor = DomainActor(config.hidden_size, config.num_heads, config.num_layers,
+                            in_features=len(config.token_features))
 
         # Warm start: imitate the best episodes.
-        imitation_phase("bc", actor, data[best], config.bc_steps, config, generator, log, start, verbose)
+        imitation_phase("bc", actor, best, config.bc_steps, config, generator, log, start, verbose)
         if config.bc_steps:
             log_target_share("after the warm start")
 
         if config.method == "cql" and config.cql_steps:
-            cql_phase(actor, data, config, dataset.layout, generator, log, start, verbose)
+            cql_phase(actor, pools[0], config, datasets[0].layout, generator, log, start, verbose)
             log_target_share("after CQL")
         if config.method == "awr" and config.awr_steps:
-            awr_phase(actor, data, config, generator, log, start, verbose)
+            awr_phase(actor, pools, config, generator, log, start, verbose)
             log_target_share("after AWR")
-    trained_on = {"env_id": dataset.env_id, "env_kwargs": dataset.env_kwargs,
-                  "domain_names": list(dataset.layout.domain_names),
-                  "episodes": len(dataset.episodes), "seed": seed}
+    recorded = [{"env_id": one.env_id, "env_kwargs": one.env_kwargs, "domain_names": list(one.layout.domain_names),
+                 "episodes": len(one.episodes)} for one in datasets]
+    trained_on = {**recorded[0], "seed": seed} if len(recorded) == 1 else {"datasets": recorded, "seed": seed}
     trained_on = json.loads(json.dumps(trained_on, default=str))  # saved as JSON: a preset object becomes its repr
-    return DataMixingAgent(actor, config, dataset.layout.temperature, trained_on), pd.DataFrame(log)
+    return DataMixingAgent(actor, config, datasets[0].layout.temperature, trained_on), pd.DataFrame(log)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -590,7 +668,7 @@ class DataMixingAgent(Agent):
         self._featurize: DomainFeaturizer | None = None
 
     def reset(self, layout: MixingLayout) -> None:
-        self._featurize = DomainFeaturizer(layout, self.config.observe_mixture)
+        self._featurize = DomainFeaturizer(layout, self.config.observe_mixture, self.config.read_descriptors)
         super().reset(layout)
 
     def act(self, observation: np.ndarray, info: dict) -> np.ndarray:
@@ -610,7 +688,7 @@ class DataMixingAgent(Agent):
         atomic_write_bytes(path / WEIGHTS_FILE, save_safetensors(weights, metadata={"format": FORMAT}))
         atomic_write_json(path / CONFIG_FILE, {
             "format": FORMAT, "config": asdict(self.config), "temperature": self.temperature,
-            "token_features": list(TOKEN_FEATURES), "trained_on": self.trained_on,
+            "token_features": list(self.config.token_features), "trained_on": self.trained_on,
             "weights_sha256": sha256_file(path / WEIGHTS_FILE)})
         return path
 
@@ -628,13 +706,14 @@ class DataMixingAgent(Agent):
             raise ValueError(f"{config_path} is not valid JSON ({error}); save the agent again.") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ValueError(f"{config_path} does not describe a Data Mixing Agent (format {FORMAT!r} expected).")
-        if meta.get("token_features") != list(TOKEN_FEATURES):
+        config = OfflineConfig(**meta["config"])
+        if meta.get("token_features") != list(config.token_features):
             raise ValueError(f"The agent in {path} reads token features {meta.get('token_features')}, this version "
-                             f"computes {list(TOKEN_FEATURES)}; retrain it with this version.")
+                             f"computes {list(config.token_features)}; retrain it with this version.")
         if sha256_file(weights_path) != meta.get("weights_sha256"):
             raise ValueError(f"{weights_path} does not match the checksum in {config_path} (corrupt or replaced); "
                              "save the agent again.")
-        config = OfflineConfig(**meta["config"])
-        actor = DomainActor(config.hidden_size, config.num_heads, config.num_layers)
+        actor = DomainActor(config.hidden_size, config.num_heads, config.num_layers,
+                            in_features=len(config.token_features))
         actor.load_state_dict(load_safetensors(weights_path.read_bytes()))
         return cls(actor, config, meta["temperature"], meta.get("trained_on"))

@@ -137,15 +137,38 @@ def _load_ppo(resources: AgentResources) -> Agent:
     return PPOAgent.load(resources.saved_model("ppo", "its zip"))
 
 
-def _offline_agent(config_name: str) -> Callable[[AgentResources], Agent]:
-    """The Data Mixing Agent of a named config: loaded from ``resources.model``, else trained on the trajectories."""
+def _transfer_training_trajectories(resources: AgentResources) -> list[Path]:
+    """What the transfer agent learns from: ``resources.trajectories``, else ``math-v1``'s reference trajectories
+    and those of the further training spaces (``mixing_gym.domains.TRANSFER_TRAINING_SPACES``), all of the math field
+    whatever the field it plays.
+
+    Raises:
+        ValueError: a training space whose trajectories are not there, with the command that collects them.
+    """
+    if resources.trajectories is not None:
+        return [Path(resources.trajectories)]
+    from mixing_gym.domains import TRANSFER_TRAINING_SPACES
+    from mixing_gym.reference import REFERENCE_TRAJECTORIES, transfer_trajectories
+
+    missing = [space for space in TRANSFER_TRAINING_SPACES if not (transfer_trajectories(space) / "data").is_dir()]
+    if missing:
+        raise ValueError(f"The transfer agent's trajectories of {missing} are not in the package; "
+                         "`python experiments/transfer_v1/study.py collect` collects them, or pass your own "
+                         "(AgentResources(trajectories=...), --trajectories).")
+    return [REFERENCE_TRAJECTORIES, *map(transfer_trajectories, TRANSFER_TRAINING_SPACES)]
+
+
+def _offline_agent(config_name: str,
+                   trajectories: Callable[[AgentResources], Path | list[Path]] = AgentResources.reference_trajectories
+                   ) -> Callable[[AgentResources], Agent]:
+    """The Data Mixing Agent of a named config: loaded from ``resources.model``, else trained on ``trajectories``."""
 
     def make(resources: AgentResources) -> Agent:
         from agents.offline import DataMixingAgent, named_offline_config, train_offline_agent
 
         if resources.model is not None:
             return DataMixingAgent.load(resources.model)
-        agent, _ = train_offline_agent(resources.reference_trajectories(), named_offline_config(config_name),
+        agent, _ = train_offline_agent(trajectories(resources), named_offline_config(config_name),
                                        seed=resources.seed)
         return agent
 
@@ -188,6 +211,15 @@ def _dsir(resources: AgentResources, **parameters: Any) -> Agent:
     return DSIRMixture(**parameters)
 
 
+def _descriptor_planner(resources: AgentResources, **parameters: Any) -> Agent:
+    """A descriptor planner saved in ``resources.model``, else one fit on the transfer agent's trajectories."""
+    from agents.transfer import DescriptorPlanner
+
+    if resources.model is not None:
+        return DescriptorPlanner.load(resources.model)
+    return DescriptorPlanner(seed=resources.seed, **parameters).learn(_transfer_training_trajectories(resources))
+
+
 REGISTRY: dict[str, AgentSpec] = {spec.name: spec for spec in (
     AgentSpec("random", _simple(RandomAgent), Need.NOTHING, False, "a random mixture at every step"),
     AgentSpec("uniform", _simple(Uniform), Need.NOTHING, False, "every domain the same weight"),
@@ -217,6 +249,11 @@ REGISTRY: dict[str, AgentSpec] = {spec.name: spec for spec in (
               "the offline Data Mixing Agent (behaviour cloning, then CQL)"),
     AgentSpec("dma_tuned", _offline_agent("tuned"), Need.TRAJECTORIES, False,
               "the Data Mixing Agent with the knobs chosen on validation seeds (AWR)"),
+    AgentSpec("dma_transfer", _offline_agent("transfer", _transfer_training_trajectories), Need.TRAJECTORIES, False,
+              "the Data Mixing Agent that knows domains by their descriptors, trained on four math spaces (AWR)"),
+    AgentSpec("descriptor_planner", _descriptor_planner, Need.TRAJECTORIES, False,
+              "a mixing rule planned on a model of the tasks' gains over the domains' descriptors, fit on four "
+              "math spaces (descriptor_planner@0.1: the out-of-range penalty)", parameter="penalty"),
 )}
 
 

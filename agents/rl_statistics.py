@@ -145,3 +145,35 @@ def aggregate_table(scores: Mapping[str, np.ndarray | list], confidence: float =
     table["p_improve_over_best"], table["p_low"], table["p_high"] = np.array(improvements).T
     table.attrs["best"] = best
     return table
+
+
+def ranking_reliability(scores: Mapping[str, np.ndarray | list], splits: int = RESAMPLES, seed: int = 0) -> np.ndarray:
+    """How well the algorithms' ranking reproduces under the noise of their runs: split-half reliability, ``(splits,)``.
+
+    Each split deals every algorithm's runs (within each task) at random into two halves; the value is Spearman's
+    correlation between the algorithms' IQMs on one half and on the other, two independent measurements of the
+    ranking from half the runs each. Unlike two bootstrap replicates of the same runs, which share their chance
+    differences, the halves share nothing. The Spearman-Brown formula ``2 r / (1 + r)`` takes the median to all the
+    runs: the agreement two independent reruns of the design would reach, and so the ceiling on any predictor's
+    agreement with the measured ranking (a surrogate's, for instance), which is at best about its square root.
+
+    Args:
+        scores: ``(runs, tasks)`` scores by algorithm name (at least three algorithms, two runs each).
+        splits: random splits.
+        seed: seeds the splits.
+    """
+    arrays = [_as_scores(values) for values in scores.values()]
+    if len(arrays) < 3 or min(len(array) for array in arrays) < 2:
+        raise ValueError(f"A split-half ranking needs three algorithms at least, each with two runs; got "
+                         f"{[len(array) for array in arrays]} runs.")
+    rng = np.random.default_rng(seed)
+    correlations = np.empty(splits)
+    for split in range(splits):
+        halves = []
+        for array in arrays:
+            order = np.argsort(rng.random(array.shape), axis=0)  # a permutation of the runs per task
+            shuffled, middle = np.take_along_axis(array, order, axis=0), len(array) // 2
+            halves.append((interquartile_mean(shuffled[:middle]), interquartile_mean(shuffled[middle:])))
+        first, second = np.array(halves).T
+        correlations[split] = stats.spearmanr(first, second).statistic
+    return correlations

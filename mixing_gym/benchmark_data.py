@@ -160,7 +160,9 @@ class TaskBenchmark:
     """A task benchmark a domain space may name in its ``benchmarks``.
 
     Args:
-        field: ``"source"`` or ``"target"``.
+        subject: the target field it measures (``"math"``, ``"code"``), or ``None`` for general text: in a space
+            whose target field is its subject it is a target-field benchmark, in any other a source-field one
+            (:meth:`field_in`), so that code tasks measure what a math space's code source field keeps.
         description: what it asks, for the docs and ``mixing-gym tasks``.
         build: the items, ``[{"prompt", "answer"}]``.
         version: raised whenever ``build`` changes its items, so that caches prepared before are rebuilt.
@@ -169,11 +171,19 @@ class TaskBenchmark:
             cache key reads it, so changing it rebuilds nothing.
     """
 
-    field: str
+    subject: str | None
     description: str
     build: Callable[[TaskInputs], list[dict]]
     version: int = 1
     draws_on: tuple[str, ...] = ()
+
+    def field_in(self, target_field: str) -> str:
+        """``"target"`` in a space whose target field is this benchmark's subject, ``"source"`` in any other.
+
+        Args:
+            target_field: the space's target field.
+        """
+        return "target" if self.subject == target_field else "source"
 
 
 def _cut(text: str, at: int) -> int:
@@ -438,25 +448,25 @@ def assertion_items(inputs: TaskInputs) -> list[dict]:
 #: family no domain holds: it draws on basic arithmetic, the nearest one. HumanEval's functions are general Python,
 #: as the standard library's modules are.
 TASK_BENCHMARKS: dict[str, TaskBenchmark] = {
-    "passages": TaskBenchmark("source", "held-out encyclopedia or news passage -> its continuation", passage_items,
+    "passages": TaskBenchmark(None, "held-out encyclopedia or news passage -> its continuation", passage_items,
                               version=2, draws_on=("wikipedia", "news")),
-    "documentation": TaskBenchmark("source", "held-out Python documentation topic -> its explanation",
+    "documentation": TaskBenchmark(None, "held-out Python documentation topic -> its explanation",
                                    documentation_items, draws_on=("stdlib_docs",)),
-    "dialogue": TaskBenchmark("source", "a held-out conversation's first turn -> the reply", dialogue_items,
+    "dialogue": TaskBenchmark(None, "a held-out conversation's first turn -> the reply", dialogue_items,
                               draws_on=("dialogue",)),
-    "licences": TaskBenchmark("source", "a held-out licence clause -> its completion", licence_items, version=2,
+    "licences": TaskBenchmark(None, "a held-out licence clause -> its completion", licence_items, version=2,
                               draws_on=("licenses",)),
-    "word_problems": TaskBenchmark("target", "GSM word problem of a held-out template -> worked solution and answer",
+    "word_problems": TaskBenchmark("math", "GSM word problem of a held-out template -> worked solution and answer",
                                    word_problem_items, version=2, draws_on=("math_gsm_symbolic",)),
-    "equations": TaskBenchmark("target", "linear equation, after a solved one -> its worked solution",
+    "equations": TaskBenchmark("math", "linear equation, after a solved one -> its worked solution",
                                equation_items, version=2, draws_on=("math_simple_equations",)),
-    "decimals": TaskBenchmark("target", "decimal arithmetic (no domain holds it), after a solved one -> the "
+    "decimals": TaskBenchmark("math", "decimal arithmetic (no domain holds it), after a solved one -> the "
                               "result to three places", decimal_items, version=2, draws_on=("math_basic_arithmetic",)),
-    "humaneval_solutions": TaskBenchmark("target", "HumanEval problem (signature, docstring, examples) -> its "
+    "humaneval_solutions": TaskBenchmark("code", "HumanEval problem (signature, docstring, examples) -> its "
                                          "canonical solution", humaneval_solution_items, draws_on=("stdlib_code",)),
-    "function_bodies": TaskBenchmark("target", "a held-out standard-library function's signature and one-line "
+    "function_bodies": TaskBenchmark("code", "a held-out standard-library function's signature and one-line "
                                      "docstring -> its body", function_body_items, draws_on=("stdlib_code",)),
-    "assertions": TaskBenchmark("target", "a held-out standard-library test up to its first assertion -> that "
+    "assertions": TaskBenchmark("code", "a held-out standard-library test up to its first assertion -> that "
                                 "assertion", assertion_items, draws_on=("stdlib_tests",)),
 }
 #: How a layout names a task benchmark of :data:`TASK_BENCHMARKS` (its lm-eval task).

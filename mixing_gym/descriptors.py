@@ -14,6 +14,10 @@ space. Descriptors describe a domain by its data instead, so that two spaces' do
 - ``base_bpb`` (in a layout only, :func:`with_base_loss`): the base model's held-out bits per byte on the domain, its
   ``mg_bpb_<domain>`` base score.
 
+Raw descriptors name a space's own benchmarks and are in units that hang on its tokenizer and its domains;
+:func:`domain_features` turns a layout's into :data:`DOMAIN_FEATURES`, the same few features on every space (each
+standardised over the space's domains), which is what an agent that transfers between spaces reads.
+
 ``prepare`` computes the data's descriptors once (:func:`compute_descriptors`) and stores them beside the shards as
 :data:`DESCRIPTORS_FILE`, checksummed in the manifest (:func:`write_descriptors`, :func:`read_descriptors`); the
 real env puts them, with the base loss, in its :class:`~mixing_gym.layout.MixingLayout`
@@ -34,7 +38,7 @@ import numpy as np
 from mixing_gym.storage import CacheError, atomic_write_json, sha256_file
 
 if TYPE_CHECKING:
-    from mixing_gym.layout import BenchmarkSpec
+    from mixing_gym.layout import BenchmarkSpec, MixingLayout
     from mixing_gym.prepare import PreparedData
 
 #: Buckets of the hashed n-gram models (DSIR's 10,000).
@@ -48,6 +52,11 @@ MANIFEST_KEY = "descriptors"
 TRAIN_TOKENS = "train_tokens"
 BASE_BPB = "base_bpb"
 IMPORTANCE_PREFIX = "importance/"
+#: The features of :func:`domain_features`, the same on every space: a domain's importance toward the target field's
+#: tasks and toward the source field's (the mean and the largest over the field's tasks), its unique training tokens
+#: and the base model's loss on it.
+DOMAIN_FEATURES = ("target_task_importance_mean", "target_task_importance_max", "source_task_importance_mean",
+                   "source_task_importance_max", "log_train_tokens", "base_bpb")
 
 
 def importance_name(benchmark: str) -> str:
@@ -224,3 +233,43 @@ def descriptor_matrix(descriptors: Mapping[str, Mapping[str, float]], domain_nam
     if missing:
         raise KeyError(f"The domain descriptors lack {missing[:5]}{' ...' if len(missing) > 5 else ''}.")
     return np.array([[descriptors[name][feature] for feature in features] for name in domain_names], dtype=np.float64)
+
+
+def _standardised(values: np.ndarray) -> np.ndarray:
+    """``values`` standardised over the domains (axis 0); 0 where they are all equal."""
+    spread = values.std(axis=0)
+    return (values - values.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+
+
+def domain_features(layout: MixingLayout) -> np.ndarray:
+    """``(K, len(DOMAIN_FEATURES))``: the layout's domain descriptors as features that mean the same on every space.
+
+    Each task's importance is standardised over the space's domains before it is averaged (and maxed) over the
+    field's tasks, so that a feature says how a domain ranks among the space's domains, not how many nats its
+    tokenizer gives; a field without task benchmarks reads 0 there. The log of the unique training tokens and the
+    base model's bits per byte are standardised over the domains too.
+
+    Args:
+        layout: a layout with domain descriptors (a real env's, or a recorded one they were added to) holding
+            ``base_bpb``.
+
+    Raises:
+        ValueError: a layout without domain descriptors, with how to get them.
+    """
+    if not layout.domain_descriptors:
+        raise ValueError("This layout has no domain descriptors, and the features of a domain are computed from them: "
+                         "use a real env (its prepared data computes them), or add them to a recorded layout with "
+                         "mixing_gym.recorded_layouts.add_descriptors(folder).")
+    names = layout.domain_names
+    columns = []
+    for field in ("target", "source"):
+        tasks = [importance_name(spec.name) for spec in layout.benchmarks
+                 if spec.kind == "task" and spec.field == field]
+        if tasks:
+            importance = _standardised(descriptor_matrix(layout.domain_descriptors, names, tasks))
+            columns += [importance.mean(axis=1), importance.max(axis=1)]
+        else:
+            columns += [np.zeros(len(names)), np.zeros(len(names))]
+    sizes = descriptor_matrix(layout.domain_descriptors, names, [TRAIN_TOKENS, BASE_BPB])
+    sizes[:, 0] = np.log(np.maximum(sizes[:, 0], 1.0))
+    return np.column_stack([*columns, _standardised(sizes)])

@@ -136,6 +136,45 @@ CODE_V1_TOPICS = {"stdlib_code": 5, "stdlib_tests": 1, "networkx_code": 1, "netw
 CODE_V1_SOURCES = {**_topic_sources(CODE_V1_SOURCE_TOPICS), **_topic_sources(CODE_V1_TOPICS)}
 BUILTIN_SOURCES.update(CODE_V1_SOURCES)
 
+#: The further training spaces of the transfer agent (issue: agents that transfer): ``math-v1``'s sources cut
+#: another way, so that an agent trained on several of them cannot know a domain by its index or its name. Each
+#: leaves out what the headline's transfer settings hold out: the whole corpora of ``math-v1-whole-corpora``
+#: (setting (b); a corpus is whole here only where ``math-v1`` keeps it whole too), the code field, and the
+#: installed packages' code and the standard library's tests (kept for an unseen source field).
+#: Other topic clusterings of the source corpora; their topics are named ``<corpus>_<topic>of<count>``, so that
+#: they never take the name of one of ``math-v1``'s topics, which are other clusters of the same text.
+RECLUSTERED_TOPICS = {"stdlib_code": 3, "stdlib_docs": 1, "wikipedia": 2, "news": 3, "scripture": 3, "licenses": 3,
+                      "dialogue": 1}
+SUBSET_TOPICS = {"stdlib_code": 2, "stdlib_docs": 1, "wikipedia": 3, "news": 2, "scripture": 2, "licenses": 2,
+                 "dialogue": 1}
+#: Problem families merged into one domain each (generators that share no config option), in ``math-v1``'s order;
+#: a merged domain is named by its generators, so that a task's ``draws_on`` prefix still finds its family.
+MERGED_FAMILIES = (("basic_arithmetic", "chain_sum"), ("gsm_symbolic",), ("simple_equations",),
+                   ("gcd", "fraction_simplification"), ("lcm",), ("prime_factorization",), ("number_sequence",),
+                   ("letter_counting", "spell_backward"), ("number_sorting", "base_conversion"))
+#: The 8 of ``math-v1``'s 13 problem families that the subset space keeps: every family a math task draws on,
+#: and families of each kind that teach math little.
+FAMILY_SUBSET = ("basic_arithmetic", "gsm_symbolic", "simple_equations", "gcd", "prime_factorization",
+                 "number_sequence", "spell_backward", "base_conversion")
+
+
+def _reclustered_sources(topics: Mapping[str, int]) -> dict[str, TextSource]:
+    """:func:`_topic_sources` of ``topics`` with each clustered corpus's topics named ``<corpus>_<topic>of<count>``."""
+    return {f"{name}of{source.topics}" if isinstance(source, TopicSource) else name: source
+            for name, source in _topic_sources(topics).items()}
+
+
+def _family_sources(families: Sequence[Sequence[str]]) -> dict[str, TextSource]:
+    """``math_<generator>_<generator>...`` for each group of ``math-v1``'s problem families (one source each)."""
+    return {"_".join(("math", *group)): MATH_V1_SOURCES[f"math_{group[0]}"] if len(group) == 1 else
+            ReasoningGymSource(tuple(group), options=sum((MATH_V1_GENERATORS[g] for g in group), ()))
+            for group in families}
+
+
+TRANSFER_TRAINING_SOURCES = {**_reclustered_sources(RECLUSTERED_TOPICS), **_reclustered_sources(SUBSET_TOPICS),
+                             **_family_sources(MERGED_FAMILIES)}
+BUILTIN_SOURCES.update(TRANSFER_TRAINING_SOURCES)
+
 #: The keys of a domain space config and of one domain entry in it (the README's Domain spaces section).
 SPACE_KEYS = ("name", "target_field", "domains", "benchmarks", "eval_chars", "task_items")
 DOMAIN_KEYS = ("name", "field", "hf")
@@ -453,7 +492,36 @@ BUILTIN_SPACES = {
         benchmarks=("passages", "dialogue", "licences", "humaneval_solutions", "function_bodies", "assertions"),
         eval_chars=500, task_items=32,  # math-v1's scoring budget
     ),
+    # The further training spaces of the transfer agent (RECLUSTERED_TOPICS and the others above): math-v1's
+    # sources clustered, merged and subset another way, scored as math-v1 is.
+    "math-v1-reclustered": lambda: _space(
+        "math-v1-reclustered", list(_reclustered_sources(RECLUSTERED_TOPICS)),
+        [f"math_{generator}" for generator in MATH_V1_GENERATORS], "math",
+        benchmarks=MATH_V1_BENCHMARKS, eval_chars=500, task_items=32,
+    ),
+    "math-v1-merged-families": lambda: _space(
+        "math-v1-merged-families", list(_topic_sources(MATH_V1_TOPICS)), list(_family_sources(MERGED_FAMILIES)),
+        "math", benchmarks=MATH_V1_BENCHMARKS, eval_chars=500, task_items=32,
+    ),
+    "math-v1-family-subset": lambda: _space(
+        "math-v1-family-subset", list(_reclustered_sources(SUBSET_TOPICS)),
+        [f"math_{generator}" for generator in FAMILY_SUBSET], "math",
+        benchmarks=MATH_V1_BENCHMARKS, eval_chars=500, task_items=32,
+    ),
+    # The headline's unseen source field, setting (f): a base model pretrained on another part of the offline
+    # corpora, code (the installed packages' code and the standard library's tests, which no transfer training
+    # space holds), continually pretrained on math-v1's problem families; the code tasks measure what its source
+    # field keeps (a task is a target-field one only where its subject is the space's target field).
+    "math-v1-code-source": lambda: _space(
+        "math-v1-code-source", list(_topic_sources({corpus: count for corpus, count in CODE_V1_TOPICS.items()
+                                                     if corpus != "stdlib_code"})),
+        [f"math_{generator}" for generator in MATH_V1_GENERATORS], "math",
+        benchmarks=("humaneval_solutions", "function_bodies", "assertions", "word_problems", "equations", "decimals"),
+        eval_chars=500, task_items=32,
+    ),
 }
+#: The spaces the transfer agent's trajectories are collected on besides ``math-v1``.
+TRANSFER_TRAINING_SPACES = ("math-v1-reclustered", "math-v1-merged-families", "math-v1-family-subset")
 #: The built-in spaces that a target field selects in ``DataMixing-v0`` (``target_field=...``), each named by it
 #: (``DataMixing-v1`` selects its own: ``math-v1``, ``code-v1``).
 FIELD_SPACES = ("math", "code")

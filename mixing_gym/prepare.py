@@ -374,7 +374,8 @@ def _build(path: Path, space: DomainSpace, config: DataConfig, progress: bool) -
     for name in space.benchmarks:
         if name in TASK_BENCHMARKS:
             tasks[f"task_{name}"] = TASK_BENCHMARKS[name].build(inputs)
-            roles[f"task_{name}"] = {"field": TASK_BENCHMARKS[name].field, "kind": "task", "domain": None}
+            roles[f"task_{name}"] = {"field": TASK_BENCHMARKS[name].field_in(space.target_field), "kind": "task",
+                                     "domain": None}
 
     staging = path.with_name(path.name + ".partial")
     if staging.exists():

@@ -29,6 +29,17 @@ REFERENCE_TRAJECTORIES = REFERENCE_DIR / "trajectories-v1-small"
 REFERENCE_CODE_TRAJECTORIES = REFERENCE_DIR / "trajectories-code-v1-small"
 
 
+def transfer_trajectories(space: str) -> Path:
+    """The folder of the 64 ``small`` trajectories of one further training space of the transfer agent
+    (``mixing_gym.domains.TRANSFER_TRAINING_SPACES``), collected with the reference trajectories' plan
+    (``experiments/transfer_v1/study.py collect``).
+
+    Args:
+        space: the space's name.
+    """
+    return REFERENCE_DIR / f"trajectories-{space}-small"
+
+
 @dataclass(frozen=True)
 class ReferenceDataset:
     """A reference trajectory dataset, by the Minari id it installs under.

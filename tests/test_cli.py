@@ -292,6 +292,19 @@ def test_data_config_options_are_the_dataclass_fields(parser):
     assert generated == {field.name for field in dataclasses.fields(OfflineConfig)}
 
 
+def test_train_agent_learns_one_dma_from_several_spaces_trajectories(tmp_path, capsys):
+    from mixing_gym.reference import REFERENCE_CODE_TRAJECTORIES, REFERENCE_TRAJECTORIES
+
+    command = ["train-agent", "--algo", "dma", "--method", "awr", "--read-descriptors", "--bc-steps", "2",
+               "--awr-steps", "2", "--hidden-size", "8", "--num-heads", "2", "--num-layers", "1", "--output",
+               str(tmp_path / "dma"), "--trajectories", str(REFERENCE_TRAJECTORIES), str(REFERENCE_CODE_TRAJECTORIES)]
+    assert cli.main(command) == 0
+    capsys.readouterr()
+    saved = json.loads((tmp_path / "dma" / "agent" / "agent.json").read_text())
+    assert [entry["episodes"] for entry in saved["trained_on"]["datasets"]] == [128, 128]
+    assert saved["token_features"][-1] == "descriptor/base_bpb"
+
+
 def test_a_misspelt_option_names_the_closest_one_and_a_bad_value_the_valid_ones(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["train-agent", "--algo", "dma", "--bc-stpes", "10"])

@@ -22,7 +22,7 @@ from conftest import MICRO, TINY_DATA
 
 from agents.base import play_episode
 from agents.cli import main
-from agents.collect import MixturePlan, TiltPlan, _settings, collect, episode_policy
+from agents.collect import MixturePlan, RulePlan, TiltPlan, _settings, collect, episode_policy
 from agents.runner import differences
 from mixing_gym.layout import MixingLayout
 from mixing_gym.trajectories import (
@@ -243,6 +243,34 @@ def test_tilted_episodes_play_their_target_shares_on_a_pool_of_common_seeds(env_
         env.close()
     np.testing.assert_allclose(shares, policy.target_shares, atol=1e-5)  # micro's 2 steps: one per phase
     assert policy.target_shares[0] != policy.target_shares[1]
+
+
+def test_rule_episodes_weight_each_field_by_the_domains_descriptors_and_leave_other_plans_as_they_were():
+    from mixing_gym.reference import REFERENCE_TRAJECTORIES
+    from mixing_gym.trajectories import load_trajectories
+
+    layout = load_trajectories(REFERENCE_TRAJECTORIES).layout
+    plan = MixturePlan(baseline_share=0.3, tilts=TiltPlan(share=0.3), rules=RulePlan(share=0.4))
+    draws = [episode_policy(plan, SEED, index) for index in range(12)]
+    rules = [(label, policy) for label, policy, _ in draws if label.startswith("rule(")]
+    assert rules and [label for label, *_ in draws] == [episode_policy(plan, SEED, i)[0] for i in range(12)]
+    for _, policy in rules:
+        policy.reset(layout)
+        weights = policy.mixture(np.zeros(len(layout.observation_names)), {})
+        assert weights[layout.target_mask].sum() == pytest.approx(policy.target_share)
+        assert 0.1 <= policy.target_share <= 0.6 and 0.0 <= policy.scale <= 3.0
+    # Without rules a plan draws the episodes it always drew: the recorded collections resume unchanged.
+    without = MixturePlan(baseline_share=0.3, tilts=TiltPlan(share=0.3))
+    assert [episode_policy(without, SEED, i)[0] for i in range(12)] == [
+        episode_policy(MixturePlan(baseline_share=0.3, tilts=TiltPlan(share=0.3), rules=None), SEED, i)[0]
+        for i in range(12)]
+    recorded_before_rules = _settings({}, without, SEED)
+    del recorded_before_rules["plan"]["rules"]
+    assert differences(recorded_before_rules, _settings({}, without, SEED)) == []
+    with pytest.raises(ValueError, match="add up to more than 1"):
+        MixturePlan(baseline_share=0.5, tilts=TiltPlan(share=0.3), rules=RulePlan(share=0.3))
+    with pytest.raises(ValueError, match="scale must be a range"):
+        RulePlan(scale=(2.0, 1.0))
 
 
 def test_tilt_settings_are_checked_and_a_plan_change_is_named():

@@ -15,6 +15,7 @@ import mixing_gym  # noqa: F401  (registers the env)
 from agents import FunctionAgent, make_agent, play_episode
 from agents.offline import (
     CONFIG_FILE,
+    DESCRIPTOR_FEATURES,
     TOKEN_FEATURES,
     WEIGHTS_FILE,
     DataMixingAgent,
@@ -27,10 +28,12 @@ from agents.offline import (
     transitions,
 )
 from agents.registry import AgentResources, Need, agent_spec
+from mixing_gym.descriptors import DOMAIN_FEATURES, domain_features
 from mixing_gym.domains import get_domain_space
 from mixing_gym.layout import BenchmarkSpec, MixingLayout
 from mixing_gym.mdp import action_to_weights
-from mixing_gym.trajectories import TrajectoryDataset
+from mixing_gym.reference import REFERENCE_CODE_TRAJECTORIES, REFERENCE_TRAJECTORIES
+from mixing_gym.trajectories import TrajectoryDataset, load_trajectories
 
 NUM_EPISODES = 6
 #: A few updates of a small network: enough to see the losses move, cheap on two shared cores.
@@ -289,3 +292,67 @@ def test_bad_input_is_a_clear_error(dataset):
     featurize = DomainFeaturizer(dataset.layout)
     with pytest.raises(ValueError, match="entries, expected"):
         featurize(np.zeros(3, dtype=np.float32))
+
+
+# ------------------------------------------------------------------------------------------------ several spaces
+
+#: FAST's network, AWR after the warm start, tokens that read the domains' descriptors.
+TRANSFER_FAST = OfflineConfig(**{**FAST.__dict__, "method": "awr", "awr_steps": 10, "standardise_rewards": True,
+                                 "read_descriptors": True})
+
+
+@pytest.fixture(scope="module")
+def two_spaces() -> list[TrajectoryDataset]:
+    """The committed reference trajectories of both fields: real ``small`` episodes of math-v1 (30 domains) and of
+    code-v1 (29), their layouts holding the domains' descriptors."""
+    return [load_trajectories(REFERENCE_TRAJECTORIES), load_trajectories(REFERENCE_CODE_TRAJECTORIES)]
+
+
+def _flat_observation(layout: MixingLayout) -> np.ndarray:
+    """The uniform mixture and every score at 0: domains of a field differ only in what they hold."""
+    observation = np.zeros(len(layout.observation_names), dtype=np.float32)
+    observation[:layout.num_domains] = 1.0 / layout.num_domains
+    return observation
+
+
+def test_descriptor_features_are_standardised_over_the_space_and_follow_its_domains(two_spaces):
+    layout = two_spaces[0].layout
+    features = domain_features(layout)
+    assert features.shape == (layout.num_domains, len(DOMAIN_FEATURES))
+    for column in ("log_train_tokens", "base_bpb"):
+        values = features[:, DOMAIN_FEATURES.index(column)]
+        assert abs(values.mean()) < 1e-9 and values.std() == pytest.approx(1.0)
+    # A task's own domain ranks first among the target field's by its largest target-task importance.
+    target_max = features[:, DOMAIN_FEATURES.index("target_task_importance_max")]
+    assert layout.domain_names[int(np.argmax(target_max))] in ("math_gsm_symbolic", "math_simple_equations")
+    tokens = transitions(two_spaces[0], read_descriptors=True)["tokens"].numpy()
+    assert tokens.shape[-1] == len(TOKEN_FEATURES) + len(DESCRIPTOR_FEATURES)
+    np.testing.assert_allclose(tokens[:, :, len(TOKEN_FEATURES):], np.broadcast_to(features, tokens[..., len(TOKEN_FEATURES):].shape),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="no domain descriptors"):
+        DomainFeaturizer(_layout("code"), read_descriptors=True)
+
+
+def test_an_agent_trained_on_several_spaces_tells_a_fields_domains_apart_by_what_they_hold(two_spaces, tmp_path):
+    agent, log = train_offline_agent(two_spaces, TRANSFER_FAST, seed=0)
+    assert [entry["episodes"] for entry in agent.trained_on["datasets"]] == [len(d.episodes) for d in two_spaces]
+    assert list(dict.fromkeys(log["phase"])) == ["bc", "value", "awr"] and 0 < log["target_share"].dropna().iloc[-1] < 1
+    blind, _ = train_offline_agent(two_spaces, OfflineConfig(**{**TRANSFER_FAST.__dict__, "read_descriptors": False}),
+                                   seed=0)
+    loaded = DataMixingAgent.load(agent.save(tmp_path / "transfer"))
+    for dataset in two_spaces:
+        layout = dataset.layout
+        observation = _flat_observation(layout)
+        target = layout.target_mask
+        for one in (agent, blind, loaded):
+            one.reset(layout)
+        told_apart, alike = agent.act(observation, {}), blind.act(observation, {})
+        np.testing.assert_array_equal(loaded.act(observation, {}), told_apart)
+        # Without descriptors every domain of a field is the same token: one logit per field.
+        assert np.ptp(alike[target]) < 1e-5 and np.ptp(alike[~target]) < 1e-5
+        assert np.ptp(told_apart[target]) > 1e-3 and np.ptp(told_apart[~target]) > 1e-3
+
+
+def test_several_spaces_need_a_method_that_learns_from_them_all(two_spaces):
+    with pytest.raises(ValueError, match="CQL learns from one domain space"):
+        train_offline_agent(two_spaces, FAST)

@@ -11,6 +11,7 @@ from agents.rl_statistics import (
     interquartile_mean,
     performance_profile,
     probability_of_improvement,
+    ranking_reliability,
     stratified_bootstrap_ci,
 )
 
@@ -71,3 +72,15 @@ def test_the_performance_profile_plot_is_written(tmp_path):
                               xlabel="normalised score")
     with Image.open(path) as image:
         assert image.size == (960, 630)
+
+
+def test_ranking_reliability_is_one_for_separated_algorithms_and_near_zero_for_alike_ones():
+    rng = np.random.default_rng(0)
+    separated = {f"algo{i}": 10.0 * i + rng.normal(size=(5, 1)) for i in range(4)}
+    assert np.all(ranking_reliability(separated, splits=200) == 1.0)
+    # Alike algorithms: one sample's halves may agree by chance, but over samples the agreement is nil.
+    medians = [np.median(ranking_reliability({f"algo{i}": rng.normal(size=(6, 1)) for i in range(6)}, splits=100))
+               for _ in range(20)]
+    assert abs(np.mean(medians)) < 0.2 and min(medians) < 0 < max(medians)
+    with pytest.raises(ValueError, match="three algorithms"):
+        ranking_reliability({"a": [[1.0], [2.0]], "b": [[2.0], [3.0]]})

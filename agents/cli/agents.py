@@ -20,7 +20,7 @@ SOURCES = {
     "SURROGATE": "--surrogate DIR, else the reference one; --model: a saved plan",
     "SAVED_MODEL": "--model PATH, from `mixing-gym train-agent`",
 }
-NAME_WIDTH, SPACE_WIDTH, WIDTH = 15, 7, 79
+NAME_WIDTH, SPACE_WIDTH, WIDTH = 18, 7, 79
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -44,6 +44,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--tilt-share", type=float, default=0.0,
                         help="share of the episodes near the top: a target share in [0.1, 0.6] and log-normal "
                              "tilts within each field, held or switched once (default: 0, none)")
+    parser.add_argument("--rule-share", type=float, default=0.0,
+                        help="share of the episodes that play a random mixing rule over the domains' descriptors "
+                             "(a target share in [0.1, 0.6], each field's domains by a softmax of random "
+                             "coefficients on their descriptors; default: 0, none)")
     parser.add_argument("--seed-pool", type=int, default=None,
                         help="play the episodes on this many env seeds in turn: common random numbers "
                              "(default: a seed per episode)")
@@ -56,10 +60,11 @@ def run(args: argparse.Namespace) -> None:
     Args:
         args: the parsed arguments.
     """
-    from agents.collect import MixturePlan, TiltPlan, collect
+    from agents.collect import MixturePlan, RulePlan, TiltPlan, collect
 
     plan = MixturePlan(baseline_share=args.baseline_share,
-                       tilts=TiltPlan(share=args.tilt_share) if args.tilt_share else None, seed_pool=args.seed_pool)
+                       tilts=TiltPlan(share=args.tilt_share) if args.tilt_share else None, seed_pool=args.seed_pool,
+                       rules=RulePlan(share=args.rule_share) if args.rule_share else None)
     summary = collect(env_kwargs_of(args), args.episodes, args.workers, args.output, args.seed, args.resume, plan,
                       env_id=args.env, backend=backend_of(args))
     print(f"{summary.path} holds {summary.episodes} episodes; this run played {summary.new_episodes} in "

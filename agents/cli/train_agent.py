@@ -19,8 +19,9 @@ Train one agent and save it where `mixing-gym evaluate --agents ALGO
            resumable: --output/ppo_final.zip, with checkpoints/, monitor/
            and progress.csv beside it
   dma      the offline Data Mixing Agent on recorded trajectories
-           (--trajectories, else the reference ones of --target-field):
-           --output/agent/ and --output/training_log.csv
+           (--trajectories, one folder or several spaces' folders, else
+           the reference ones of --target-field): --output/agent/ and
+           --output/training_log.csv
   planner  a mixture schedule planned with the cross-entropy method on a
            surrogate (--surrogate, else the reference one of
            --target-field): --output/planner.json and --output/surrogate/
@@ -37,6 +38,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = add_command(commands, "train-agent", "train PPO, the Data Mixing Agent or a plan, and save it",
                          DESCRIPTION, ["mixing-gym train-agent --algo ppo --preset micro --timesteps 2048",
                                        "mixing-gym train-agent --algo dma --method awr --action-encoding centred",
+                                       "mixing-gym train-agent --algo dma --method awr --read-descriptors "
+                                       "--trajectories runs/traj-a runs/traj-b",
                                        "mixing-gym train-agent --algo planner --target-field code --phases 2"])
     parser.add_argument("--algo", required=True, choices=tuple(TRAINERS), help="what to train")
     parser.add_argument("--output", default=None, help="where the agent goes (default: runs/<algo>)")
@@ -53,8 +56,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     ppo.add_argument("--resume", default=None, help="a checkpoint zip to continue from")
 
     dma = parser.add_argument_group("--algo dma: the fields of agents.offline.OfflineConfig")
-    dma.add_argument("--trajectories", default=None,
-                     help="the recorded trajectories (default: the reference ones of the target field)")
+    dma.add_argument("--trajectories", nargs="+", default=None,
+                     help="the recorded trajectories, one folder or several (several spaces: --method awr; with "
+                          "--read-descriptors the agent knows domains by their descriptors; default: the reference "
+                          "ones of the target field)")
     add_options(dma, OfflineConfig)
 
     planner = parser.add_argument_group("--algo planner: agents.planner.SurrogatePlanner's settings")
@@ -89,8 +94,11 @@ def train_dma_agent(args: argparse.Namespace, output: Path) -> Path:
     from agents.registry import AgentResources
 
     config = options_from_args(OfflineConfig, args)  # a bad value is reported before anything loads
-    trajectories = AgentResources(target_field=target_field_of(args),
-                                  trajectories=args.trajectories).reference_trajectories()
+    if args.trajectories and len(args.trajectories) > 1:
+        trajectories = [Path(folder) for folder in args.trajectories]
+    else:
+        trajectories = AgentResources(target_field=target_field_of(args),
+                                      trajectories=args.trajectories and args.trajectories[0]).reference_trajectories()
     agent, log = train_offline_agent(trajectories, config, seed=args.seed, verbose=True)
     output.mkdir(parents=True, exist_ok=True)
     log.to_csv(output / "training_log.csv", index=False)

@@ -117,7 +117,8 @@ def agreement(data: pd.DataFrame) -> pd.DataFrame:
             draws_on = np.array([name.startswith(TASK_BENCHMARKS[task].draws_on) for name in names])
             importance = table[task].to_numpy()
             top = int(np.argmax(importance))
-            rows.append({"space": space, "task": task, "field": TASK_BENCHMARKS[task].field, "domains": len(names),
+            field = TASK_BENCHMARKS[task].field_in(get_domain_space(space).target_field)
+            rows.append({"space": space, "task": task, "field": field, "domains": len(names),
                          "draws_on": " ".join(names[draws_on]), "spearman": spearmanr(importance, draws_on).statistic,
                          "auc": auc(importance, draws_on), "top_domain": names[top],
                          "top_drawn_on": bool(draws_on[top])})
@@ -139,7 +140,7 @@ def regmix_comparison(data: pd.DataFrame) -> pd.DataFrame:
         predicted = regmix.regressor.predict(mixtures)
     marginal = np.array([np.corrcoef(mixtures[:, k], predicted)[0, 1] for k in range(len(names))])
     table = importance_table(data, REGMIX_SPACE)
-    target = [task for task in table.columns if TASK_BENCHMARKS[task].field == "target"]
+    target = [task for task in table.columns if TASK_BENCHMARKS[task].field_in(space.target_field) == "target"]
     importances = {"target tasks": table[target].mean(axis=1).to_numpy(), "all tasks": table.mean(axis=1).to_numpy()}
     effects = {"picked mixture": regmix.best_mixture, "weight-prediction correlation": marginal}
     rows = []

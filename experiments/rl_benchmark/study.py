@@ -29,10 +29,12 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from agents.benchmark import markdown, summarise
 from agents.cli import main as mixing_gym
+from agents.rl_statistics import ranking_reliability
 from mixing_gym.result_pages import publish_report
 from mixing_gym.surrogate import spearman_rank
 
@@ -88,6 +90,13 @@ def report(target_field: str, protocol: int) -> None:
               f"IQMs over the {len(validated)} validated algorithms: **{spearman:.2f}** (the goal: at least 0.9); the "
               f"mean absolute gap of the {len(gaps)} validated runs: **{gaps.abs().mean():.0f}** normalised points "
               f"(the goal: at most 25; mean gap {gaps.mean():+.0f}).\n")
+        real = {name: group["real_normalised"].dropna().to_numpy()[:, None] for name, group in rows.groupby("algorithm")
+                if group["real_normalised"].notna().any()}
+        split_half = float(np.median(ranking_reliability(real)))
+        print(f"How far can a surrogate get? The real IQMs' ranking from half the validated runs agrees with the other "
+              f"half's with median Spearman {split_half:.2f} (`agents.rl_statistics.ranking_reliability`); taken to "
+              f"all the runs (Spearman-Brown), two independent reruns would agree at about "
+              f"{2 * split_half / (1 + split_half):.2f}: the ceiling the runs' noise puts on any predictor.\n")
     for kind in ("surrogate", "real"):
         picture = ROOT / "docs" / f"{pictures}_profiles_{kind}.png"
         if picture.exists():

@@ -1,0 +1,308 @@
+"""Agents that transfer: trajectories of several math spaces, so that an agent cannot know a domain by its index.
+
+    python experiments/transfer_v1/study.py collect     # 64 episodes a space; resumable, a space at a time
+    python experiments/transfer_v1/study.py collect --spaces math-v1-family-subset --workers 2
+    python experiments/transfer_v1/study.py validate    # leave one space out: does the descriptor model transfer?
+    python experiments/transfer_v1/study.py probe --setting b --seeds 6 7   # zero-run agents, validation seeds
+    python experiments/transfer_v1/study.py cost --setting b                # RegMix and the search at 8, 16, 32 runs
+    python experiments/transfer_v1/study.py report      # the tables and the results page, from the CSVs
+
+``collect`` records ``--episodes`` (64) real ``DataMixing-v1`` ``small`` episodes on each further training space of
+the transfer agent (``mixing_gym.domains.TRANSFER_TRAINING_SPACES``: ``math-v1``'s source corpora clustered another
+way, its problem families merged, a subset of them) with the plan of the reference trajectories (30% perturbed
+baselines, 40% field tilts near the top, 30% Dirichlet walks, 8 env seeds in turn, collection seed 0), into the
+package beside them (``mixing_gym/reference/trajectories-<space>-small``,
+:func:`mixing_gym.reference.transfer_trajectories`), through ``mixing-gym collect`` (each finished episode is
+committed at once: a killed run resumes where it stopped), then writes one row per episode to
+``docs/results/collection_<space>-small.csv`` (``experiments/collection_summary/study.py run``). A space's first
+episode prepares its data and base model (about ten minutes on two cores); an episode takes about 70 s a worker.
+
+What stays out of every training set (the headline's transfer settings): the whole source corpora of
+``math-v1-whole-corpora`` (setting (b)), the code field (d), and the code of installed packages and the standard
+library's tests (kept for an unseen source field).
+
+``validate`` measures, with no run at all, whether what the descriptor model (:class:`agents.transfer.DescriptorModel`)
+learns on some spaces holds on another: for each training space whose trajectories are there, the model is fit on the
+others' and ranks the held-out space's episodes by the balanced score it predicts for them (Spearman against their
+real final balanced score; and the mean score of the 8 episodes it ranks first, against the space's mean and best).
+Two variants: every input (the fields and the domains' importance toward each task), and the fields only (what an
+agent without descriptors can know). One row per (held-out space, variant) in ``docs/results/transfer_loso.csv``.
+
+``probe`` plays the zero-run agents on a transfer setting's real env (``small``), on validation seeds (6 .. 8; the
+headline scores seeds 1 .. 5): DSIR (``dsir@0.25``), the descriptor planner and the transfer Data Mixing Agent, both
+trained on the training spaces whose trajectories are there (the agents' seed is the env seed). Settings: (a)
+``math-v1`` (a training space), (b) ``math-v1-whole-corpora``, (d) the code field, (f) ``math-v1-code-source`` (an
+unseen source field). Episodes are kept under ``runs/transfer-v1/probe-<setting>`` (a killed probe resumes); one row
+per (setting, agent, seed) in ``docs/results/transfer_probe.csv``. A probe, not the headline: it says whether an
+agent is worth the headline's runs.
+
+``cost`` measures what the baselines that learn from real runs of the new setting get for fewer of them: RegMix fit
+on the first 8, 16 and 32 of its 64 committed proxy runs of the setting (``regmix_runs_v1_small_unseen_space.csv``,
+``regmix_runs_v1_small_code.csv``; as a RegMix of that budget would have drawn them), and the search's best of its
+first 8, 16 and 32 trials (``search_v1_small_unseen_space.csv``, ``search_v1_small_code.csv``), each played on the
+headline's env seeds 1 .. 5 of (b) or (d); at 64 runs their headline rows (``regmix_own_64``, ``search_64`` of
+``headline_v1_small.csv``) are the same plans on the same seeds. One row per (setting, method, runs, seed) in
+``docs/results/transfer_cost.csv``.
+
+``report`` reads the CSVs only: per space, its domains, its episodes and their final balanced scores; then the
+leave-one-space-out table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import spearmanr
+from threadpoolctl import threadpool_limits
+
+from agents.base import Agent
+from agents.baselines import RegMix
+from agents.harness import evaluate_agents, mean_ci
+from agents.offline import named_offline_config, train_offline_agent
+from agents.registry import make_agent
+from agents.search import FixedSchedule, MixtureSearch
+from agents.transfer import FEATURES, DescriptorModel, DescriptorPlanner, TaskView, episode_table
+from mixing_gym.domains import TRANSFER_TRAINING_SPACES, get_domain_space
+from mixing_gym.reference import REFERENCE_TRAJECTORIES, transfer_trajectories
+from mixing_gym.result_pages import publish_report
+from mixing_gym.storage import upsert_csv
+from mixing_gym.trajectories import load_trajectories
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
+#: The reference trajectories' collection plan (experiments/reference_surrogate: PLAN_FLAGS).
+PLAN_FLAGS = ["--baseline-share", "0.3", "--tilt-share", "0.4", "--seed-pool", "8", "--seed", "0"]
+LOSO_CSV = RESULTS / "transfer_loso.csv"
+PROBE_CSV = RESULTS / "transfer_probe.csv"
+WORK = ROOT / "runs" / "transfer-v1"
+#: The settings a probe plays: the env's arguments (the headline's, and (f), the unseen source field).
+SETTINGS = {"a": {"preset": "small"}, "b": {"preset": "small", "space": "math-v1-whole-corpora"},
+            "d": {"preset": "small", "target_field": "code"}, "f": {"preset": "small", "space": "math-v1-code-source"}}
+PROBE_AGENTS = ("dsir", "descriptor_planner", "dma_transfer")
+COST_CSV = RESULTS / "transfer_cost.csv"
+HEADLINE_CSV = RESULTS / "headline_v1_small.csv"
+#: The cost axis's settings: their space, RegMix's proxy runs and the search's trials on it (experiments/headline_v1),
+#: and their name in the headline's CSV.
+COST_SETTINGS = {
+    "b": ("math-v1-whole-corpora", "regmix_runs_v1_small_unseen_space.csv", "search_v1_small_unseen_space.csv",
+          "b_unseen_space"),
+    "d": ("code-v1", "regmix_runs_v1_small_code.csv", "search_v1_small_code.csv", "d_code_field"),
+}
+#: Runs spent on the setting that the cost axis plays (64: the headline's own rows).
+BUDGETS = (8, 16, 32)
+#: The seed RegMix's proxy runs were drawn with (experiments/headline_v1: REGMIX_SEED).
+REGMIX_SEED = 100
+HEADLINE_SEEDS = (1, 2, 3, 4, 5)
+#: The descriptor model's variants in ``validate``: which of its inputs it reads.
+VARIANTS = {"descriptors": FEATURES,
+            "fields only": tuple(name for name in FEATURES if "task" not in name.replace("is_target_task", ""))}
+#: How many of the held-out space's episodes the model picks (their mean score is reported).
+PICKED = 8
+PAGE = RESULTS / "transfer_v1.md"
+PAGE_TITLE = "Agents that transfer"
+
+
+def collection_csv(folder: Path) -> Path:
+    """The per-episode rows of a trajectory folder (``experiments/collection_summary``'s naming)."""
+    return RESULTS / f"collection_{folder.name.removeprefix('trajectories-')}.csv"
+
+
+def collect_command(space: str, episodes: int, workers: int) -> list[str]:
+    """The ``mixing-gym collect`` command that records (or continues) ``space``'s trajectories."""
+    folder = transfer_trajectories(space)
+    resume = ["--resume"] if (folder / "data").is_dir() else []
+    return ["mixing-gym", "collect", "--env", "DataMixing-v1", "--space", space, "--preset", "small", "--episodes",
+            str(episodes), "--workers", str(workers), "--output", str(folder.relative_to(ROOT)), *PLAN_FLAGS, *resume]
+
+
+def collect(spaces: list[str], episodes: int, workers: int) -> None:
+    """Collect (or continue) each space's trajectories, then write its per-episode rows."""
+    for space in spaces:
+        command = collect_command(space, episodes, workers)
+        print("$", shlex.join(command), flush=True)
+        subprocess.run(command, cwd=ROOT, check=True)
+        folder = transfer_trajectories(space).relative_to(ROOT)
+        subprocess.run([sys.executable, "experiments/collection_summary/study.py", "run", "--trajectories",
+                        str(folder)], cwd=ROOT, check=True)
+
+
+def training_spaces() -> dict[str, Path]:
+    """Every training space whose trajectories are there: ``math-v1``'s reference ones and the further spaces'."""
+    further = {space: transfer_trajectories(space) for space in TRANSFER_TRAINING_SPACES}
+    return {"math-v1": REFERENCE_TRAJECTORIES, **{s: f for s, f in further.items() if (f / "data").is_dir()}}
+
+
+def validate() -> None:
+    """Fit the descriptor model on all training spaces but one, rank the held-out one's episodes; rows to the CSV."""
+    datasets = {space: load_trajectories(folder) for space, folder in training_spaces().items()}
+    if len(datasets) < 2:
+        raise SystemExit("validate needs the trajectories of two spaces at least; run `collect` first.")
+    rows = []
+    for held_out, dataset in datasets.items():
+        others = [other for space, other in datasets.items() if space != held_out]
+        features, _, scores = episode_table(dataset)
+        view = TaskView(dataset.layout)
+        for variant, inputs in VARIANTS.items():
+            predicted = view.balanced(DescriptorModel.fit(others, inputs).improvements(features))
+            rows.append({"held_out_space": held_out, "variant": variant, "training_spaces": len(others),
+                         "episodes": len(scores), "spearman": spearmanr(predicted, scores).statistic,
+                         "picked_mean": scores[np.argsort(-predicted)[:PICKED]].mean(),
+                         "space_mean": scores.mean(), "space_best": scores.max()})
+    upsert_csv(LOSO_CSV, pd.DataFrame(rows), ["held_out_space", "variant"])
+
+
+def probe_agents(names: list[str], seed: int) -> dict[str, Agent]:
+    """The zero-run agents ``names``, those that learn trained with ``seed`` on every training space there is."""
+    folders = list(training_spaces().values())
+    agents: dict[str, Agent] = {}
+    for name in names:
+        if name == "dsir":
+            agents[name] = make_agent("dsir@0.25")
+        elif name == "descriptor_planner":
+            agents[name] = DescriptorPlanner(seed=seed).learn(folders)
+        else:
+            agents[name] = train_offline_agent(folders, named_offline_config("transfer"), seed=seed)[0]
+    return agents
+
+
+def probe(setting: str, names: list[str], seeds: list[int]) -> None:
+    """Play the agents on ``setting``'s real env, one episode a seed; rows to :data:`PROBE_CSV`."""
+    torch.set_num_threads(1)
+    rows = []
+    for seed in seeds:
+        comparison = evaluate_agents(probe_agents(names, seed), [seed], SETTINGS[setting],
+                                     WORK / f"probe-{setting}", progress=False, write_report=False)
+        for row in comparison.episodes.to_dict("records"):
+            rows.append({"setting": setting, "agent": row["agent"], "seed": seed,
+                         "training_spaces": len(training_spaces()), "source": row["source"], "target": row["target"],
+                         "balanced": row["balanced"], "target_share": row["target_share"]})
+    upsert_csv(PROBE_CSV, pd.DataFrame(rows), ["setting", "agent", "seed"])
+
+
+def cost_plans(setting: str) -> dict[str, np.ndarray]:
+    """The schedules of RegMix and the search after each budget of :data:`BUDGETS` runs of ``setting``."""
+    space, regmix_runs, search_trials, _ = COST_SETTINGS[setting]
+    names = get_domain_space(space).names
+    runs, trials = pd.read_csv(RESULTS / regmix_runs), pd.read_csv(RESULTS / search_trials)
+    num_steps = int(trials["num_steps"].iloc[0])
+    plans = {}
+    for budget in BUDGETS:
+        regmix = RegMix.from_runs(runs.iloc[:budget], names, seed=REGMIX_SEED)
+        plans[f"regmix_{budget}"] = np.tile(regmix.best_mixture, (num_steps, 1))
+        plans[f"search_{budget}"] = MixtureSearch.from_table(trials.iloc[:budget], names).best_schedule
+    return plans
+
+
+def cost(setting: str, seeds: list[int]) -> None:
+    """Play every plan of :func:`cost_plans` on ``setting``'s env seeds; rows to :data:`COST_CSV`."""
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):  # LightGBM and numpy's pools spin on the shared cores
+        plans = cost_plans(setting)
+    agents = {name: FixedSchedule(schedule) for name, schedule in plans.items()}
+    comparison = evaluate_agents(agents, seeds, SETTINGS[setting], WORK / f"cost-{setting}", progress=False,
+                                 write_report=False)
+    rows = []
+    for row in comparison.episodes.to_dict("records"):
+        method, _, runs = row["agent"].rpartition("_")
+        rows.append({"setting": setting, "method": method, "runs": int(runs), "seed": row["seed"],
+                     "balanced": row["balanced"]})
+    upsert_csv(COST_CSV, pd.DataFrame(rows), ["setting", "method", "runs", "seed"])
+
+
+def cost_table() -> pd.DataFrame:
+    """Mean and 95% interval of each (setting, method, runs): :data:`COST_CSV`'s rows and the headline's at 64."""
+    rows = pd.read_csv(COST_CSV)
+    headline = pd.read_csv(HEADLINE_CSV)
+    for setting, (*_, name) in COST_SETTINGS.items():
+        for method, agent in (("regmix", "regmix_own_64"), ("search", "search_64")):
+            played = headline[(headline["setting"] == name) & (headline["agent"] == agent)]
+            rows = pd.concat([rows, pd.DataFrame({"setting": setting, "method": method, "runs": 64,
+                                                  "seed": played["seed"], "balanced": played["balanced"]})])
+    return pd.DataFrame([{"setting": setting, "method": method, "runs": runs, "seeds": len(group),
+                          "balanced": "{:+.4f} ± {:.4f}".format(*mean_ci(group["balanced"]))}
+                         for (setting, method, runs), group in rows.groupby(["setting", "method", "runs"])])
+
+
+def report() -> None:
+    """Print the table of the training spaces from their per-episode CSVs."""
+    rows = []
+    for space, folder in [("math-v1", REFERENCE_TRAJECTORIES),
+                          *((space, transfer_trajectories(space)) for space in TRANSFER_TRAINING_SPACES)]:
+        domains = get_domain_space(space)
+        path = collection_csv(folder)
+        table = pd.read_csv(path) if path.exists() else pd.DataFrame({"balanced": []})
+        rows.append({"space": space, "source domains": len(domains.source_names),
+                     "target domains": len(domains.target_names), "episodes": len(table),
+                     "median final balanced": table["balanced"].median(), "best": table["balanced"].max(),
+                     "rows": f"[{path.name}]({path.name})" if path.exists() else "not collected yet"})
+    print("The transfer agent's training spaces (math-v1's reference trajectories and the further spaces):\n")
+    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt="+.4f"))
+    if not LOSO_CSV.exists():
+        return
+    table = pd.read_csv(LOSO_CSV)
+    print(f"\nLeave one space out ([{LOSO_CSV.name}]({LOSO_CSV.name})): the descriptor model fit on the other spaces "
+          f"ranks the held-out space's episodes; `picked` is the mean final balanced score of the {PICKED} it ranks "
+          "first.\n")
+    print(table.to_markdown(index=False, floatfmt=".4f"))
+    means = table.groupby("variant")["spearman"].mean()
+    print("\nMean Spearman over held-out spaces: " + "; ".join(
+        f"{variant}: {value:+.2f}" for variant, value in means.items()) + ".")
+    if COST_CSV.exists():
+        print(f"\nThe cost axis ([{COST_CSV.name}]({COST_CSV.name}), and at 64 runs the headline's rows): final "
+              "balanced score of the baselines that learn from real runs of the setting, against the runs spent.\n")
+        print(cost_table().to_markdown(index=False))
+    if not PROBE_CSV.exists():
+        return
+    probes = pd.read_csv(PROBE_CSV)
+    print(f"\nProbes on validation seeds ([{PROBE_CSV.name}]({PROBE_CSV.name})): final balanced score, mean and "
+          "95% interval over the seeds played.\n")
+    summary = [{"setting": setting, "agent": agent, "seeds": len(group),
+                "training spaces": group["training_spaces"].max(),
+                "balanced": "{:+.4f} ± {:.4f}".format(*mean_ci(group["balanced"])),
+                "target share": group["target_share"].mean()}
+               for (setting, agent), group in probes.groupby(["setting", "agent"], sort=True)]
+    print(pd.DataFrame(summary).to_markdown(index=False, floatfmt=".2f"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", choices=("collect", "validate", "probe", "cost", "report"))
+    parser.add_argument("--setting", choices=tuple(SETTINGS), default="b",
+                        help="probe, cost: the setting (default: b; cost: b or d)")
+    parser.add_argument("--agents", nargs="+", choices=PROBE_AGENTS, default=list(PROBE_AGENTS),
+                        help="probe: the agents (default: all three)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="probe: env seeds (default: 6 7 8, validation seeds); cost: (default: 1 .. 5, the "
+                             "headline's)")
+    parser.add_argument("--spaces", nargs="+", default=list(TRANSFER_TRAINING_SPACES), choices=TRANSFER_TRAINING_SPACES,
+                        help="the training spaces to collect (default: all three)")
+    parser.add_argument("--episodes", type=int, default=64, help="episodes a space (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default: %(default)s)")
+    args = parser.parse_args()
+    if args.step == "collect":
+        collect(args.spaces, args.episodes, args.workers)
+        return
+    if args.step == "validate":
+        validate()
+        return
+    if args.step == "probe":
+        probe(args.setting, args.agents, args.seeds or [6, 7, 8])
+        return
+    if args.step == "cost":
+        if args.setting not in COST_SETTINGS:
+            parser.error(f"cost plays settings {sorted(COST_SETTINGS)}, the ones with runs of their own.")
+        cost(args.setting, args.seeds or list(HEADLINE_SEEDS))
+        return
+    command = shlex.join(["python", "experiments/transfer_v1/study.py", *sys.argv[1:]])
+    publish_report(report, PAGE, PAGE_TITLE, __doc__, __file__, command)
+
+
+if __name__ == "__main__":
+    main()
