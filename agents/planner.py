@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.base import MixtureAgent
-from agents.search import schedule_step
+from agents.search import cross_entropy_method, schedule_step
 from mixing_gym.envs.surrogate import DataMixingSurrogateVectorEnv
 from mixing_gym.layout import MixingLayout
 from mixing_gym.storage import atomic_write_json
@@ -95,18 +95,9 @@ class SurrogatePlanner(MixtureAgent):
 
     def learn(self, env=None) -> SurrogatePlanner:
         """Plan the schedule (``env`` is not used: the planner learns from the surrogate alone)."""
-        rng = np.random.default_rng(self.seed)
-        shape = (self.phases, self.surrogate.num_domains)
-        mean, std = np.zeros(shape), np.full(shape, self.init_std)
-        best_return, best_logits = -np.inf, mean
-        for _ in range(self.iterations):
-            candidates = mean + std * rng.standard_normal((self.population, *shape))
-            scored = self.returns(self._schedules(candidates))
-            order = np.argsort(scored)[::-1]
-            if scored[order[0]] > best_return:
-                best_return, best_logits = float(scored[order[0]]), candidates[order[0]]
-            elite = candidates[order[:self.elites]]
-            mean, std = elite.mean(axis=0), elite.std(axis=0) + 1e-3  # the floor keeps every logit searchable
+        best_logits, best_return = cross_entropy_method(
+            lambda candidates: self.returns(self._schedules(candidates)), (self.phases, self.surrogate.num_domains),
+            self.population, self.elites, self.iterations, self.init_std, np.random.default_rng(self.seed))
         self.schedule = self._schedules(best_logits[None])[0]
         self.planned_return = best_return
         return self

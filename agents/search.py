@@ -11,7 +11,7 @@ without playing.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -33,6 +33,35 @@ SAMPLERS = ("tpe", "cmaes")
 OBJECTIVES = ("balanced", "return")
 #: The settings a search ran under: columns of its table, and what a rerun checks before reusing stored trials.
 SETTINGS = ("seed", "episode_seed", "schedule", "sampler", "objective", "num_steps", "batch")
+
+
+def cross_entropy_method(score: Callable[[np.ndarray], np.ndarray], shape: tuple[int, ...], population: int,
+                         elites: int, iterations: int, init_std: float, rng: np.random.Generator
+                         ) -> tuple[np.ndarray, float]:
+    """The cross-entropy method over unbounded parameters of ``shape``: each iteration draws ``population``
+    candidates from a Gaussian (from mean 0 and ``init_std``), scores them, and refits the Gaussian to the ``elites``
+    best; returns the best candidate scored and its score.
+
+    Args:
+        score: ``(population, *shape)`` candidates -> ``(population,)`` scores, higher better.
+        shape: the shape of one candidate.
+        population: candidates per iteration.
+        elites: the best candidates the Gaussian is refit to.
+        iterations: refits.
+        init_std: the initial standard deviation of every parameter.
+        rng: draws the candidates.
+    """
+    mean, std = np.zeros(shape), np.full(shape, init_std)
+    best_score, best = -np.inf, mean
+    for _ in range(iterations):
+        candidates = mean + std * rng.standard_normal((population, *shape))
+        scored = score(candidates)
+        order = np.argsort(scored)[::-1]
+        if scored[order[0]] > best_score:
+            best_score, best = float(scored[order[0]]), candidates[order[0]]
+        elite = candidates[order[:elites]]
+        mean, std = elite.mean(axis=0), elite.std(axis=0) + 1e-3  # the floor keeps every parameter searchable
+    return best, best_score
 
 
 def schedule_step(schedule: np.ndarray, layout: MixingLayout, observation: np.ndarray) -> np.ndarray:

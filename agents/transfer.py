@@ -31,6 +31,7 @@ import numpy as np
 from sklearn.linear_model import RidgeCV
 
 from agents.base import MixtureAgent
+from agents.search import cross_entropy_method
 from mixing_gym.descriptors import DOMAIN_FEATURES, descriptor_matrix, domain_features, importance_name
 from mixing_gym.layout import FIELDS, MixingLayout, field_scores
 from mixing_gym.mdp import balanced_objective
@@ -254,20 +255,14 @@ class DescriptorPlanner(MixtureAgent):
         if self.model is None:
             raise RuntimeError("DescriptorPlanner has no model: call learn(trajectories) first, or load a saved one.")
         view = TaskView(layout)
-        rng = np.random.default_rng(self.seed)
-        mean, std = np.zeros(RULE_SIZE), np.ones(RULE_SIZE)
-        best_score, best = -np.inf, rule_mixture(mean, layout)[0]
-        for _ in range(self.iterations):
-            rules = mean + std * rng.standard_normal((self.population, RULE_SIZE))
-            weights = rule_mixture(rules, layout)
-            features = view.features(weights)
-            scores = view.balanced(self.model.improvements(features)) - self.penalty * self.model.outside(features)
-            order = np.argsort(scores)[::-1]
-            if scores[order[0]] > best_score:
-                best_score, best = float(scores[order[0]]), weights[order[0]]
-            elite = rules[order[:self.elites]]
-            mean, std = elite.mean(axis=0), elite.std(axis=0) + 1e-3  # the floor keeps every coefficient searchable
-        return best
+
+        def score(rules: np.ndarray) -> np.ndarray:
+            features = view.features(rule_mixture(rules, layout))
+            return view.balanced(self.model.improvements(features)) - self.penalty * self.model.outside(features)
+
+        best, _ = cross_entropy_method(score, (RULE_SIZE,), self.population, self.elites, self.iterations, 1.0,
+                                       np.random.default_rng(self.seed))
+        return rule_mixture(best, layout)[0]
 
     def reset(self, layout: MixingLayout) -> None:
         weights = self.plan(layout)

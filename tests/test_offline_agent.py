@@ -327,8 +327,8 @@ def test_descriptor_features_are_standardised_over_the_space_and_follow_its_doma
     assert layout.domain_names[int(np.argmax(target_max))] in ("math_gsm_symbolic", "math_simple_equations")
     tokens = transitions(two_spaces[0], read_descriptors=True)["tokens"].numpy()
     assert tokens.shape[-1] == len(TOKEN_FEATURES) + len(DESCRIPTOR_FEATURES)
-    np.testing.assert_allclose(tokens[:, :, len(TOKEN_FEATURES):], np.broadcast_to(features, tokens[..., len(TOKEN_FEATURES):].shape),
-                               rtol=1e-6)
+    read = tokens[:, :, len(TOKEN_FEATURES):]
+    np.testing.assert_allclose(read, np.broadcast_to(features, read.shape), rtol=1e-6)
     with pytest.raises(ValueError, match="no domain descriptors"):
         DomainFeaturizer(_layout("code"), read_descriptors=True)
 

@@ -38,8 +38,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = add_command(commands, "train-agent", "train PPO, the Data Mixing Agent or a plan, and save it",
                          DESCRIPTION, ["mixing-gym train-agent --algo ppo --preset micro --timesteps 2048",
                                        "mixing-gym train-agent --algo dma --method awr --action-encoding centred",
-                                       "mixing-gym train-agent --algo dma --method awr --read-descriptors "
-                                       "--trajectories runs/traj-a runs/traj-b",
+                                       "mixing-gym train-agent --algo dma --method awr --trajectories A B",
                                        "mixing-gym train-agent --algo planner --target-field code --phases 2"])
     parser.add_argument("--algo", required=True, choices=tuple(TRAINERS), help="what to train")
     parser.add_argument("--output", default=None, help="where the agent goes (default: runs/<algo>)")

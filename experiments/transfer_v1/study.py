@@ -30,7 +30,8 @@ agent without descriptors can know). One row per (held-out space, variant) in ``
 
 ``probe`` plays the zero-run agents on a transfer setting's real env (``small``), on validation seeds (6 .. 8; the
 headline scores seeds 1 .. 5): DSIR (``dsir@0.25``), the descriptor planner and the transfer Data Mixing Agent, both
-trained on the training spaces whose trajectories are there (the agents' seed is the env seed). Settings: (a)
+trained on the training spaces whose trajectories are there (the agents' seed is the env seed), and the best fixed
+heuristic of the environment card (``fixed_ratio@0.25``) as the yardstick on the same seeds. Settings: (a)
 ``math-v1`` (a training space), (b) ``math-v1-whole-corpora``, (d) the code field, (f) ``math-v1-code-source`` (an
 unseen source field). Episodes are kept under ``runs/transfer-v1/probe-<setting>`` (a killed probe resumes); one row
 per (setting, agent, seed) in ``docs/results/transfer_probe.csv``. A probe, not the headline: it says whether an
@@ -85,7 +86,7 @@ WORK = ROOT / "runs" / "transfer-v1"
 #: The settings a probe plays: the env's arguments (the headline's, and (f), the unseen source field).
 SETTINGS = {"a": {"preset": "small"}, "b": {"preset": "small", "space": "math-v1-whole-corpora"},
             "d": {"preset": "small", "target_field": "code"}, "f": {"preset": "small", "space": "math-v1-code-source"}}
-PROBE_AGENTS = ("dsir", "descriptor_planner", "dma_transfer")
+PROBE_AGENTS = ("dsir", "descriptor_planner", "dma_transfer", "fixed_ratio_25")
 COST_CSV = RESULTS / "transfer_cost.csv"
 HEADLINE_CSV = RESULTS / "headline_v1_small.csv"
 #: The cost axis's settings: their space, RegMix's proxy runs and the search's trials on it (experiments/headline_v1),
@@ -163,8 +164,8 @@ def probe_agents(names: list[str], seed: int) -> dict[str, Agent]:
     folders = list(training_spaces().values())
     agents: dict[str, Agent] = {}
     for name in names:
-        if name == "dsir":
-            agents[name] = make_agent("dsir@0.25")
+        if name in ("dsir", "fixed_ratio_25"):
+            agents[name] = make_agent({"dsir": "dsir@0.25", "fixed_ratio_25": "fixed_ratio@0.25"}[name])
         elif name == "descriptor_planner":
             agents[name] = DescriptorPlanner(seed=seed).learn(folders)
         else:
@@ -172,17 +173,27 @@ def probe_agents(names: list[str], seed: int) -> dict[str, Agent]:
     return agents
 
 
+#: The probe's agents that learn from the training spaces' trajectories.
+LEARNERS = ("descriptor_planner", "dma_transfer")
+
+
 def probe(setting: str, names: list[str], seeds: list[int]) -> None:
-    """Play the agents on ``setting``'s real env, one episode a seed; rows to :data:`PROBE_CSV`."""
+    """Play the agents on ``setting``'s real env, one episode a seed; rows to :data:`PROBE_CSV`, with the training
+    spaces and episodes of those that learn (an agent's episode is cached by name and seed: delete
+    ``runs/transfer-v1/probe-<setting>/episodes/<agent>__seed<seed>.json`` to play it again after more data)."""
     torch.set_num_threads(1)
+    spaces = training_spaces()
+    episodes = sum(len(load_trajectories(folder).episodes) for folder in spaces.values())
     rows = []
     for seed in seeds:
         comparison = evaluate_agents(probe_agents(names, seed), [seed], SETTINGS[setting],
                                      WORK / f"probe-{setting}", progress=False, write_report=False)
         for row in comparison.episodes.to_dict("records"):
+            learns = row["agent"] in LEARNERS
             rows.append({"setting": setting, "agent": row["agent"], "seed": seed,
-                         "training_spaces": len(training_spaces()), "source": row["source"], "target": row["target"],
-                         "balanced": row["balanced"], "target_share": row["target_share"]})
+                         "training_spaces": len(spaces) if learns else 0,
+                         "training_episodes": episodes if learns else 0, "source": row["source"],
+                         "target": row["target"], "balanced": row["balanced"], "target_share": row["target_share"]})
     upsert_csv(PROBE_CSV, pd.DataFrame(rows), ["setting", "agent", "seed"])
 
 
@@ -265,6 +276,7 @@ def report() -> None:
           "95% interval over the seeds played.\n")
     summary = [{"setting": setting, "agent": agent, "seeds": len(group),
                 "training spaces": group["training_spaces"].max(),
+                "training episodes": group["training_episodes"].max(),
                 "balanced": "{:+.4f} ± {:.4f}".format(*mean_ci(group["balanced"])),
                 "target share": group["target_share"].mean()}
                for (setting, agent), group in probes.groupby(["setting", "agent"], sort=True)]
@@ -277,7 +289,7 @@ def main() -> None:
     parser.add_argument("--setting", choices=tuple(SETTINGS), default="b",
                         help="probe, cost: the setting (default: b; cost: b or d)")
     parser.add_argument("--agents", nargs="+", choices=PROBE_AGENTS, default=list(PROBE_AGENTS),
-                        help="probe: the agents (default: all three)")
+                        help="probe: the agents (default: all four)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="probe: env seeds (default: 6 7 8, validation seeds); cost: (default: 1 .. 5, the "
                              "headline's)")
