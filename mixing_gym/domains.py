@@ -136,13 +136,13 @@ CODE_V1_TOPICS = {"stdlib_code": 5, "stdlib_tests": 1, "networkx_code": 1, "netw
 CODE_V1_SOURCES = {**_topic_sources(CODE_V1_SOURCE_TOPICS), **_topic_sources(CODE_V1_TOPICS)}
 BUILTIN_SOURCES.update(CODE_V1_SOURCES)
 
-#: The further training spaces of the transfer agent (issue: agents that transfer): ``math-v1``'s sources cut
-#: another way, so that an agent trained on several of them cannot know a domain by its index or its name. Each
-#: leaves out what the headline's transfer settings hold out: the whole corpora of ``math-v1-whole-corpora``
-#: (setting (b); a corpus is whole here only where ``math-v1`` keeps it whole too), the code field, and the
-#: installed packages' code and the standard library's tests (kept for an unseen source field).
-#: Other topic clusterings of the source corpora; their topics are named ``<corpus>_<topic>of<count>``, so that
-#: they never take the name of one of ``math-v1``'s topics, which are other clusters of the same text.
+#: The further training spaces of the transfer agent: ``math-v1``'s sources cut another way, so that an agent
+#: trained on several of them cannot know a domain by its index or its name. Each leaves out what the headline's
+#: transfer settings hold out: the whole corpora of ``math-v1-whole-corpora`` (setting (b); a corpus is whole here
+#: only where ``math-v1`` keeps it whole too), the code field, and the installed packages' code and the standard
+#: library's tests (setting (f)'s source field). Other topic clusterings of the source corpora; their topics are
+#: named ``<corpus>_<topic>of<count>``, so that they never take the name of one of ``math-v1``'s topics, which are
+#: other clusters of the same text.
 RECLUSTERED_TOPICS = {"stdlib_code": 3, "stdlib_docs": 1, "wikipedia": 2, "news": 3, "scripture": 3, "licenses": 3,
                       "dialogue": 1}
 SUBSET_TOPICS = {"stdlib_code": 2, "stdlib_docs": 1, "wikipedia": 3, "news": 2, "scripture": 2, "licenses": 2,

@@ -65,6 +65,7 @@ from threadpoolctl import threadpool_limits
 
 from agents.base import Agent
 from agents.baselines import RegMix
+from agents.cli import main as mixing_gym
 from agents.harness import evaluate_agents, mean_ci
 from agents.offline import named_offline_config, train_offline_agent
 from agents.registry import make_agent
@@ -120,7 +121,7 @@ def collect_command(space: str, episodes: int, workers: int) -> list[str]:
     folder = transfer_trajectories(space)
     resume = ["--resume"] if (folder / "data").is_dir() else []
     return ["mixing-gym", "collect", "--env", "DataMixing-v1", "--space", space, "--preset", "small", "--episodes",
-            str(episodes), "--workers", str(workers), "--output", str(folder.relative_to(ROOT)), *PLAN_FLAGS, *resume]
+            str(episodes), "--workers", str(workers), "--output", str(folder), *PLAN_FLAGS, *resume]
 
 
 def collect(spaces: list[str], episodes: int, workers: int) -> None:
@@ -128,7 +129,8 @@ def collect(spaces: list[str], episodes: int, workers: int) -> None:
     for space in spaces:
         command = collect_command(space, episodes, workers)
         print("$", shlex.join(command), flush=True)
-        subprocess.run(command, cwd=ROOT, check=True)
+        if mixing_gym(command[1:]) != 0:
+            raise SystemExit(f"`{shlex.join(command)}` failed; rerun this step to resume it.")
         folder = transfer_trajectories(space).relative_to(ROOT)
         subprocess.run([sys.executable, "experiments/collection_summary/study.py", "run", "--trajectories",
                         str(folder)], cwd=ROOT, check=True)
