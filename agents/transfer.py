@@ -32,7 +32,14 @@ from sklearn.linear_model import RidgeCV
 
 from agents.base import MixtureAgent
 from agents.search import cross_entropy_method
-from mixing_gym.descriptors import DOMAIN_FEATURES, descriptor_matrix, domain_features, importance_name
+from mixing_gym.descriptors import (
+    DOMAIN_FEATURES,
+    descriptor_matrix,
+    domain_features,
+    importance_name,
+    require_descriptors,
+    standardised,
+)
 from mixing_gym.layout import FIELDS, MixingLayout, field_scores
 from mixing_gym.mdp import balanced_objective
 from mixing_gym.storage import atomic_write_json
@@ -72,12 +79,9 @@ class TaskView:
                              f"from them; this layout has {len(self.tasks)} task benchmarks and aggregate "
                              f"{layout.aggregate!r}: use DataMixing-v1 (its spaces name task benchmarks, aggregate "
                              "'tasks').")
-        if not layout.domain_descriptors:
-            domain_features(layout)  # raises the error that says how to get them
-        importance = descriptor_matrix(layout.domain_descriptors, layout.domain_names,
-                                       [importance_name(spec.name) for spec in self.tasks])
-        spread = importance.std(axis=0)
-        self.importance = (importance - importance.mean(axis=0)) / np.where(spread > 0, spread, 1.0)  # (K, T)
+        require_descriptors(layout)
+        self.importance = standardised(descriptor_matrix(layout.domain_descriptors, layout.domain_names,
+                                                         [importance_name(spec.name) for spec in self.tasks]))  # (K, T)
         fields = np.array(layout.domain_fields)
         self.in_field = np.stack([fields == spec.field for spec in self.tasks], axis=1).astype(np.float64)  # (K, T)
         self.is_target = np.array([spec.field == "target" for spec in self.tasks], dtype=np.float64)  # (T,)

@@ -235,8 +235,24 @@ def descriptor_matrix(descriptors: Mapping[str, Mapping[str, float]], domain_nam
     return np.array([[descriptors[name][feature] for feature in features] for name in domain_names], dtype=np.float64)
 
 
-def _standardised(values: np.ndarray) -> np.ndarray:
-    """``values`` standardised over the domains (axis 0); 0 where they are all equal."""
+def require_descriptors(layout: MixingLayout) -> None:
+    """Raise the ``ValueError`` that says how to get descriptors if ``layout`` has none.
+
+    Args:
+        layout: an env's or a recording's layout.
+    """
+    if not layout.domain_descriptors:
+        raise ValueError("This layout has no domain descriptors, and what reads a domain by what it holds needs them: "
+                         "use a real env (its prepared data computes them), or add them to a recorded layout with "
+                         "mixing_gym.recorded_layouts.add_descriptors(folder).")
+
+
+def standardised(values: np.ndarray) -> np.ndarray:
+    """``values`` standardised over the domains (axis 0); 0 where they are all equal.
+
+    Args:
+        values: ``(K, ...)`` one row per domain.
+    """
     spread = values.std(axis=0)
     return (values - values.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
 
@@ -256,20 +272,17 @@ def domain_features(layout: MixingLayout) -> np.ndarray:
     Raises:
         ValueError: a layout without domain descriptors, with how to get them.
     """
-    if not layout.domain_descriptors:
-        raise ValueError("This layout has no domain descriptors, and the features of a domain are computed from them: "
-                         "use a real env (its prepared data computes them), or add them to a recorded layout with "
-                         "mixing_gym.recorded_layouts.add_descriptors(folder).")
+    require_descriptors(layout)
     names = layout.domain_names
     columns = []
     for field in ("target", "source"):
         tasks = [importance_name(spec.name) for spec in layout.benchmarks
                  if spec.kind == "task" and spec.field == field]
         if tasks:
-            importance = _standardised(descriptor_matrix(layout.domain_descriptors, names, tasks))
+            importance = standardised(descriptor_matrix(layout.domain_descriptors, names, tasks))
             columns += [importance.mean(axis=1), importance.max(axis=1)]
         else:
             columns += [np.zeros(len(names)), np.zeros(len(names))]
     sizes = descriptor_matrix(layout.domain_descriptors, names, [TRAIN_TOKENS, BASE_BPB])
     sizes[:, 0] = np.log(np.maximum(sizes[:, 0], 1.0))
-    return np.column_stack([*columns, _standardised(sizes)])
+    return np.column_stack([*columns, standardised(sizes)])
