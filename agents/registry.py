@@ -15,6 +15,7 @@ the known ones.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -211,13 +212,15 @@ def _dsir(resources: AgentResources, **parameters: Any) -> Agent:
     return DSIRMixture(**parameters)
 
 
-def _descriptor_planner(resources: AgentResources, **parameters: Any) -> Agent:
-    """A descriptor planner saved in ``resources.model``, else one fit on the transfer agent's trajectories."""
+def _descriptor_planner(resources: AgentResources, plan_on: str = "env", **parameters: Any) -> Agent:
+    """A descriptor planner saved in ``resources.model``, else one fit on the transfer agent's trajectories that
+    plans its rule ``plan_on`` the env's domains or the training spaces'."""
     from agents.transfer import DescriptorPlanner
 
     if resources.model is not None:
         return DescriptorPlanner.load(resources.model)
-    return DescriptorPlanner(seed=resources.seed, **parameters).learn(_transfer_training_trajectories(resources))
+    return DescriptorPlanner(seed=resources.seed, plan_on=plan_on, **parameters).learn(
+        _transfer_training_trajectories(resources))
 
 
 REGISTRY: dict[str, AgentSpec] = {spec.name: spec for spec in (
@@ -254,6 +257,9 @@ REGISTRY: dict[str, AgentSpec] = {spec.name: spec for spec in (
     AgentSpec("descriptor_planner", _descriptor_planner, Need.TRAJECTORIES, False,
               "a mixing rule planned on a model of the tasks' gains over the domains' descriptors, fit on four "
               "math spaces (descriptor_planner@0.1: the out-of-range penalty)", parameter="penalty"),
+    AgentSpec("transfer_rule", functools.partial(_descriptor_planner, plan_on="training"), Need.TRAJECTORIES, False,
+              "the descriptor planner's rule planned once on the four math spaces' domains and applied to any "
+              "space's (transfer_rule@0.1: the out-of-range penalty)", parameter="penalty"),
 )}
 
 

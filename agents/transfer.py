@@ -14,10 +14,12 @@ predicted improvements by the env's rule (the field means of the task benchmarks
 :class:`DescriptorPlanner` plans a *mixing rule* rather than a mixture: the target field's share, and within each
 field the domains weighted by ``softmax(c_field . features(d))`` over their descriptors (:func:`rule_mixture`; DSIR's
 mixture is one such rule). The cross-entropy method searches the rule's few coefficients for the highest balanced
-score the model expects on the env's domains, penalising features outside the range the trajectories cover, and the
-agent plays the rule's mixture. A rule cannot single out a domain by its name, only by what it holds, so what it
-learns is what carries to another space. It needs no run on the space it plays: its trajectories may come from other
-spaces entirely.
+score the model expects, penalising features outside the range the trajectories cover, and the agent plays the
+rule's mixture. It plans either on the env's domains at every reset (``plan_on="env"``: the model read on a space it
+may never have seen) or once, on the training spaces' domains, where the model was fit (``plan_on="training"``: one
+rule for every space, applied as a trained policy is). A rule cannot single out a domain by its name, only by what
+it holds, so what it learns is what carries to another space. It needs no run on the space it plays: its
+trajectories may come from other spaces entirely.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ RULE_SIZE = 1 + 2 * len(DOMAIN_FEATURES)
 #: Ridge penalties RidgeCV chooses among (by leave-one-out on the training pairs of episode and task).
 RIDGE_ALPHAS = np.logspace(-4, 3, 30)
 MODEL_FILE = "descriptor_planner.json"
+#: Where :class:`DescriptorPlanner` plans its rule: on the env's domains, or once on the training spaces'.
+PLAN_ON = ("env", "training")
 MODEL_FORMAT = "mixing-gym-descriptor-planner-2"
 
 
@@ -213,12 +217,14 @@ class DescriptorModel:
 
 
 class DescriptorPlanner(MixtureAgent):
-    """Plans a mixing rule on a :class:`DescriptorModel` of the env's domains, and plays its mixture every step.
+    """Plans a mixing rule on a :class:`DescriptorModel`, and plays its mixture of the env's domains every step.
 
-    At :meth:`reset` it reads the env's layout (its descriptors), and the cross-entropy method searches the
-    coefficients of a rule (:func:`rule_mixture`, starting from all zeros: half the tokens to each field, uniform
-    within it) for the highest balanced score the model expects, less ``penalty`` times how far the mixture's
-    features lie outside the trajectories' range. The plan depends only on the model, the layout and ``seed``.
+    The cross-entropy method searches the coefficients of a rule (:func:`rule_mixture`, starting from all zeros: half
+    the tokens to each field, uniform within it) for the highest balanced score the model expects, less ``penalty``
+    times how far the mixture's features lie outside the trajectories' range: with ``plan_on="env"``, at every
+    :meth:`reset`, on the env's domains (its layout's descriptors); with ``plan_on="training"``, once in :meth:`learn`,
+    on the mean of that score over the training spaces' domains, and :meth:`reset` applies the rule to the env's. The
+    plan depends only on the model, the layouts and ``seed``.
 
     Args:
         model: the fitted model (:meth:`learn` fits one on trajectories).
@@ -227,19 +233,28 @@ class DescriptorPlanner(MixtureAgent):
         elites: best candidates the Gaussian over the rule's coefficients is refit to.
         iterations: refits.
         seed: seeds the candidates.
+        plan_on: ``"env"`` or ``"training"`` (above).
+        rule: with ``plan_on="training"``, the rule planned on the training spaces (:meth:`learn` plans it).
     """
 
     def __init__(self, model: DescriptorModel | None = None, penalty: float = 0.01, population: int = 256,
-                 elites: int = 32, iterations: int = 80, seed: int = 0):
+                 elites: int = 32, iterations: int = 80, seed: int = 0, plan_on: str = "env",
+                 rule: Sequence[float] | None = None):
         if not 1 <= elites <= population or iterations < 1 or penalty < 0:
             raise ValueError(f"Need 1 <= elites <= population, iterations >= 1 and penalty >= 0; got elites={elites}, "
                              f"population={population}, iterations={iterations}, penalty={penalty}.")
+        if plan_on not in PLAN_ON:
+            raise ValueError(f"plan_on must be one of {PLAN_ON}, got {plan_on!r}.")
+        if rule is not None and len(rule) != RULE_SIZE:
+            raise ValueError(f"A mixing rule has {RULE_SIZE} coefficients, got {len(rule)}.")
         self.model = model
         self.penalty = penalty
         self.population = population
         self.elites = elites
         self.iterations = iterations
         self.seed = seed
+        self.plan_on = plan_on
+        self.rule = None if rule is None else np.asarray(rule, dtype=np.float64)
         self.weights: np.ndarray | None = None
 
     def learn(self, trajectories: TrajectoryDataset | str | Path | Sequence[TrajectoryDataset | str | Path],
@@ -251,22 +266,39 @@ class DescriptorPlanner(MixtureAgent):
             features: the entries of :data:`FEATURES` the model reads.
         """
         many = trajectories if isinstance(trajectories, (list, tuple)) else [trajectories]
-        self.model = DescriptorModel.fit([as_dataset(one) for one in many], features)
+        datasets = [as_dataset(one) for one in many]
+        self.model = DescriptorModel.fit(datasets, features)
+        if self.plan_on == "training":
+            self.rule = self.best_rule([dataset.layout for dataset in datasets])
         return self
 
-    def plan(self, layout: MixingLayout) -> np.ndarray:
-        """The mixture the model scores best on ``layout``'s domains, ``(K,)``."""
+    def best_rule(self, layouts: Sequence[MixingLayout]) -> np.ndarray:
+        """The rule whose mixtures of ``layouts``' domains the model scores best on average, ``(RULE_SIZE,)``."""
         if self.model is None:
             raise RuntimeError("DescriptorPlanner has no model: call learn(trajectories) first, or load a saved one.")
-        view = TaskView(layout)
+        views = [TaskView(layout) for layout in layouts]
 
         def score(rules: np.ndarray) -> np.ndarray:
-            features = view.features(rule_mixture(rules, layout))
-            return view.balanced(self.model.improvements(features)) - self.penalty * self.model.outside(features)
+            total = 0.0
+            for layout, view in zip(layouts, views):
+                features = view.features(rule_mixture(rules, layout))
+                total = total + view.balanced(self.model.improvements(features)) \
+                    - self.penalty * self.model.outside(features)
+            return total / len(layouts)
 
         best, _ = cross_entropy_method(score, (RULE_SIZE,), self.population, self.elites, self.iterations, 1.0,
                                        np.random.default_rng(self.seed))
-        return rule_mixture(best, layout)[0]
+        return best
+
+    def plan(self, layout: MixingLayout) -> np.ndarray:
+        """The mixture it plays on ``layout``'s domains, ``(K,)``: the rule planned on them (``plan_on="env"``) or on
+        the training spaces."""
+        if self.plan_on == "env":
+            return rule_mixture(self.best_rule([layout]), layout)[0]
+        if self.rule is None:
+            raise RuntimeError("DescriptorPlanner(plan_on='training') has no rule: call learn(trajectories) first, "
+                               "or load a saved one.")
+        return rule_mixture(self.rule, layout)[0]
 
     def reset(self, layout: MixingLayout) -> None:
         weights = self.plan(layout)
@@ -282,7 +314,8 @@ class DescriptorPlanner(MixtureAgent):
             raise RuntimeError("DescriptorPlanner.learn() must run before the planner is saved.")
         folder = Path(path)
         settings = {"penalty": self.penalty, "population": self.population, "elites": self.elites,
-                    "iterations": self.iterations, "seed": self.seed}
+                    "iterations": self.iterations, "seed": self.seed, "plan_on": self.plan_on,
+                    "rule": None if self.rule is None else self.rule.tolist()}
         atomic_write_json(folder / MODEL_FILE, {"format": MODEL_FORMAT, "inputs": list(FEATURES),
                                                 "settings": settings, "model": self.model.to_json()})
         return folder

@@ -92,6 +92,18 @@ def test_it_plans_on_a_space_and_tasks_it_never_saw_and_a_saved_planner_plans_th
     np.testing.assert_array_equal(loaded.mixture(np.zeros(1), {}), plan)
 
 
+def test_a_rule_planned_on_the_training_spaces_is_applied_to_any_space_unchanged(math, code, tmp_path):
+    planner = DescriptorPlanner(iterations=30, plan_on="training").learn(math)
+    np.testing.assert_array_equal(planner.rule, planner.best_rule([math.layout]))
+    planner.reset(code.layout)
+    np.testing.assert_array_equal(planner.mixture(np.zeros(1), {}), rule_mixture(planner.rule, code.layout)[0])
+    loaded = DescriptorPlanner.load(planner.save(tmp_path / "rule"))
+    assert loaded.plan_on == "training"
+    np.testing.assert_array_equal(loaded.rule, planner.rule)
+    # Planned on math's domains, the rule differs from one planned on code's.
+    assert not np.allclose(planner.plan(code.layout), DescriptorPlanner(planner.model, iterations=30).plan(code.layout))
+
+
 def test_spaces_fit_together_and_bad_input_is_a_clear_error(math, code, tmp_path):
     fields_only = [name for name in FEATURES if "task" not in name.replace("is_target_task", "")]
     both = DescriptorModel.fit([math, code], fields_only)
@@ -109,3 +121,9 @@ def test_spaces_fit_together_and_bad_input_is_a_clear_error(math, code, tmp_path
         DescriptorModel.fit([math], ["importance"])
     with pytest.raises(ValueError, match="elites"):
         DescriptorPlanner(elites=0)
+    with pytest.raises(ValueError, match="plan_on"):
+        DescriptorPlanner(plan_on="space")
+    with pytest.raises(ValueError, match="13 coefficients"):
+        DescriptorPlanner(plan_on="training", rule=[0.0])
+    with pytest.raises(RuntimeError, match="no rule"):
+        DescriptorPlanner(both, plan_on="training").reset(math.layout)
