@@ -1,13 +1,14 @@
 """Domain descriptors: do they rank the domains each task draws on first, and do they agree with what RegMix learned?
 
-    python experiments/domain_descriptors/study.py run               # prepares the data of three spaces (no model)
+    python experiments/domain_descriptors/study.py run               # prepares the data of four spaces (no model)
     python experiments/domain_descriptors/study.py report            # the tables, their CSV and the results page
     python experiments/domain_descriptors/study.py record-layouts    # maintenance: descriptors into recorded layouts
 
-``run`` prepares the data of ``math-v1``, ``code-v1`` and ``math-v1-whole-corpora`` (the headline's unseen space,
-setting (b)) at the default ``DataConfig`` (the ``small`` preset's data; data only, no model is trained) and writes
-every domain's descriptors (:mod:`mixing_gym.descriptors`: its DSIR-style importance toward each task benchmark, its
-unique training tokens) to ``docs/results/domain_descriptors_data.csv``, one row per (space, domain, descriptor).
+``run`` prepares the data of ``math-v1``, ``code-v1``, ``math-v1-whole-corpora`` (the headline's unseen space,
+setting (b)) and ``math-v1-code-source`` (the unseen source field, setting (f)) at the default ``DataConfig`` (the
+``small`` preset's data; data only, no model is trained) and writes every domain's descriptors
+(:mod:`mixing_gym.descriptors`: its DSIR-style importance toward each task benchmark, its unique training tokens) to
+``docs/results/domain_descriptors_data.csv``, one row per (space, domain, descriptor).
 
 ``report`` reads that CSV only. Each task benchmark records the domains it draws on (``TaskBenchmark.draws_on``,
 what the task-aware mixture is written from); per (space, task) it gives Spearman's correlation between the task's
@@ -51,7 +52,7 @@ from mixing_gym.storage import upsert_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
-SPACES = ("math-v1", "code-v1", "math-v1-whole-corpora")
+SPACES = ("math-v1", "code-v1", "math-v1-whole-corpora", "math-v1-code-source")
 DATA = RESULTS / "domain_descriptors_data.csv"
 TABLE = RESULTS / "domain_descriptors.csv"
 PAGE = RESULTS / "domain_descriptors.md"
@@ -115,6 +116,8 @@ def agreement(data: pd.DataFrame) -> pd.DataFrame:
         names = np.array(table.index)
         for task in table.columns:
             draws_on = np.array([name.startswith(TASK_BENCHMARKS[task].draws_on) for name in names])
+            if not draws_on.any():  # (f)'s code tasks: the space holds none of the code they were written from
+                continue
             importance = table[task].to_numpy()
             top = int(np.argmax(importance))
             field = TASK_BENCHMARKS[task].field_in(get_domain_space(space).target_field)

@@ -26,12 +26,21 @@ env seed ``s``, are trained with seed ``s``, so their intervals hold both the tr
   validation seeds 6-8 (``experiments/offline_knobs_v1``; ``agents.offline.named_offline_config("tuned")``: AWR on
   Monte-Carlo returns, standardised rewards, centred logits).
 
+The transfer agents know a domain by its descriptors, not its index, and learn from the math field's trajectories
+of ``math-v1`` and of the three further training spaces (``mixing_gym.domains.TRANSFER_TRAINING_SPACES``,
+``experiments/transfer_v1``), none of which holds (b)'s whole corpora, the code field or (f)'s source field: so in
+(b), (d) and (f) they play with zero runs of the setting. ``descriptor_planner``: a mixing rule planned on a model of
+the tasks' gains over the descriptors (:class:`agents.transfer.DescriptorPlanner`), on the env's domains;
+``transfer_rule``: the same model's rule planned once on the training spaces' domains and applied unchanged;
+``dma_transfer``: the Data Mixing Agent with the descriptors in its domain tokens, trained by AWR on the four spaces.
+
 The baselines: uniform, the field ratios 25% (the best fixed heuristic of the environment card) and 50%,
-the linear schedule, online data mixing, DoReMi, RegMix fit on the search's 64 real episodes (``regmix_64``),
-RegMix on 64 proxy runs of its own (``regmix_own_64``: Dirichlet mixtures on env seeds 100-163,
-:data:`REGMIX_RUNS`), and the search baseline's best of its 64 episodes (``docs/results/search_v1_small.csv``,
-the v1 environment card's search). ``task_aware`` is a reference, not a baseline: the mixture written from the task
-list (:class:`agents.task_aware.TaskAwareMixture`).
+the linear schedule, online data mixing, DoReMi, DSIR-style importance mixing toward the task benchmarks from the
+domain descriptors (``dsir``: the zero-run literature baseline, 25% target), RegMix fit on the search's 64 real
+episodes (``regmix_64``), RegMix on 64 proxy runs of its own (``regmix_own_64``: Dirichlet mixtures on env seeds
+100-163, :data:`REGMIX_RUNS`), and the search baseline's best of its 64 episodes
+(``docs/results/search_v1_small.csv``, the v1 environment card's search). ``task_aware`` is a reference, not a
+baseline: the mixture written from the task list (:class:`agents.task_aware.TaskAwareMixture`).
 
 Settings: (a) the training setting (``small``); (b) an unseen domain space (``UNSEEN_SPACE``: the source
 corpora whole, 20 domains in all), where the agents that act on any space play (the Data Mixing Agents, every
@@ -46,6 +55,11 @@ under the budget of ``SMOLLM2_PRESET``. (e) costs about 10 minutes an episode pe
 uniform and the three best baselines of (a) play it, on the seeds given::
 
     python experiments/headline_v1/study.py run --setting e --seeds 1 2 3 --workers 2
+
+(f) an unseen source field (``UNSEEN_SOURCE_SPACE``): a base model pretrained on the installed packages' code and
+the standard library's tests, continually pre-trained on ``math-v1``'s problem families and scored on the code tasks
+(its source field) and the math tasks; the agents that act on any space play it, RegMix and the search on (f)'s own
+64 runs.
 
 ``--seeds`` and ``--agents`` play a part of a setting; the report aggregates over the settings every agent of (a)
 played, on the seeds they all have.
@@ -79,6 +93,7 @@ from agents.plots import plot_mixtures, plot_performance_profiles
 from agents.registry import AgentResources, make_agent
 from agents.rl_statistics import aggregate_table, probability_of_improvement
 from agents.search import FixedSchedule, MixtureSearch
+from mixing_gym.domains import get_domain_space
 from mixing_gym.layout import MixingLayout, describe_mixture
 from mixing_gym.mdp import balanced_objective
 from mixing_gym.models import get_preset, import_gguf, smollm2_gguf
@@ -95,13 +110,15 @@ CARD_SEARCH = RESULTS_DIR / "search_v1_small.csv"
 #: The searches of the settings on a space other than ``math-v1``'s, each on its own space: two trials proposed at
 #: a time (the registry's search on two workers).
 OWN_SEARCHES = {"b": RESULTS_DIR / "search_v1_small_unseen_space.csv",
-                "d": RESULTS_DIR / "search_v1_small_code.csv"}
+                "d": RESULTS_DIR / "search_v1_small_code.csv",
+                "f": RESULTS_DIR / "search_v1_small_unseen_source.csv"}
 SEARCH_BUDGET = 64
 #: RegMix's own proxy runs, one table per domain space (the settings on ``math-v1`` share (a)'s): 64 Dirichlet
 #: mixtures, run ``i`` on env seed ``REGMIX_SEED + i``, so that none is a seed the agents are scored on.
 REGMIX_RUNS = {"a": RESULTS_DIR / "regmix_runs_v1_small.csv",
                "b": RESULTS_DIR / "regmix_runs_v1_small_unseen_space.csv",
-               "d": RESULTS_DIR / "regmix_runs_v1_small_code.csv"}
+               "d": RESULTS_DIR / "regmix_runs_v1_small_code.csv",
+               "f": RESULTS_DIR / "regmix_runs_v1_small_unseen_source.csv"}
 REGMIX_SEED = 100
 REGMIX_BUDGET = 64
 RESULTS = RESULTS_DIR / "headline_v1_small.csv"
@@ -126,6 +143,10 @@ SMOLLM2_PRESET = get_preset("small", name="smollm2-135m", seq_len=128, batch_siz
 #: (b)'s unseen domain space, a built-in one: the source corpora whole (7 domains, where ``math-v1`` has 17 topic
 #: clusters of the same text) beside ``math-v1``'s 13 problem families, scored on the same task benchmarks.
 UNSEEN_SPACE = "math-v1-whole-corpora"
+#: (f)'s space, with an unseen source field: the installed packages' code and the standard library's tests (on which
+#: its base model is pretrained, and which no training space of the transfer agents holds), continually pre-trained
+#: on ``math-v1``'s 13 problem families; the code tasks are its source field's benchmarks.
+UNSEEN_SOURCE_SPACE = "math-v1-code-source"
 #: Setting key -> (name, the env's arguments).
 SETTINGS = {
     "a": ("a_training", {"preset": "small"}),
@@ -133,18 +154,26 @@ SETTINGS = {
     "c": ("c_unseen_size", {"preset": "small-wide"}),
     "d": ("d_code_field", {"preset": "small", "target_field": "code"}),
     "e": ("e_smollm2", {"preset": asdict(SMOLLM2_PRESET)}),
+    "f": ("f_unseen_source", {"preset": "small", "space": UNSEEN_SOURCE_SPACE}),
 }
+#: The domain space of each setting on the ``small`` preset (the others train another model on ``math-v1``'s).
+SPACES = {"a": "math-v1", "b": UNSEEN_SPACE, "d": "code-v1", "f": UNSEEN_SOURCE_SPACE}
 #: (e) is costly (about 10 minutes an episode per worker): the planner plays it against the three best baselines of
 #: (a) by their mean there and uniform.
 E_BASELINES = 3
-BASELINES = ("uniform", "fixed_ratio_25", "fixed_ratio_50", "linear_schedule", "odm", "doremi", "regmix_64",
+BASELINES = ("uniform", "fixed_ratio_25", "fixed_ratio_50", "linear_schedule", "odm", "doremi", "dsir", "regmix_64",
              "regmix_own_64", "search_64")
 #: ``dma_no_mixture`` is the Data Mixing Agent whose tokens do not read the last mixture (``OfflineConfig``'s
 #: ``observe_mixture=False``): with them, the headline's ``dma`` copies the collection policies' own mixtures.
 #: ``dma_tuned`` is the variant ``experiments/offline_knobs_v1`` chose on validation seeds.
-LEARNED = ("planner", "ppo", "dma", "dma_no_mixture", "dma_tuned")
-#: The learned agents that know one domain space (their surrogate's); in (b), whose space no trajectories cover,
-#: they do not play.
+LEARNED = ("planner", "ppo", "dma", "dma_no_mixture", "dma_tuned", "descriptor_planner", "transfer_rule",
+           "dma_transfer")
+#: The learned agents that know domains by their descriptors, trained on the math field's trajectories of
+#: ``math-v1`` and of the transfer training spaces (:func:`agents.registry.make_agent`'s ``descriptor_planner``,
+#: ``transfer_rule`` and ``dma_transfer``), in every setting: none of them ever sees a run of (b), (d) or (f).
+TRANSFER = ("descriptor_planner", "transfer_rule", "dma_transfer")
+#: The learned agents that know one domain space (their surrogate's); in (b) and (f), whose spaces no trajectories
+#: cover, they do not play.
 SPACE_BOUND = ("planner", "ppo")
 DMA_CONFIGS = {"dma": named_offline_config("default"), "dma_no_mixture": OfflineConfig(observe_mixture=False),
                "dma_tuned": named_offline_config("tuned")}
@@ -154,7 +183,7 @@ REFERENCES = ("task_aware",)
 #: The agents the registry makes from nothing (:func:`agents.registry.make_agent`), by their name here.
 REGISTRY_NAMES = {"uniform": "uniform", "fixed_ratio_25": "fixed_ratio@0.25", "fixed_ratio_50": "fixed_ratio@0.5",
                   "linear_schedule": "linear_schedule", "odm": "odm", "doremi": "doremi",
-                  "task_aware": "task_aware@0.25"}
+                  "dsir": "dsir@0.25", "task_aware": "task_aware@0.25"}
 #: The baselines that play a schedule learned from real episodes (:func:`fixed_plans`).
 PLANNED = ("regmix_64", "regmix_own_64", "search_64")
 #: PPO on the surrogate: steps, envs stepped together, MOPO's penalty.
@@ -189,7 +218,8 @@ def ppo_path(seed: int, field: str = "math") -> Path:
 
 
 def dma_path(seed: int, kind: str = "dma") -> Path:
-    """Where the Data Mixing Agent ``kind`` (a key of :data:`DMA_CONFIGS`) trained with ``seed`` is saved."""
+    """Where the Data Mixing Agent or transfer agent ``kind`` (a key of :data:`DMA_CONFIGS`, or of :data:`TRANSFER`)
+    trained with ``seed`` is saved."""
     return WORK / f"{kind.replace('_', '-')}-seed{seed}" / "agent"
 
 
@@ -197,8 +227,9 @@ def train_learned(kind: str, seed: int, field: str = "math") -> str:
     """Train one learned agent with ``seed`` unless it is on disk (a worker task); what was trained, in words.
 
     Args:
-        kind: ``"ppo"`` (on ``field``'s reference surrogate) or a key of :data:`DMA_CONFIGS` (on the math field's
-            reference trajectories, whatever the setting: it acts on any space).
+        kind: ``"ppo"`` (on ``field``'s reference surrogate), a key of :data:`DMA_CONFIGS` (on the math field's
+            reference trajectories, whatever the setting: it acts on any space) or of :data:`TRANSFER` (on the
+            math field's trajectories of every training space).
         seed: the training seed (the env seed the agent is scored on).
         field: the setting's target field.
     """
@@ -219,6 +250,8 @@ def train_learned(kind: str, seed: int, field: str = "math") -> str:
         dma_path(seed, kind).parent.mkdir(parents=True, exist_ok=True)
         log.to_csv(dma_path(seed, kind).parent / "training_log.csv", index=False)
         agent.save(dma_path(seed, kind))
+    if kind in TRANSFER and not any(dma_path(seed, kind).glob("*.json")):  # written last
+        make_agent(kind, AgentResources(seed=seed, progress=False)).save(dma_path(seed, kind))
     return f"{kind} seed {seed}" + ("" if kind not in SPACE_BOUND else f" on {field}")
 
 
@@ -297,6 +330,8 @@ def build_agent(name: str, seed: int, plans: dict[str, np.ndarray], field: str) 
         return make_agent("planner", AgentResources(target_field=field, seed=seed))
     if name == "ppo":
         return make_agent("ppo", AgentResources(model=ppo_path(seed, field)))
+    if name in ("descriptor_planner", "transfer_rule"):
+        return make_agent(name, AgentResources(model=dma_path(seed, name)))
     # A saved Data Mixing Agent holds its config: the registry's loader serves every kind.
     return make_agent("dma", AgentResources(model=dma_path(seed, name)))
 
@@ -311,10 +346,10 @@ def play(setting: str, name: str, seed: int, plans: dict[str, np.ndarray]) -> tu
 
 
 def setting_agents(setting: str, requested: list[str]) -> list[str]:
-    """The requested agents that play ``setting``: all of them, but in (b) those that act on any domain space (not
-    :data:`SPACE_BOUND`'s, which no trajectories of (b)'s space teach), and in (e) only the planner, uniform and the
-    ``E_BASELINES`` best baselines of (a) (whose rows must be in the CSV)."""
-    if setting == "b":
+    """The requested agents that play ``setting``: all of them, but in (b) and (f) those that act on any domain space
+    (not :data:`SPACE_BOUND`'s, which no trajectories of those spaces teach), and in (e) only the planner, uniform and
+    the ``E_BASELINES`` best baselines of (a) (whose rows must be in the CSV)."""
+    if setting in ("b", "f"):
         return [name for name in requested if name not in SPACE_BOUND]
     if setting != "e":
         return requested
@@ -351,7 +386,7 @@ def run_setting(setting: str, seeds: list[int], backend: Backend, agents: list[s
         smollm2_model()
     plans = fixed_plans(setting, list(lacking), backend)
     field = field_of(setting)
-    trained = [(kind, seed, field) for kind in ("ppo", *DMA_CONFIGS) for seed in lacking.get(kind, [])]
+    trained = [(kind, seed, field) for kind in ("ppo", *DMA_CONFIGS, *TRANSFER) for seed in lacking.get(kind, [])]
     jobs = [(setting, name, seed) for name, agent_seeds in lacking.items() for seed in agent_seeds]
     with backend.executor() as pool:
         for done in pool.map(train_learned, *zip(*trained)) if trained else ():
@@ -430,9 +465,9 @@ def report(frame: pd.DataFrame) -> None:
     # in every such setting: it keeps the seeds they all have, and the agents that played them all.
     everyone = set(frame.loc[frame["setting"] == SETTINGS["a"][0], "agent"])
     settings = [setting for setting, rows in frame.groupby("setting", sort=False) if set(rows["agent"]) >= everyone]
-    frame = frame[frame["setting"].isin(settings)]
-    seeds = set.intersection(*(set(rows["seed"]) for _, rows in frame.groupby("setting")))
-    common = frame[frame["seed"].isin(seeds)]
+    aggregated = frame[frame["setting"].isin(settings)]
+    seeds = set.intersection(*(set(rows["seed"]) for _, rows in aggregated.groupby("setting")))
+    common = aggregated[aggregated["seed"].isin(seeds)]
     scores = {}
     for agent, rows in common.groupby("agent", sort=False):
         table = rows.pivot(index="seed", columns="setting", values="normalised")
@@ -455,32 +490,53 @@ def report(frame: pd.DataFrame) -> None:
         analyses(frame, pd.read_csv(STEPS))
 
 
+def source_tokens_so_far(steps: pd.DataFrame, space: str) -> pd.Series:
+    """The source-field tokens each episode of ``steps`` (one setting's rows of :data:`STEPS`, on ``space``'s
+    domains and the ``small`` preset's tokens a step) has trained on up to and including each step."""
+    domains = get_domain_space(space)
+    source = [f"weight/{name}" for name in domains.source_names]
+    tokens = steps[source].sum(axis=1) * get_preset("small").tokens_per_step
+    return tokens.groupby([steps["agent"], steps["seed"]]).cumsum()
+
+
+def efficiency(frame: pd.DataFrame, steps: pd.DataFrame) -> None:
+    """The paper's efficiency analysis in every setting on the ``small`` preset (:data:`SPACES`): the source-field
+    tokens each learned agent and baseline spends until its balanced score first reaches the best fixed heuristic's
+    final one (mean over the seeds that reach it)."""
+    print("\n### Efficiency: source-field tokens until the balanced score first reaches the best fixed heuristic's\n")
+    print("| setting | agent | seeds reaching it | source tokens (mean over those seeds) | share of the heuristic's |")
+    print("|---|---|---|---|---|")
+    for key, space in SPACES.items():
+        setting = SETTINGS[key][0]
+        rows = steps[steps["setting"] == setting]
+        if rows.empty:
+            continue
+        rows = rows.assign(source_tokens_so_far=source_tokens_so_far(rows, space))
+        heuristics = frame[(frame["setting"] == setting) & frame["agent"].isin(HEURISTICS)]
+        heuristic = heuristics.groupby("agent")["balanced"].mean().idxmax()
+        bar = heuristics.loc[heuristics["agent"] == heuristic, "balanced"].mean()
+        spent = rows.loc[rows["agent"] == heuristic].groupby("seed")["source_tokens_so_far"].max().mean()
+        print(f"| {setting} | {heuristic} (the bar: {bar:+.4f} after {spent / 1e3:.0f}K source tokens) | | | |")
+        for agent in (*LEARNED, *[name for name in BASELINES if name != heuristic]):
+            if agent not in set(rows["agent"]):
+                continue
+            reached = rows[(rows["agent"] == agent) & (rows["balanced"] >= bar)]
+            first = reached.groupby("seed")["source_tokens_so_far"].min()
+            cost = f"{first.mean() / 1e3:.0f}K" if len(first) else "never"
+            share = f"{first.mean() / spent:.0%}" if len(first) else "-"
+            print(f"| {setting} | {agent} | {len(first)} of {rows.loc[rows['agent'] == agent, 'seed'].nunique()} | "
+                  f"{cost} | {share} |")
+
+
 def analyses(frame: pd.DataFrame, steps: pd.DataFrame) -> None:
-    """The paper's two analyses on the training setting: efficiency and the learned heuristics."""
+    """The paper's two analyses: efficiency (in every setting on ``small``) and the learned heuristics (in (a))."""
+    efficiency(frame, steps)
     setting = SETTINGS["a"][0]
     steps = steps[steps["setting"] == setting]
     layout = load_trajectories(REFERENCE_TRAJECTORIES).layout
     weights = [f"weight/{name}" for name in layout.domain_names]
-    source_tokens = (steps[weights].to_numpy()[:, ~layout.target_mask].sum(axis=1)
-                     * get_preset("small").tokens_per_step)
-    steps = steps.assign(source_tokens=source_tokens)
-    steps["source_tokens_so_far"] = steps.groupby(["agent", "seed"])["source_tokens"].cumsum()
     heuristics = frame[(frame["setting"] == setting) & frame["agent"].isin(HEURISTICS)]
     heuristic = heuristics.groupby("agent")["balanced"].mean().idxmax()
-    bar = heuristics.loc[heuristics["agent"] == heuristic, "balanced"].mean()
-    spent = steps.loc[steps["agent"] == heuristic].groupby("seed")["source_tokens_so_far"].max().mean()
-    print(f"\n### Efficiency ({setting}): source-field tokens until the balanced score first reaches the best fixed "
-          f"heuristic's ({heuristic}, {bar:+.4f} after {spent / 1e3:.0f}K source tokens)\n")
-    print("| agent | seeds reaching it | source tokens (mean over those seeds) | share of the heuristic's |")
-    print("|---|---|---|---|")
-    for agent in (*LEARNED, *[name for name in BASELINES if name != heuristic]):
-        reached = steps[(steps["agent"] == agent) & (steps["balanced"] >= bar)].groupby("seed")["source_tokens_so_far"]
-        first = reached.min()
-        if agent in set(steps["agent"]):
-            cost = f"{first.mean() / 1e3:.0f}K" if len(first) else "never"
-            share = f"{first.mean() / spent:.0%}" if len(first) else "-"
-            print(f"| {agent} | {len(first)} of {steps.loc[steps['agent'] == agent, 'seed'].nunique()} | {cost} | "
-                  f"{share} |")
 
     print(f"\n### The learned heuristics ({setting}): each agent's mixture, mean over seeds\n")
     records = {}
@@ -503,7 +559,7 @@ def analyses(frame: pd.DataFrame, steps: pd.DataFrame) -> None:
 
 #: The README's headline columns: setting key -> column title.
 HEADLINE_COLUMNS = {"a": "(a) training", "b": "(b) unseen space", "c": "(c) unseen size", "d": "(d) code field",
-                    "e": "(e) SmolLM2-135M"}
+                    "e": "(e) SmolLM2-135M", "f": "(f) unseen source field"}
 
 
 def headline_table(frame: pd.DataFrame) -> str:

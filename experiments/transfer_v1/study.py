@@ -29,9 +29,10 @@ Two variants: every input (the fields and the domains' importance toward each ta
 agent without descriptors can know). One row per (held-out space, variant) in ``docs/results/transfer_loso.csv``.
 
 ``probe`` plays the zero-run agents on a transfer setting's real env (``small``), on validation seeds (6 .. 8; the
-headline scores seeds 1 .. 5): DSIR (``dsir@0.25``), the descriptor planner and the transfer Data Mixing Agent, both
-trained on the training spaces whose trajectories are there (the agents' seed is the env seed), and the best fixed
-heuristic of the environment card (``fixed_ratio@0.25``) as the yardstick on the same seeds. Settings: (a)
+headline scores seeds 1 .. 5): DSIR (``dsir@0.25``), the descriptor planner (its rule planned on the env's domains),
+``transfer_rule`` (the same model, its rule planned once on the training spaces' domains) and the transfer Data Mixing
+Agent, trained on the training spaces whose trajectories are there (the agents' seed is the env seed), and the best
+fixed heuristic of the environment card (``fixed_ratio@0.25``) as the yardstick on the same seeds. Settings: (a)
 ``math-v1`` (a training space), (b) ``math-v1-whole-corpora``, (d) the code field, (f) ``math-v1-code-source`` (an
 unseen source field). Episodes are kept under ``runs/transfer-v1/probe-<setting>`` (a killed probe resumes); one row
 per (setting, agent, seed) in ``docs/results/transfer_probe.csv``. A probe, not the headline: it says whether an
@@ -41,12 +42,16 @@ agent is worth the headline's runs.
 on the first 8, 16 and 32 of its 64 committed proxy runs of the setting (``regmix_runs_v1_small_unseen_space.csv``,
 ``regmix_runs_v1_small_code.csv``; as a RegMix of that budget would have drawn them), and the search's best of its
 first 8, 16 and 32 trials (``search_v1_small_unseen_space.csv``, ``search_v1_small_code.csv``), each played on the
-headline's env seeds 1 .. 5 of (b) or (d); at 64 runs their headline rows (``regmix_own_64``, ``search_64`` of
-``headline_v1_small.csv``) are the same plans on the same seeds. One row per (setting, method, runs, seed) in
-``docs/results/transfer_cost.csv``.
+headline's env seeds 1 .. 5 of (b) or (d) (a schedule that two budgets share, as the search's best trial often is,
+plays once); at 64 runs their headline rows (``regmix_own_64``, ``search_64`` of ``headline_v1_small.csv``) are the
+same plans on the same seeds, and at 0 runs stand the zero-run agents' headline rows (DSIR and the transfer agents).
+One row per (setting, method, runs, seed) in ``docs/results/transfer_cost.csv``.
 
-``report`` reads the CSVs only: per space, its domains, its episodes and their final balanced scores; then the
-leave-one-space-out table.
+``report`` reads the CSVs only: per space, its domains, its episodes and their final balanced scores; the
+leave-one-space-out table; the issue's goal setting by setting from the headline's rows (``experiments/headline_v1``
+plays the transfer agents and DSIR on seeds 1 .. 5 of every setting); the cost axis (table and
+``docs/transfer_v1_cost.png``); what the zero-run agents choose per domain against its descriptors and per step
+(``docs/transfer_v1_choices.png``, from the headline's steps); the probes.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ from agents.offline import named_offline_config, train_offline_agent
 from agents.registry import make_agent
 from agents.search import FixedSchedule, MixtureSearch
 from agents.transfer import FEATURES, DescriptorModel, DescriptorPlanner, TaskView, episode_table
+from mixing_gym.benchmark_data import TASK_BENCHMARKS, task_benchmark_name
+from mixing_gym.descriptors import importance_name, standardised
 from mixing_gym.domains import TRANSFER_TRAINING_SPACES, get_domain_space
 from mixing_gym.reference import REFERENCE_TRAJECTORIES, transfer_trajectories
 from mixing_gym.result_pages import publish_report
@@ -87,7 +94,7 @@ WORK = ROOT / "runs" / "transfer-v1"
 #: The settings a probe plays: the env's arguments (the headline's, and (f), the unseen source field).
 SETTINGS = {"a": {"preset": "small"}, "b": {"preset": "small", "space": "math-v1-whole-corpora"},
             "d": {"preset": "small", "target_field": "code"}, "f": {"preset": "small", "space": "math-v1-code-source"}}
-PROBE_AGENTS = ("dsir", "descriptor_planner", "dma_transfer", "fixed_ratio_25")
+PROBE_AGENTS = ("dsir", "descriptor_planner", "transfer_rule", "dma_transfer", "fixed_ratio_25")
 COST_CSV = RESULTS / "transfer_cost.csv"
 HEADLINE_CSV = RESULTS / "headline_v1_small.csv"
 #: The cost axis's settings: their space, RegMix's proxy runs and the search's trials on it (experiments/headline_v1),
@@ -102,6 +109,19 @@ BUDGETS = (8, 16, 32)
 #: The seed RegMix's proxy runs were drawn with (experiments/headline_v1: REGMIX_SEED).
 REGMIX_SEED = 100
 HEADLINE_SEEDS = (1, 2, 3, 4, 5)
+HEADLINE_STEPS_CSV = RESULTS / "headline_v1_small_steps.csv"
+#: Every domain's descriptors (experiments/domain_descriptors), for the figure of what the agents choose.
+DESCRIPTORS_CSV = RESULTS / "domain_descriptors_data.csv"
+#: The headline's settings (their name in its CSV) where the transfer agents play with no run of the setting's own,
+#: and their domain space; then those whose domains they were trained on ((c): another model size).
+ZERO_RUN_SETTINGS = {"b": ("b_unseen_space", "math-v1-whole-corpora"), "d": ("d_code_field", "code-v1"),
+                     "f": ("f_unseen_source", "math-v1-code-source")}
+SEEN_SETTINGS = {"a": "a_training", "c": "c_unseen_size"}
+#: The transfer agents (experiments/headline_v1: TRANSFER) and the zero-run baseline beside them.
+TRANSFER_AGENTS = ("descriptor_planner", "transfer_rule", "dma_transfer")
+ZERO_RUN_AGENTS = ("dsir", *TRANSFER_AGENTS)
+COST_FIGURE = ROOT / "docs" / "transfer_v1_cost.png"
+CHOICES_FIGURE = ROOT / "docs" / "transfer_v1_choices.png"
 #: The descriptor model's variants in ``validate``: which of its inputs it reads.
 VARIANTS = {"descriptors": FEATURES,
             "fields only": tuple(name for name in FEATURES if "task" not in name.replace("is_target_task", ""))}
@@ -168,15 +188,16 @@ def probe_agents(names: list[str], seed: int) -> dict[str, Agent]:
     for name in names:
         if name in ("dsir", "fixed_ratio_25"):
             agents[name] = make_agent({"dsir": "dsir@0.25", "fixed_ratio_25": "fixed_ratio@0.25"}[name])
-        elif name == "descriptor_planner":
-            agents[name] = DescriptorPlanner(seed=seed).learn(folders)
+        elif name in ("descriptor_planner", "transfer_rule"):
+            plan_on = "env" if name == "descriptor_planner" else "training"
+            agents[name] = DescriptorPlanner(seed=seed, plan_on=plan_on).learn(folders)
         else:
             agents[name] = train_offline_agent(folders, named_offline_config("transfer"), seed=seed)[0]
     return agents
 
 
 #: The probe's agents that learn from the training spaces' trajectories.
-LEARNERS = ("descriptor_planner", "dma_transfer")
+LEARNERS = ("descriptor_planner", "transfer_rule", "dma_transfer")
 
 
 def probe(setting: str, names: list[str], seeds: list[int]) -> None:
@@ -218,29 +239,142 @@ def cost(setting: str, seeds: list[int]) -> None:
     torch.set_num_threads(1)
     with threadpool_limits(limits=1):  # LightGBM and numpy's pools spin on the shared cores
         plans = cost_plans(setting)
-    agents = {name: FixedSchedule(schedule) for name, schedule in plans.items()}
+    # The search's best of its first 8 trials is often its best of 32 too: a schedule plays once, under its first name.
+    first_name = {}
+    for name, schedule in plans.items():
+        first_name.setdefault(schedule.tobytes(), name)
+    agents = {name: FixedSchedule(plans[name]) for name in dict.fromkeys(first_name.values())}
     comparison = evaluate_agents(agents, seeds, SETTINGS[setting], WORK / f"cost-{setting}", progress=False,
                                  write_report=False)
+    played = {(row["agent"], row["seed"]): row["balanced"] for row in comparison.episodes.to_dict("records")}
     rows = []
-    for row in comparison.episodes.to_dict("records"):
-        method, _, runs = row["agent"].rpartition("_")
-        rows.append({"setting": setting, "method": method, "runs": int(runs), "seed": row["seed"],
-                     "balanced": row["balanced"]})
+    for name, schedule in plans.items():
+        method, _, runs = name.rpartition("_")
+        rows += [{"setting": setting, "method": method, "runs": int(runs), "seed": seed,
+                  "balanced": played[first_name[schedule.tobytes()], seed]} for seed in seeds]
     upsert_csv(COST_CSV, pd.DataFrame(rows), ["setting", "method", "runs", "seed"])
 
 
 def cost_table() -> pd.DataFrame:
-    """Mean and 95% interval of each (setting, method, runs): :data:`COST_CSV`'s rows and the headline's at 64."""
+    """Mean and 95% interval (``half``) of each (setting, method, runs): :data:`COST_CSV`'s rows, the headline's at
+    64 runs, and the zero-run agents' headline rows at 0."""
     rows = pd.read_csv(COST_CSV)
     headline = pd.read_csv(HEADLINE_CSV)
     for setting, (*_, name) in COST_SETTINGS.items():
-        for method, agent in (("regmix", "regmix_own_64"), ("search", "search_64")):
+        for method, agent, runs in (("regmix", "regmix_own_64", 64), ("search", "search_64", 64),
+                                    *((agent, agent, 0) for agent in ZERO_RUN_AGENTS)):
             played = headline[(headline["setting"] == name) & (headline["agent"] == agent)]
-            rows = pd.concat([rows, pd.DataFrame({"setting": setting, "method": method, "runs": 64,
+            rows = pd.concat([rows, pd.DataFrame({"setting": setting, "method": method, "runs": runs,
                                                   "seed": played["seed"], "balanced": played["balanced"]})])
     return pd.DataFrame([{"setting": setting, "method": method, "runs": runs, "seeds": len(group),
-                          "balanced": "{:+.4f} ± {:.4f}".format(*mean_ci(group["balanced"]))}
-                         for (setting, method, runs), group in rows.groupby(["setting", "method", "runs"])])
+                          "mean": mean_ci(group["balanced"])[0], "half": mean_ci(group["balanced"])[1]}
+                         for (setting, runs, method), group in rows.groupby(["setting", "runs", "method"])])
+
+
+def plot_cost(table: pd.DataFrame) -> None:
+    """The cost axis: balanced score against the real runs spent on the setting, a panel per setting."""
+    import matplotlib.pyplot as plt
+
+    settings = sorted(table["setting"].unique())
+    figure, axes = plt.subplots(1, len(settings), figsize=(4.6 * len(settings), 3.4), squeeze=False)
+    for axis, setting in zip(axes[0], settings):
+        rows = table[table["setting"] == setting]
+        for method, group in rows.groupby("method", sort=False):
+            group = group.sort_values("runs")
+            style = {"marker": "o", "capsize": 3} if len(group) > 1 else {"marker": "s", "capsize": 3, "ls": "none"}
+            axis.errorbar(group["runs"], group["mean"], yerr=group["half"], label=method, **style)
+        axis.set_xscale("symlog", linthresh=8)
+        axis.set_xticks([0, *BUDGETS, 64], labels=["0", *map(str, BUDGETS), "64"])
+        axis.set_title(f"({setting}) {COST_SETTINGS[setting][3]}")
+        axis.set_xlabel("real runs spent on the setting")
+        axis.set_ylabel("final balanced score (mean, 95% CI)")
+    axes[0][-1].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(COST_FIGURE, dpi=120)
+    plt.close(figure)
+
+
+def goal_table() -> pd.DataFrame:
+    """The issue's goal, setting by setting, from the headline's rows: in the zero-run settings, whether a transfer
+    agent's 95% interval lies above the best baseline's mean (DSIR and RegMix on the setting's own runs included);
+    in the settings of its training domains, whether its mean reaches the planner's interval."""
+    headline = pd.read_csv(HEADLINE_CSV)
+    rows = []
+    for key, name in {**SEEN_SETTINGS, **{key: name for key, (name, _) in ZERO_RUN_SETTINGS.items()}}.items():
+        played = headline[headline["setting"] == name]
+        baselines = played[played["group"] == "baseline"].groupby("agent")["balanced"].mean()
+        for agent in TRANSFER_AGENTS:
+            episodes = played.loc[played["agent"] == agent, "balanced"]
+            if episodes.empty or baselines.empty:
+                continue
+            mean, half = mean_ci(episodes)
+            if key in SEEN_SETTINGS:
+                bar, low = mean_ci(played.loc[played["agent"] == "planner", "balanced"])
+                goal, met = f"within the planner's interval or above ({bar:+.4f} ± {low:.4f})", mean >= bar - low
+            else:
+                best = baselines.idxmax()
+                goal, met = f"interval above the best baseline's mean ({best} {baselines[best]:+.4f})", \
+                    mean - half > baselines[best]
+            others = baselines.drop("dsir", errors="ignore")
+            rows.append({"setting": key, "agent": agent, "seeds": len(episodes),
+                         "balanced": f"{mean:+.4f} ± {half:.4f}", "goal": goal, "met": "yes" if met else "no",
+                         "best baseline but DSIR": f"{others.idxmax()} {others.max():+.4f}"})
+    return pd.DataFrame(rows)
+
+
+def field_importance(space: str) -> pd.Series:
+    """Each domain of ``space``: its importance toward the task benchmarks of its own field (standardised over the
+    space's domains, averaged over those tasks; :data:`DESCRIPTORS_CSV`), the descriptor DSIR weighs by."""
+    domains = get_domain_space(space)
+    data = pd.read_csv(DESCRIPTORS_CSV)
+    data = data[data["space"] == space]
+    tasks = [name for name in domains.benchmarks if task_benchmark_name(f"mg_task_{name}")]
+    table = data.pivot(index="domain", columns="descriptor", values="value").loc[domains.names]
+    importance = standardised(table[[importance_name(f"mg_task_{name}") for name in tasks]].to_numpy())
+    fields = np.array([TASK_BENCHMARKS[name].field_in(domains.target_field) for name in tasks])
+    own = np.array([importance[row, fields == field].mean() for row, field in enumerate(domains.fields)])
+    return pd.Series(own, index=domains.names)
+
+
+def plot_choices(steps: pd.DataFrame) -> list[str]:
+    """What the zero-run agents choose in the zero-run settings: each domain's share of its field (mean over steps
+    and seeds) against its importance toward its field's tasks, and the target share by step; the settings drawn."""
+    import matplotlib.pyplot as plt
+
+    drawn = [(key, name, space) for key, (name, space) in ZERO_RUN_SETTINGS.items()
+             if not steps[(steps["setting"] == name) & steps["agent"].isin(TRANSFER_AGENTS)].empty
+             and space in set(pd.read_csv(DESCRIPTORS_CSV)["space"])]
+    if not drawn:
+        return []
+    figure, axes = plt.subplots(2, len(drawn), figsize=(4.6 * len(drawn), 7), squeeze=False)
+    for column, (key, name, space) in enumerate(drawn):
+        domains = get_domain_space(space)
+        importance = field_importance(space)
+        target = np.array(domains.fields) == "target"
+        for color, agent in enumerate(ZERO_RUN_AGENTS):
+            rows = steps[(steps["setting"] == name) & (steps["agent"] == agent)]
+            if rows.empty:
+                continue
+            weights = rows[[f"weight/{domain}" for domain in domains.names]].to_numpy()
+            mean = weights.mean(axis=0)
+            within = np.where(target, mean / mean[target].sum(), mean / mean[~target].sum())
+            for members, marker in ((~target, "o"), (target, "^")):
+                axes[0][column].scatter(importance[members], within[members], marker=marker, alpha=0.7,
+                                        color=f"C{color}", label=agent if marker == "o" else None)
+            by_step = rows.assign(target_share=weights[:, target].sum(axis=1)).groupby("step")["target_share"].mean()
+            axes[1][column].plot(by_step.index, by_step.to_numpy(), marker="o", color=f"C{color}", label=agent)
+        axes[0][column].set_yscale("log")
+        axes[0][column].set_title(f"({key}) {name}")
+        axes[0][column].set_xlabel("importance toward its field's tasks\n(standardised; o source, ^ target domains)")
+        axes[0][column].set_ylabel("share of its field's tokens")
+        axes[1][column].set_xlabel("step")
+        axes[1][column].set_ylabel("target share")
+    axes[0][-1].legend(fontsize=7)
+    axes[1][-1].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(CHOICES_FIGURE, dpi=120)
+    plt.close(figure)
+    return [key for key, *_ in drawn]
 
 
 def report() -> None:
@@ -267,10 +401,24 @@ def report() -> None:
     means = table.groupby("variant")["spearman"].mean()
     print("\nMean Spearman over held-out spaces: " + "; ".join(
         f"{variant}: {value:+.2f}" for variant, value in means.items()) + ".")
+    goals = goal_table()
+    if not goals.empty:
+        print(f"\nThe headline's goal ([{HEADLINE_CSV.name}]({HEADLINE_CSV.name}), seeds 1-5; "
+              "`experiments/headline_v1`): in (b), (d) and (f) the transfer agents play with no run of the setting; in "
+              "(a) and (c) on the domains of their training trajectories.\n")
+        print(goals.to_markdown(index=False))
     if COST_CSV.exists():
-        print(f"\nThe cost axis ([{COST_CSV.name}]({COST_CSV.name}), and at 64 runs the headline's rows): final "
-              "balanced score of the baselines that learn from real runs of the setting, against the runs spent.\n")
-        print(cost_table().to_markdown(index=False))
+        table = cost_table()
+        print(f"\nThe cost axis ([{COST_CSV.name}]({COST_CSV.name}); at 64 runs the headline's rows; at 0 the zero-run "
+              "agents'): final balanced score against the real runs spent on the setting.\n")
+        print(table.assign(balanced=[f"{mean:+.4f} ± {half:.4f}" for mean, half in zip(table["mean"], table["half"])])
+              .drop(columns=["mean", "half"]).to_markdown(index=False))
+        plot_cost(table)
+        print(f"\n![the cost axis](../{COST_FIGURE.name})")
+    if HEADLINE_STEPS_CSV.exists() and plot_choices(pd.read_csv(HEADLINE_STEPS_CSV)):
+        print("\nWhat the zero-run agents choose, per domain against its importance toward its field's tasks (top; "
+              f"[{DESCRIPTORS_CSV.name}]({DESCRIPTORS_CSV.name})), and their target share per step (bottom):\n")
+        print(f"![what the agents choose](../{CHOICES_FIGURE.name})")
     if not PROBE_CSV.exists():
         return
     probes = pd.read_csv(PROBE_CSV)
