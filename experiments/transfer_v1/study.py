@@ -267,7 +267,7 @@ def cost_table() -> pd.DataFrame:
             rows = pd.concat([rows, pd.DataFrame({"setting": setting, "method": method, "runs": runs,
                                                   "seed": played["seed"], "balanced": played["balanced"]})])
     return pd.DataFrame([{"setting": setting, "method": method, "runs": runs, "seeds": len(group),
-                          "mean": mean_ci(group["balanced"])[0], "half": mean_ci(group["balanced"])[1]}
+                          **dict(zip(("mean", "half"), mean_ci(group["balanced"])))}
                          for (setting, runs, method), group in rows.groupby(["setting", "runs", "method"])])
 
 
@@ -322,11 +322,11 @@ def goal_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def field_importance(space: str) -> pd.Series:
+def field_importance(data: pd.DataFrame, space: str) -> pd.Series:
     """Each domain of ``space``: its importance toward the task benchmarks of its own field (standardised over the
-    space's domains, averaged over those tasks; :data:`DESCRIPTORS_CSV`), the descriptor DSIR weighs by."""
+    space's domains, averaged over those tasks), from ``data``, the rows of :data:`DESCRIPTORS_CSV`; the descriptor
+    DSIR weighs by."""
     domains = get_domain_space(space)
-    data = pd.read_csv(DESCRIPTORS_CSV)
     data = data[data["space"] == space]
     tasks = [name for name in domains.benchmarks if task_benchmark_name(f"mg_task_{name}")]
     table = data.pivot(index="domain", columns="descriptor", values="value").loc[domains.names]
@@ -341,15 +341,16 @@ def plot_choices(steps: pd.DataFrame) -> list[str]:
     and seeds) against its importance toward its field's tasks, and the target share by step; the settings drawn."""
     import matplotlib.pyplot as plt
 
+    descriptors = pd.read_csv(DESCRIPTORS_CSV)
     drawn = [(key, name, space) for key, (name, space) in ZERO_RUN_SETTINGS.items()
              if not steps[(steps["setting"] == name) & steps["agent"].isin(TRANSFER_AGENTS)].empty
-             and space in set(pd.read_csv(DESCRIPTORS_CSV)["space"])]
+             and space in set(descriptors["space"])]
     if not drawn:
         return []
     figure, axes = plt.subplots(2, len(drawn), figsize=(4.6 * len(drawn), 7), squeeze=False)
     for column, (key, name, space) in enumerate(drawn):
         domains = get_domain_space(space)
-        importance = field_importance(space)
+        importance = field_importance(descriptors, space)
         target = np.array(domains.fields) == "target"
         for color, agent in enumerate(ZERO_RUN_AGENTS):
             rows = steps[(steps["setting"] == name) & (steps["agent"] == agent)]
