@@ -1,7 +1,7 @@
 """REINFORCE with a Gaussian policy on the vectorised surrogate: an algorithm that is not in Stable-Baselines3,
 in one file, benchmarked under the open protocol of ``mixing-gym benchmark`` (``agents.benchmark``).
 
-The benchmark calls ``make_agent(env, seed, budget)`` once per run (``agents.benchmark.AgentFactory``): ``env`` is
+The benchmark calls ``make_agent(env, seed, budget)`` once per run (``agents.algorithms.AgentFactory``): ``env`` is
 the protocol's vector env (16 ``DataMixingSurrogate-v2`` envs stepped in one numpy call), ``budget`` its training
 budget in env steps. It returns a plain callable ``observation -> action`` (the policy's mean: deterministic), which
 the benchmark scores on the surrogate and validates on the real env.

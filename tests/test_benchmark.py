@@ -17,23 +17,22 @@ from conftest import MICRO, TINY_DATA
 from gymnasium.vector import AutoresetMode
 
 import mixing_gym  # noqa: F401  (registers the envs)
+from agents.algorithms import algorithms_of, sb3_env
 from agents.backends import Backend
 from agents.base import Agent, FunctionAgent, SB3Agent, play_episode
 from agents.benchmark import (
     COLUMNS,
     PROTOCOL_VERSIONS,
     BenchmarkProtocol,
-    algorithms_of,
-    load_policy,
     make_training_env,
     markdown,
     run_benchmark,
-    sb3_env,
     validate,
     write_report,
 )
 from agents.cli import main
 from agents.evaluation import PolicyError, as_agent, evaluate_policies, evaluate_policy
+from agents.policy_files import load_policy
 from agents.sb3_vector import VectorEnvAdapter, make_sb3_vector_env
 from mixing_gym import MixingLayout, get_normalized_score
 

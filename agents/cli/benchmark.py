@@ -30,7 +30,7 @@ reference surrogate, its trajectories, DataMixing-v1(target_field="code")
 and its reference scores.
 
 An algorithm is a built-in name (Stable-Baselines3's ppo, a2c, sac, td3 with
-the hyperparameters of agents.benchmark.ALGORITHMS; dma, the offline Data
+the hyperparameters of agents.algorithms.ALGORITHMS; dma, the offline Data
 Mixing Agent, on the reference trajectories; planner, the cross-entropy method
 on the surrogate model) or your own factory, by spec:
   package.module:make_agent     importable from here or installed
@@ -41,7 +41,7 @@ A factory is called as factory(env, seed, budget): env is the vector
 surrogate (Gymnasium VectorEnv, same-step autoreset, not yet reset), seed
 the run's seed, budget the training budget in env steps; it trains with its
 own code and returns a policy: an SB3 model, an agents.base.Agent, or a
-callable observation -> action (agents.benchmark.AgentFactory).
+callable observation -> action (agents.algorithms.AgentFactory).
 
 Writes into --output: one folder per run (run.json and its policy), real/
 (the real episodes), protocol.json, benchmark.csv (a row per run with its
@@ -108,8 +108,9 @@ def run(args: argparse.Namespace) -> None:
     Args:
         args: the parsed arguments.
     """
+    from agents.algorithms import algorithms_of
     from agents.backends import Backend
-    from agents.benchmark import BenchmarkProtocol, algorithms_of, markdown, run_benchmark, write_report
+    from agents.benchmark import BenchmarkProtocol, markdown, run_benchmark, write_report
 
     algorithms = {algorithm.name: algorithm.spec for algorithm in algorithms_of(algorithm_specs(args))}
     protocol = BenchmarkProtocol(timesteps=args.timesteps, num_envs=args.num_envs, preset=args.preset,

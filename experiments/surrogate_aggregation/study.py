@@ -48,8 +48,9 @@ import pandas as pd
 
 from agents.backends import Backend
 from agents.base import play_episode
-from agents.benchmark import BenchmarkProtocol, load_policy, run_benchmark
+from agents.benchmark import BenchmarkProtocol, run_benchmark
 from agents.collect import DatasetStore
+from agents.policy_files import load_policy
 from agents.runner import EpisodeJob, run_episodes
 from mixing_gym import get_normalized_score
 from mixing_gym.layout import MixingLayout
