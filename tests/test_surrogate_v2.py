@@ -26,11 +26,13 @@ V2 = "DataMixingSurrogate-v2"
 
 
 @pytest.mark.parametrize("field", ["math", "code"])
-def test_v2_is_the_same_fit_on_the_reference_and_every_round_of_policy_episodes(field):
+def test_v2_is_the_same_fit_on_the_reference_and_the_rounds_of_policy_episodes_its_card_lists(field):
     card = reference_card(V2, field)
     dataset = load_trajectories(reference_surrogate(V2, field).trajectories)
-    rounds = sorted(policy_episodes_folder(field).glob("round*"))
-    assert len(rounds) == len(card["trajectories"]["policy_episodes"]) >= 3
+    package = policy_episodes_folder(field).parents[2]
+    rounds = [package / folder for folder in card["trajectories"]["policy_episodes"]]
+    # later rounds (held out from v2: the protocol's own policies) may follow in the folder, never a gap before them
+    assert rounds == sorted(policy_episodes_folder(field).glob("round*"))[:len(rounds)] and len(rounds) >= 3
     for folder in rounds:
         played = load_trajectories(folder)
         assert not played.header_differences(dataset)  # the same env config as the reference trajectories

@@ -2,6 +2,7 @@
 with a pessimism weight chosen on held-out policies.
 
     python experiments/surrogate_aggregation/study.py run --field math --rounds 3   # resumes; a round at a time
+    python experiments/surrogate_aggregation/study.py run --field math --rounds 4   # round 3: protocol 2's policies
     python experiments/surrogate_aggregation/study.py choose --field math           # the penalty, the v2 surrogate
     python experiments/surrogate_aggregation/study.py report                        # tables, plot, page
 
@@ -22,6 +23,14 @@ trained on them go where those episodes never went, and their surrogate scores d
    both normalised (0 uniform, 100 the search baseline's best), and the gap between them, for policies the round's
    surrogate never saw the real episodes of.
 
+Rounds 0 to 2 train unpenalised policies of their own. From round 3 (:data:`PROTOCOL_ROUNDS`) a round takes the
+protocol's own policies instead: those of version 2's benchmark (``experiments/rl_benchmark``), trained on
+``DataMixingSurrogate-v2`` under its penalty, whose first 5 runs an algorithm were validated on the real env. Round
+3's surrogate is v2's fit (the reference trajectories and rounds 0 to 2), so those policies are held out from it; their
+validation episodes are played again (same policy, same env seed: the same episode) into the round's dataset, and a
+policy's row scores it on the round's surrogate without the penalty, as the earlier rounds' rows do. Where the
+protocol's policies go is where a surrogate must be right, and the benchmark has already paid for their real runs.
+
 ``choose`` picks v2's penalty (MOPO's ``lambda``: a step's reward less ``lambda`` times the ensemble's disagreement)
 on those held-out policies: each plays its round's surrogate under every candidate of :data:`PENALTIES`
 (``docs/results/aggregation_penalty_<field>.csv``, one row per policy and weight), and the weight with the smallest
@@ -38,6 +47,7 @@ code. The penalty tables pool every round's policies, each against the surrogate
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -68,6 +78,10 @@ WORK = ROOT / "runs" / "aggregation"
 ALGORITHMS = {"ppo": "ppo", "a2c": "a2c", "sac": "sac", "td3": "td3",
               "reinforce": str(ROOT / "examples" / "reinforce.py") + ":make_agent", "planner": "planner"}
 SEEDS_PER_ROUND = 2
+#: The rounds whose policies are a benchmark's validated runs, not trained for the round: per field, the benchmark's
+#: run folder and its rows.
+PROTOCOL_ROUNDS = {3: {"math": (ROOT / "runs" / "benchmark-v2", RESULTS / "benchmark_v2_small.csv"),
+                       "code": (ROOT / "runs" / "benchmark-code-v2", RESULTS / "benchmark_code_v2_small.csv")}}
 #: The penalty weights ``choose`` tries, in units of balanced score per unit of disagreement.
 PENALTIES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
 ENSEMBLE, FIT_SEED = 5, 0
@@ -101,19 +115,51 @@ def _protocol(field: str, surrogate: Path) -> BenchmarkProtocol:
     return BenchmarkProtocol(surrogate_env_id=V1, target_field=field, surrogate=str(surrogate))
 
 
+def policy_folder(field: str, round_number: int, algorithm: str, seed: int) -> Path:
+    """Where a round's policy was saved: the round's own folder, or the benchmark's of a protocol round."""
+    if round_number in PROTOCOL_ROUNDS:
+        return PROTOCOL_ROUNDS[round_number][field][0] / f"{algorithm}-seed{seed}"
+    return WORK / field / f"round{round_number}" / f"{algorithm}-seed{seed}"
+
+
+def surrogate_return(policy_dir: Path, surrogate: Path, seed: int, penalty: float = 0.0) -> float:
+    """The return of a saved policy's episode (seed ``seed``) on the surrogate in ``surrogate``, less ``penalty``
+    times the ensemble's disagreement."""
+    env = gym.make(V1, surrogate=str(surrogate), penalty=penalty)
+    try:
+        return float(play_episode(load_policy(policy_dir), env, seed=seed).record()["return"])
+    finally:
+        env.close()
+
+
+def round_policies(field: str, round_number: int, surrogate: Path, backend: Backend) -> pd.DataFrame:
+    """A round's policies (``algorithm``, ``seed``, ``surrogate_balanced``, ``train_seconds``): trained on its
+    surrogate here, or a protocol round's validated benchmark runs, scored on the round's surrogate."""
+    if round_number not in PROTOCOL_ROUNDS:
+        rows = run_benchmark(_protocol(field, surrogate), ALGORITHMS, round_seeds(round_number),
+                             WORK / field / f"round{round_number}", validate_runs=0, backend=backend)
+        return rows[["algorithm", "seed", "surrogate_balanced", "train_seconds"]].copy()
+    benchmark = pd.read_csv(PROTOCOL_ROUNDS[round_number][field][1])
+    rows = benchmark.loc[benchmark["real_balanced"].notna(), ["algorithm", "seed", "train_seconds"]]
+    rows = rows.reset_index(drop=True)
+    scores = [surrogate_return(policy_folder(field, round_number, name, seed), surrogate, seed)
+              for name, seed in zip(rows["algorithm"], rows["seed"])]
+    rows.insert(2, "surrogate_balanced", scores)
+    return rows
+
+
 def run_round(field: str, round_number: int, workers: int) -> pd.DataFrame:
-    """Train the round's policies, play them on the real env into the round's dataset, and return its rows."""
+    """Train (or take) the round's policies, play them on the real env into the round's dataset, and return its
+    rows."""
     surrogate = round_surrogate(field, round_number)
-    seeds = round_seeds(round_number)
-    output = WORK / field / f"round{round_number}"
     backend = Backend(workers=workers)
-    rows = run_benchmark(_protocol(field, surrogate), ALGORITHMS, seeds, output, validate_runs=0, backend=backend)
+    rows = round_policies(field, round_number, surrogate, backend)
 
     reference = load_trajectories(reference_surrogate(V1, field).trajectories)
     env_kwargs = reference.make_kwargs()
-    jobs = [EpisodeJob(f"{name}-seed{seed}", load_policy(output / f"{name}-seed{seed}"), 1 + seed,
+    jobs = [EpisodeJob(f"{name}-seed{seed}", load_policy(policy_folder(field, round_number, name, seed)), 1 + seed,
                        metadata={"index": index, "policy": f"{name}-seed{seed}-round{round_number}"})
-            for index, (name, seed) in enumerate((name, seed) for name in ALGORITHMS for seed in seeds)]
+            for index, (name, seed) in enumerate(zip(rows["algorithm"], rows["seed"]))]
     folder = policy_episodes_folder(field) / f"round{round_number}"
     with TrajectoryWriter(folder) as writer:
         extra = {"round": round_number, "surrogate": str(surrogate.relative_to(ROOT)),
@@ -125,7 +171,6 @@ def run_round(field: str, round_number: int, workers: int) -> pd.DataFrame:
     real = {episode.policy.rpartition("-round")[0]: final_balanced(played.layout, episode.observations)
             for episode in played.episodes}
 
-    rows = rows[["algorithm", "seed", "surrogate_balanced", "train_seconds"]].copy()
     rows.insert(0, "round", round_number)
     rows.insert(1, "field", field)
     rows["real_balanced"] = [real[f"{name}-seed{seed}"] for name, seed in zip(rows["algorithm"], rows["seed"])]
@@ -190,13 +235,11 @@ def penalised_scores(field: str, rows: pd.DataFrame) -> pd.DataFrame:
     one row per policy and weight, with its penalised return, normalised, beside its real score."""
     out = []
     for (number, name, seed), row in rows.set_index(["round", "algorithm", "seed"]).iterrows():
-        policy = load_policy(WORK / field / f"round{number}" / f"{name}-seed{seed}")
         for penalty in PENALTIES:
-            env = gym.make(V1, surrogate=str(round_surrogate(field, number)), penalty=penalty)
-            episode = play_episode(policy, env, seed=seed).record()
-            env.close()
+            score = surrogate_return(policy_folder(field, number, name, seed), round_surrogate(field, number), seed,
+                                     penalty)
             out.append({"round": number, "algorithm": name, "seed": seed, "penalty": penalty,
-                        "surrogate_balanced": episode["return"], "real_balanced": row["real_balanced"]})
+                        "surrogate_balanced": score, "real_balanced": row["real_balanced"]})
     table = pd.DataFrame(out)
     table["surrogate_normalised"] = normalised(table["surrogate_balanced"], field)
     table["real_normalised"] = normalised(table["real_balanced"], field)
@@ -211,8 +254,19 @@ def choose_penalty(table: pd.DataFrame) -> float:
 
 
 def choose(field: str) -> None:
-    """Choose v2's penalty on the held-out policies of every round, fit v2 on all the data, write it and its card."""
+    """Choose v2's penalty on the held-out policies of every round, fit v2 on all the data, write it and its card.
+
+    Raises:
+        SystemExit: the rows hold rounds that v2 was not fit on: a refit on them is a new surrogate version, and v2
+            stays as it is so that protocol 2's numbers reproduce.
+    """
     rows = read_rows(field)
+    card_path = reference_surrogate(V2, field).folder / CARD_FILE
+    fit_on = len(json.loads(card_path.read_text())["trajectories"]["policy_episodes"]) if card_path.exists() else None
+    if fit_on is not None and int(rows["round"].max()) + 1 > fit_on:
+        raise SystemExit(f"{V2} of {field} was fit on rounds 0 to {fit_on - 1}, and the rows hold round "
+                         f"{int(rows['round'].max())}: a surrogate refit on it is a new version, not v2, which stays "
+                         "as it is so that protocol 2's benchmark reproduces.")
     table = penalised_scores(field, rows)
     table.to_csv(RESULTS / f"aggregation_penalty_{field}.csv", index=False)
     penalty = choose_penalty(table)
