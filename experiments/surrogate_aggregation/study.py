@@ -47,7 +47,6 @@ code. The penalty tables pool every round's policies, each against the surrogate
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -57,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from agents.backends import Backend
-from agents.base import play_episode
+from agents.base import Agent, play_episode
 from agents.benchmark import BenchmarkProtocol, run_benchmark
 from agents.collect import DatasetStore
 from agents.policy_files import load_policy
@@ -65,7 +64,13 @@ from agents.runner import EpisodeJob, run_episodes
 from mixing_gym import get_normalized_score
 from mixing_gym.layout import MixingLayout
 from mixing_gym.mdp import SOURCE_SCORE, TARGET_SCORE, balanced_objective
-from mixing_gym.reference import CARD_FILE, REFERENCE_DIR, policy_episodes_folder, reference_surrogate
+from mixing_gym.reference import (
+    CARD_FILE,
+    REFERENCE_DIR,
+    policy_episodes_folder,
+    reference_card,
+    reference_surrogate,
+)
 from mixing_gym.result_pages import publish_report
 from mixing_gym.storage import atomic_write_json
 from mixing_gym.surrogate import SurrogateModel, spearman_rank
@@ -122,12 +127,12 @@ def policy_folder(field: str, round_number: int, algorithm: str, seed: int) -> P
     return WORK / field / f"round{round_number}" / f"{algorithm}-seed{seed}"
 
 
-def surrogate_return(policy_dir: Path, surrogate: Path, seed: int, penalty: float = 0.0) -> float:
-    """The return of a saved policy's episode (seed ``seed``) on the surrogate in ``surrogate``, less ``penalty``
-    times the ensemble's disagreement."""
+def surrogate_return(policy: Agent, surrogate: Path, seed: int, penalty: float = 0.0) -> float:
+    """The return of ``policy``'s episode (seed ``seed``) on the surrogate in ``surrogate``, less ``penalty`` times
+    the ensemble's disagreement."""
     env = gym.make(V1, surrogate=str(surrogate), penalty=penalty)
     try:
-        return float(play_episode(load_policy(policy_dir), env, seed=seed).record()["return"])
+        return float(play_episode(policy, env, seed=seed).record()["return"])
     finally:
         env.close()
 
@@ -142,7 +147,7 @@ def round_policies(field: str, round_number: int, surrogate: Path, backend: Back
     benchmark = pd.read_csv(PROTOCOL_ROUNDS[round_number][field][1])
     rows = benchmark.loc[benchmark["real_balanced"].notna(), ["algorithm", "seed", "train_seconds"]]
     rows = rows.reset_index(drop=True)
-    scores = [surrogate_return(policy_folder(field, round_number, name, seed), surrogate, seed)
+    scores = [surrogate_return(load_policy(policy_folder(field, round_number, name, seed)), surrogate, seed)
               for name, seed in zip(rows["algorithm"], rows["seed"])]
     rows.insert(2, "surrogate_balanced", scores)
     return rows
@@ -235,9 +240,9 @@ def penalised_scores(field: str, rows: pd.DataFrame) -> pd.DataFrame:
     one row per policy and weight, with its penalised return, normalised, beside its real score."""
     out = []
     for (number, name, seed), row in rows.set_index(["round", "algorithm", "seed"]).iterrows():
+        policy, surrogate = load_policy(policy_folder(field, number, name, seed)), round_surrogate(field, number)
         for penalty in PENALTIES:
-            score = surrogate_return(policy_folder(field, number, name, seed), round_surrogate(field, number), seed,
-                                     penalty)
+            score = surrogate_return(policy, surrogate, seed, penalty)
             out.append({"round": number, "algorithm": name, "seed": seed, "penalty": penalty,
                         "surrogate_balanced": score, "real_balanced": row["real_balanced"]})
     table = pd.DataFrame(out)
@@ -261,9 +266,8 @@ def choose(field: str) -> None:
             stays as it is so that protocol 2's numbers reproduce.
     """
     rows = read_rows(field)
-    card_path = reference_surrogate(V2, field).folder / CARD_FILE
-    fit_on = len(json.loads(card_path.read_text())["trajectories"]["policy_episodes"]) if card_path.exists() else None
-    if fit_on is not None and int(rows["round"].max()) + 1 > fit_on:
+    fit_on = len(reference_card(V2, field)["trajectories"]["policy_episodes"])
+    if int(rows["round"].max()) + 1 > fit_on:
         raise SystemExit(f"{V2} of {field} was fit on rounds 0 to {fit_on - 1}, and the rows hold round "
                          f"{int(rows['round'].max())}: a surrogate refit on it is a new version, not v2, which stays "
                          "as it is so that protocol 2's benchmark reproduces.")
