@@ -73,8 +73,9 @@ from mixing_gym.storage import atomic_write_json
 #: incomparable with old ones; a benchmark folder keeps the version it was started under (folders that record none
 #: are version 1). Version 2 trains on ``DataMixingSurrogate-v2`` (refit on real episodes of trained policies, with
 #: its penalty), and scores a policy on the surrogate by its return there (its final balanced score less the
-#: penalty; in version 1, without a penalty, the two are the same).
-PROTOCOL_VERSIONS = {"DataMixingSurrogate-v1": 1, "DataMixingSurrogate-v2": 2}
+#: penalty; in version 1, without a penalty, the two are the same). Version 3 trains on ``DataMixingSurrogate-v3``,
+#: refit on one more round (the policies version 2 validated) with a penalty chosen with them weighing in.
+PROTOCOL_VERSIONS = {"DataMixingSurrogate-v1": 1, "DataMixingSurrogate-v2": 2, "DataMixingSurrogate-v3": 3}
 
 #: The columns of :func:`run_benchmark`'s rows, in order: those of ``docs/results/benchmark_v1_small.csv``, then
 #: the ones added since (so that old rows still read).

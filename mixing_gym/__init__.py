@@ -37,3 +37,6 @@ if "DataMixingSurrogate-v1" not in gym.registry:
 if "DataMixingSurrogate-v2" not in gym.registry:
     gym.register(id="DataMixingSurrogate-v2", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV2Env",
                  vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV2VectorEnv")
+if "DataMixingSurrogate-v3" not in gym.registry:
+    gym.register(id="DataMixingSurrogate-v3", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV3Env",
+                 vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV3VectorEnv")

@@ -99,6 +99,14 @@ REFERENCE_SURROGATES.update({
     ("DataMixingSurrogate-v2", "code"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-code-v2-small",
                                                            "mixing-gym/v1-code-small-v0"),
 })
+#: ``DataMixingSurrogate-v3``'s: v2's fit on one more round, the real episodes of the policies protocol 2 validated
+#: (trained on v2 under its penalty), and a penalty chosen with those policies weighing in.
+REFERENCE_SURROGATES.update({
+    ("DataMixingSurrogate-v3", "math"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-v3-small",
+                                                           "mixing-gym/v1-small-v0"),
+    ("DataMixingSurrogate-v3", "code"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-code-v3-small",
+                                                           "mixing-gym/v1-code-small-v0"),
+})
 #: How to make a surrogate of a field that has no reference one, for error messages.
 _FIT_YOUR_OWN = ("collect its trajectories (mixing-gym collect --env DataMixing-v1 --target-field {field} --preset "
                 "small --episodes 128 --output runs/trajectories-{field}), fit a model on them "
@@ -139,8 +147,8 @@ def reference_card(env_id: str = "DataMixingSurrogate-v1", target_field: str = "
 
 def policy_episodes_folder(target_field: str = "math") -> Path:
     """The folder of the real ``DataMixing-v1`` ``small`` episodes of trained policies of ``target_field`` that
-    ``DataMixingSurrogate-v2``'s surrogate is fit on besides the reference trajectories: one Minari dataset a round of
-    data aggregation (``round0``, ``round1``, ...).
+    ``DataMixingSurrogate-v2``'s and ``-v3``'s surrogates are fit on besides the reference trajectories: one Minari
+    dataset a round of data aggregation (``round0``, ``round1``, ...).
 
     Args:
         target_field: ``"math"`` or ``"code"``.

@@ -4,6 +4,7 @@ validated on the real ``DataMixing-v1``, under the protocol of ``mixing-gym benc
     python experiments/rl_benchmark/study.py run                       # protocol 2, the math field; resumable
     python experiments/rl_benchmark/study.py run --target-field code   # the code field's
     python experiments/rl_benchmark/study.py run --protocol 1          # version 1's 50 runs (v1 surrogate)
+    python experiments/rl_benchmark/study.py time --protocol 3         # SB3 x 10 seeds on the wall clock, then run
     python experiments/rl_benchmark/study.py report                    # the table from the CSV, and its page
     python experiments/rl_benchmark/study.py report --target-field code --protocol 1
 
@@ -16,7 +17,7 @@ it to resume. ``report`` summarises those rows as the command does
 (:func:`agents.benchmark.summarise`: normalised scores, 0 uniform and 100 the search baseline's best real policy, as
 IQMs with stratified-bootstrap 95% intervals, the probability of improving on the best algorithm, each algorithm's
 gap between its surrogate and real scores, and the median training seconds of a run), adds the timing rows
-(``docs/results/benchmark_v1_small_timing.csv``) and the performance profiles the run drew (copied from its output
+(``docs/results/benchmark_timing.csv``) and the performance profiles the run drew (copied from its output
 folder to ``docs/benchmark_*_profiles_*.png``), and writes them to the study's page,
 ``docs/results/rl_benchmark.md``.
 
@@ -34,6 +35,7 @@ import argparse
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +51,11 @@ from mixing_gym.surrogate import spearman_rank
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 FIELDS = ("math", "code")
-TIMING = RESULTS / "benchmark_v1_small_timing.csv"
+TIMING = RESULTS / "benchmark_timing.csv"
 #: Per protocol version: its surrogate env, algorithms and real validations per algorithm.
 PROTOCOLS = {1: ("DataMixingSurrogate-v1", "ppo,sac,td3,a2c,dma", 3),
-             2: ("DataMixingSurrogate-v2", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5)}
+             2: ("DataMixingSurrogate-v2", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5),
+             3: ("DataMixingSurrogate-v3", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5)}
 SEEDS = 10
 #: The headline's rows (``experiments/headline_v1``), the setting of each field on the protocol's real env, and its
 #: agents whose mixtures do not depend on the env seed: their scores' spread over seeds is one real episode's noise.
@@ -80,6 +83,39 @@ def run(target_field: str, protocol: int) -> int:
     return mixing_gym(["benchmark", "--target-field", target_field, "--surrogate-env", surrogate, "--algos", algorithms,
                        "--seeds", str(SEEDS), "--validate", str(validate), "--output", output,
                        "--ran-by", "mixing-gym maintainers", "--results", os.path.relpath(RESULTS / rows)])
+
+
+def time_stage(target_field: str, protocol: int) -> int:
+    """Train the four Stable-Baselines3 algorithms' 10 runs of ``protocol`` (no validation) into its output folder on
+    the wall clock, and add the stage's row to :data:`TIMING`; its exit status. ``run`` then goes on from those runs.
+
+    Args:
+        target_field: ``"math"`` or ``"code"``.
+        protocol: the protocol's version.
+
+    Raises:
+        SystemExit: the folder holds a trained run already: a resumed stage would time only what is left.
+    """
+    _, output, _ = names(target_field, protocol)
+    algorithms = ("ppo", "sac", "td3", "a2c")
+    if any((ROOT / output / f"{name}-seed{seed}").exists() for name in algorithms for seed in range(SEEDS)):
+        raise SystemExit(f"{output} holds trained runs already: time the stage into a fresh folder (move it away).")
+    command = ["benchmark", "--target-field", target_field, "--surrogate-env", PROTOCOLS[protocol][0],
+               "--algos", ",".join(algorithms), "--seeds", str(SEEDS), "--validate", "0", "--output", output,
+               "--ran-by", "mixing-gym maintainers"]
+    load = os.getloadavg()[0]  # the cores must be idle for the figure to mean anything; the row says how idle
+    start = time.perf_counter()
+    status = mixing_gym(command)
+    row = {"stage": "sb3 x 10 seeds", "command": shlex.join(["mixing-gym", *command]), "workers": 2,
+           "wall_seconds": round(time.perf_counter() - start, 1),
+           "note": f"written by `python experiments/rl_benchmark/study.py time --protocol {protocol}"
+                   f"{'' if target_field == 'math' else ' --target-field ' + target_field}`; {os.cpu_count()} cores, "
+                   f"load average {load:.2f} at the start",
+           "protocol": protocol, "target_field": target_field}
+    timing = pd.read_csv(TIMING)
+    pd.concat([timing, pd.DataFrame([row])], ignore_index=True).to_csv(TIMING, index=False)
+    print(f"sb3 x {SEEDS} seeds under protocol {protocol} ({target_field}): {row['wall_seconds']:.0f} s")
+    return status
 
 
 def episode_noise(target_field: str) -> tuple[float, int]:
@@ -141,9 +177,11 @@ def report(target_field: str, protocol: int) -> None:
         picture = ROOT / "docs" / f"{pictures}_profiles_{kind}.png"
         if picture.exists():
             print(f"![performance profiles on the {kind} env](docs/{picture.name})\n")
-    if target_field == "math" and protocol == 1 and TIMING.exists():
+    timing = pd.read_csv(TIMING).fillna({"protocol": 1, "target_field": "math"})
+    timing = timing[(timing["protocol"] == protocol) & (timing["target_field"] == target_field)]
+    if len(timing):
         print(f"Wall-clock time of the benchmark ([{TIMING.name}](docs/results/{TIMING.name})):\n")
-        print(pd.read_csv(TIMING).to_markdown(index=False))
+        print(timing.drop(columns=["protocol", "target_field"]).to_markdown(index=False))
 
 
 #: The study's results page: ``report`` writes it from the CSVs, one section per report command.
@@ -153,12 +191,15 @@ PAGE_TITLE = "RL benchmark on the reference surrogate"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=("run", "report"), help="run: the benchmark; report: its table and page")
+    parser.add_argument("step", choices=("run", "time", "report"),
+                        help="run: the benchmark; time: its SB3 stage on the wall clock; report: its table and page")
     parser.add_argument("--target-field", default="math", choices=FIELDS)
     parser.add_argument("--protocol", type=int, default=2, choices=sorted(PROTOCOLS), help="the protocol's version")
     args = parser.parse_args()
     if args.step == "run":
         return run(args.target_field, args.protocol)
+    if args.step == "time":
+        return time_stage(args.target_field, args.protocol)
     command = shlex.join(["python", "experiments/rl_benchmark/study.py", *sys.argv[1:]])
     publish_report(lambda: report(args.target_field, args.protocol), PAGE, PAGE_TITLE, __doc__, __file__, command)
     return 0

@@ -1,9 +1,10 @@
-"""``DataMixingSurrogate-v2``: the reference surrogates refit on real episodes of trained policies (data aggregation),
-with a pessimism weight chosen on held-out policies.
+"""``DataMixingSurrogate-v2`` and ``-v3``: the reference surrogates refit on real episodes of trained policies (data
+aggregation), with a pessimism weight chosen on held-out policies.
 
     python experiments/surrogate_aggregation/study.py run --field math --rounds 3   # resumes; a round at a time
     python experiments/surrogate_aggregation/study.py run --field math --rounds 4   # round 3: protocol 2's policies
-    python experiments/surrogate_aggregation/study.py choose --field math           # the penalty, the v2 surrogate
+    python experiments/surrogate_aggregation/study.py choose --field math           # the penalty, the v3 surrogate
+    python experiments/surrogate_aggregation/study.py choose --field math --version 2   # v2 again, bit-identical
     python experiments/surrogate_aggregation/study.py report                        # tables, plot, page
 
 The v1 reference surrogates are fit on 128 collection episodes (random walks, tilts, perturbed baselines); policies
@@ -31,17 +32,20 @@ validation episodes are played again (same policy, same env seed: the same episo
 policy's row scores it on the round's surrogate without the penalty, as the earlier rounds' rows do. Where the
 protocol's policies go is where a surrogate must be right, and the benchmark has already paid for their real runs.
 
-``choose`` picks v2's penalty (MOPO's ``lambda``: a step's reward less ``lambda`` times the ensemble's disagreement)
-on those held-out policies: each plays its round's surrogate under every candidate of :data:`PENALTIES`
-(``docs/results/aggregation_penalty_<field>.csv``, one row per policy and weight), and the weight with the smallest
-mean absolute gap wins. It then fits v2 on the reference trajectories and every round's episodes and writes it,
-with the weight and its card, into ``mixing_gym/reference/surrogate-v2-<field>`` (``DataMixingSurrogate-v2``).
+``choose`` writes a surrogate version (:data:`VERSIONS`) and picks its penalty (MOPO's ``lambda``: a step's reward
+less ``lambda`` times the ensemble's disagreement) on held-out policies: every round's policies play their round's
+surrogate under every candidate of :data:`PENALTIES` (``docs/results/aggregation_penalty_<field>.csv``, one row per
+policy and weight), and the weight with the smallest mean absolute gap over the version's chosen rounds wins. v2 is
+fit on rounds 0 to 2 and chose on all three; v3 is fit on rounds 0 to 3 and chooses on rounds 2 and 3: a penalty chosen
+on learners trained without one (v2's) proved far too strong for the protocol's learners, trained under it (round 3),
+so v3 weighs both kinds. It then fits the version on the reference trajectories and its rounds' episodes and writes
+it, with the weight and its card, into ``mixing_gym/reference/surrogate-v<n>-<field>``.
 Every step resumes: trained policies stay in ``runs/aggregation/<field>/round<r>``, played episodes in the
 package's datasets.
 
 Read the two fields' gaps on their own scales: 100 normalised points are 0.0213 of balanced score on math but 0.0023
 on code, where the search baseline's best is barely above uniform, so the same error reads about nine times larger on
-code. The penalty tables pool every round's policies, each against the surrogate it was trained on.
+code. The penalty tables pool the version's rounds' policies, each against the surrogate of its round.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium as gym
@@ -68,7 +73,6 @@ from mixing_gym.reference import (
     CARD_FILE,
     REFERENCE_DIR,
     policy_episodes_folder,
-    reference_card,
     reference_surrogate,
 )
 from mixing_gym.result_pages import publish_report
@@ -90,7 +94,7 @@ PROTOCOL_ROUNDS = {3: {"math": (ROOT / "runs" / "benchmark-v2", RESULTS / "bench
 #: The penalty weights ``choose`` tries, in units of balanced score per unit of disagreement.
 PENALTIES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
 ENSEMBLE, FIT_SEED = 5, 0
-V1, V2 = "DataMixingSurrogate-v1", "DataMixingSurrogate-v2"
+V1, V2, V3 = "DataMixingSurrogate-v1", "DataMixingSurrogate-v2", "DataMixingSurrogate-v3"
 
 
 def round_seeds(round_number: int) -> list[int]:
@@ -252,57 +256,98 @@ def penalised_scores(field: str, rows: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def choose_penalty(table: pd.DataFrame) -> float:
-    """The weight whose held-out policies' mean absolute gap is smallest (the smaller weight on a tie)."""
-    gaps = table.groupby("penalty")["gap"].apply(lambda gap: gap.abs().mean())
+@dataclass(frozen=True)
+class SurrogateVersion:
+    """A reference surrogate version this study writes.
+
+    Args:
+        env_id: the env that steps it.
+        rounds: it is fit on the reference trajectories and the real episodes of rounds ``0`` to ``rounds - 1``.
+        penalty_rounds: the rounds whose held-out policies choose its penalty.
+        why: how those rounds were picked, for its card.
+    """
+
+    env_id: str
+    rounds: int
+    penalty_rounds: tuple[int, ...]
+    why: str
+
+
+#: The versions by number. v2 stays as it was written, so that protocol 2's benchmark reproduces; v3 adds round 3
+#: (protocol 2's own policies) and chooses its weight on the two kinds of learner a penalty must be right for: the last
+#: round trained without a penalty (it must stop their exploitation) and the round trained under one, as the protocol
+#: trains (it must not under-rate them), each on the surrogate nearest v3 of its kind.
+VERSIONS = {
+    2: SurrogateVersion(V2, 3, (0, 1, 2), "every round's policies"),
+    3: SurrogateVersion(V3, 4, (2, 3), "the last round of policies trained without a penalty (2) and the round of "
+                                       "the protocol's own, trained under v2's (3)"),
+}
+
+
+def choose_penalty(table: pd.DataFrame, rounds: tuple[int, ...]) -> float:
+    """The weight whose held-out policies of ``rounds`` have the smallest mean absolute gap (the smaller on a tie)."""
+    chosen = table[table["round"].isin(rounds)]
+    gaps = chosen.groupby("penalty")["gap"].apply(lambda gap: gap.abs().mean())
     return float(gaps.idxmin())
 
 
-def choose(field: str) -> None:
-    """Choose v2's penalty on the held-out policies of every round, fit v2 on all the data, write it and its card.
+def penalty_path(field: str) -> Path:
+    return RESULTS / f"aggregation_penalty_{field}.csv"
+
+
+def choose(field: str, number: int) -> None:
+    """Choose version ``number``'s penalty on its rounds' held-out policies, fit it on its rounds' data, and write it
+    and its card into the package.
 
     Raises:
-        SystemExit: the rows hold rounds that v2 was not fit on: a refit on them is a new surrogate version, and v2
-            stays as it is so that protocol 2's numbers reproduce.
+        SystemExit: the rows lack a round the version is fit on.
     """
+    version = VERSIONS[number]
     rows = read_rows(field)
-    fit_on = len(reference_card(V2, field)["trajectories"]["policy_episodes"])
-    if int(rows["round"].max()) + 1 > fit_on:
-        raise SystemExit(f"{V2} of {field} was fit on rounds 0 to {fit_on - 1}, and the rows hold round "
-                         f"{int(rows['round'].max())}: a surrogate refit on it is a new version, not v2, which stays "
-                         "as it is so that protocol 2's benchmark reproduces.")
+    missing = sorted(set(range(version.rounds)) - set(rows["round"] if rows is not None else ()))
+    if missing:
+        raise SystemExit(f"{version.env_id} of {field} is fit on rounds 0 to {version.rounds - 1}, and rounds "
+                         f"{missing} have not run: python experiments/surrogate_aggregation/study.py run --field "
+                         f"{field} --rounds {version.rounds}")
+    # every round's policies under every weight (deterministic, so a version's rows are the same whichever wrote them)
     table = penalised_scores(field, rows)
-    table.to_csv(RESULTS / f"aggregation_penalty_{field}.csv", index=False)
-    penalty = choose_penalty(table)
-    rounds = int(rows["round"].max()) + 1
-    data = training_data(field, rounds)
+    table.to_csv(penalty_path(field), index=False)
+    penalty = choose_penalty(table, version.penalty_rounds)
+    data = training_data(field, version.rounds)
     package = REFERENCE_DIR.parent.parent
-    folder = reference_surrogate(V2, field).folder
+    folder = reference_surrogate(version.env_id, field).folder
     SurrogateModel.fit(data, ensemble=ENSEMBLE, seed=FIT_SEED).save(folder)
-    chosen = table[table["penalty"] == penalty]
+    held_out = table[table["round"].isin(version.penalty_rounds)]
     card = {
-        "env_id": V2, "target_field": field, "version": f"{field}-v2-small-1",
+        "env_id": version.env_id, "target_field": field, "version": f"{field}-v{number}-small-1",
         "penalty": penalty,
         "trajectories": {
             "reference": reference_surrogate(V1, field).trajectories.relative_to(package).as_posix(),
             "policy_episodes": [(policy_episodes_folder(field) / f"round{n}").relative_to(package).as_posix()
-                                for n in range(rounds)],
+                                for n in range(version.rounds)],
             "episodes": len(data.episodes),
         },
         "model": {"per_domain": True, "ensemble": ENSEMBLE, "seed": FIT_SEED},
         "penalty_chosen_on": {
-            "how": f"the {len(rows)} policies of the aggregation rounds, each on its round's surrogate (which never "
-                   f"saw its real episode), under each weight of {list(PENALTIES)}; the smallest mean |gap| wins",
-            "with_the_penalty": {key: round(value, 3) for key, value in round_summary(chosen).items()},
-            "without": {key: round(value, 3) for key, value in round_summary(table[table["penalty"] == 0]).items()},
+            "how": f"the {held_out[['round', 'algorithm', 'seed']].drop_duplicates().shape[0]} policies of "
+                   f"{version.why}, each on its round's surrogate (which never saw its real episode), under each "
+                   f"weight of {list(PENALTIES)}; the smallest mean |gap| wins",
+            "with_the_penalty": _rounded(round_summary(held_out[held_out["penalty"] == penalty])),
+            "without": _rounded(round_summary(held_out[held_out["penalty"] == 0])),
         },
-        "written_by": f"python experiments/surrogate_aggregation/study.py run --field {field} --rounds {rounds} && "
-                      f"python experiments/surrogate_aggregation/study.py choose --field {field}",
+        "written_by": f"python experiments/surrogate_aggregation/study.py run --field {field} --rounds "
+                      f"{version.rounds} && python experiments/surrogate_aggregation/study.py choose --field {field} "
+                      f"--version {number}",
     }
     atomic_write_json(folder / CARD_FILE, card)
-    held_out = card["penalty_chosen_on"]
-    print(f"{field}: penalty {penalty} (held-out mean |gap| {held_out['with_the_penalty']['mean_abs_gap']} against "
-          f"{held_out['without']['mean_abs_gap']} without); v2 fit on {len(data.episodes)} episodes into {folder}")
+    chosen_on = card["penalty_chosen_on"]
+    print(f"{field}: penalty {penalty} (held-out mean |gap| {chosen_on['with_the_penalty']['mean_abs_gap']} against "
+          f"{chosen_on['without']['mean_abs_gap']} without); v{number} fit on {len(data.episodes)} episodes into "
+          f"{folder}")
+
+
+def _rounded(summary: dict[str, float]) -> dict[str, float]:
+    return {key: round(value, 3) for key, value in summary.items()}
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -331,15 +376,17 @@ def report() -> None:
         print(_markdown(summaries))
         print()
         axis.plot(summaries["round"], summaries["mean_abs_gap"], marker="o", label=field)
-        penalties = RESULTS / f"aggregation_penalty_{field}.csv"
-        if penalties.exists():
-            table = pd.read_csv(penalties)
-            by_weight = pd.DataFrame([{"penalty": weight, **round_summary(group)}
-                                      for weight, group in table.groupby("penalty")])
-            print(f"Penalty weights on the same held-out policies ([{penalties.name}](docs/results/{penalties.name})); "
-                  f"the chosen one: {choose_penalty(table)}.\n")
-            print(_markdown(by_weight))
-            print()
+        if penalty_path(field).exists():
+            table = pd.read_csv(penalty_path(field))
+            name = penalty_path(field).name
+            for number, version in VERSIONS.items():
+                held_out = table[table["round"].isin(version.penalty_rounds)]
+                by_weight = pd.DataFrame([{"penalty": weight, **round_summary(group)}
+                                          for weight, group in held_out.groupby("penalty")])
+                print(f"v{number}'s penalty, on the held-out policies of {version.why} ([{name}]"
+                      f"(docs/results/{name})); the chosen one: {choose_penalty(table, version.penalty_rounds)}.\n")
+                print(_markdown(by_weight))
+                print()
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("round of aggregation")
     axis.set_ylabel("mean |surrogate - real| (normalised)")
@@ -350,7 +397,7 @@ def report() -> None:
 
 
 PAGE = RESULTS / "surrogate_aggregation.md"
-PAGE_TITLE = "DataMixingSurrogate-v2: data aggregation and pessimism"
+PAGE_TITLE = "DataMixingSurrogate-v2 and v3: data aggregation and pessimism"
 
 
 def main() -> int:
@@ -359,11 +406,13 @@ def main() -> int:
     parser.add_argument("--field", default="math", choices=("math", "code"))
     parser.add_argument("--rounds", type=int, default=3, help="with run: rounds the field should have (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--version", type=int, default=max(VERSIONS), choices=sorted(VERSIONS),
+                        help=f"with choose: the surrogate version to write (default {max(VERSIONS)})")
     args = parser.parse_args()
     if args.step == "run":
         run(args.field, args.rounds, args.workers)
     elif args.step == "choose":
-        choose(args.field)
+        choose(args.field, args.version)
     else:
         command = "python experiments/surrogate_aggregation/study.py " + shlex.join(sys.argv[1:])
         publish_report(report, PAGE, PAGE_TITLE, __doc__, __file__, command)

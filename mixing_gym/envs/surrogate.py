@@ -228,12 +228,13 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
 
     - ``surrogate``: a :class:`SurrogateModel` or the folder it was saved to (``model.save(path)``); v1 defaults
       to the reference surrogate of ``target_field``.
-    - ``target_field`` (v1 and v2, not with ``surrogate``): ``"math"`` (default) or ``"code"``, the field whose
-      reference surrogate to step (:class:`DataMixingSurrogateV1Env`, :class:`DataMixingSurrogateV2Env`).
+    - ``target_field`` (v1 to v3, not with ``surrogate``): ``"math"`` (default) or ``"code"``, the field whose
+      reference surrogate to step (:class:`DataMixingSurrogateV1Env`, :class:`DataMixingSurrogateV2Env`,
+      :class:`DataMixingSurrogateV3Env`).
     - ``reward``, ``reward_coef``, ``action_mode``, ``temperature``: as the real env's.
     - ``noise``: step noise in units of the model's residual std (default 0: deterministic dynamics).
-    - ``penalty``: MOPO's uncertainty penalty ``lambda`` (default 0, on v2 the weight its reference surrogate's card
-      records; needs ``SurrogateModel.fit(..., ensemble=E)`` with E >= 2).
+    - ``penalty``: MOPO's uncertainty penalty ``lambda`` (default 0, on v2 and v3 the weight their reference
+      surrogate's card records; needs ``SurrogateModel.fit(..., ensemble=E)`` with E >= 2).
     - ``render_mode``: ``"ansi"`` (a text table) or ``None``.
 
     ``info`` holds ``mixture``, ``scores`` (raw scores implied by the predicted improvements, with
@@ -260,6 +261,9 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
     - v2: the same class on the second reference surrogates, fit on the reference trajectories and on real episodes
       of trained policies gathered in rounds of data aggregation, with ``penalty`` defaulting to the weight chosen on
       held-out policies (:class:`DataMixingSurrogateV2Env`); the benchmark protocol's version 2 trains on it.
+    - v3: the same class on the third reference surrogates, v2's fit on one more round of real episodes (the
+      policies protocol 2 trained on v2 and validated), with a penalty chosen on held-out policies trained with and
+      without one (:class:`DataMixingSurrogateV3Env`); the benchmark protocol's version 3 trains on it. v2 unchanged.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 2}
@@ -451,11 +455,11 @@ def _reference_or(surrogate: SurrogateModel | str | Path | None, target_field: s
 
 
 def _reference_penalty(surrogate: SurrogateModel | str | Path | None, target_field: str | None,
-                       penalty: float | None) -> float:
-    """``penalty``, or where it is None ``DataMixingSurrogate-v2``'s chosen weight (0 with a surrogate of yours)."""
+                       penalty: float | None, env_id: str) -> float:
+    """``penalty``, or where it is None ``env_id``'s chosen weight (0 with a surrogate of yours)."""
     if penalty is not None:
         return penalty
-    return 0.0 if surrogate is not None else reference_penalty("DataMixingSurrogate-v2", target_field or "math")
+    return 0.0 if surrogate is not None else reference_penalty(env_id, target_field or "math")
 
 
 class DataMixingSurrogateV1Env(DataMixingSurrogateEnv):
@@ -507,10 +511,13 @@ class DataMixingSurrogateV2Env(DataMixingSurrogateEnv):
         **kwargs: as :class:`DataMixingSurrogateEnv`.
     """
 
+    #: The env whose reference surrogates and penalty it steps by default.
+    reference_id: ClassVar[str] = "DataMixingSurrogate-v2"
+
     def __init__(self, surrogate: SurrogateModel | str | Path | None = None, target_field: str | None = None,
                  penalty: float | None = None, **kwargs: Any):
-        super().__init__(_reference_or(surrogate, target_field, "DataMixingSurrogate-v2"),
-                         penalty=_reference_penalty(surrogate, target_field, penalty), **kwargs)
+        super().__init__(_reference_or(surrogate, target_field, self.reference_id),
+                         penalty=_reference_penalty(surrogate, target_field, penalty, self.reference_id), **kwargs)
 
 
 class DataMixingSurrogateV2VectorEnv(DataMixingSurrogateVectorEnv):
@@ -525,10 +532,38 @@ class DataMixingSurrogateV2VectorEnv(DataMixingSurrogateVectorEnv):
         **kwargs: as :class:`DataMixingSurrogateVectorEnv`.
     """
 
+    reference_id: ClassVar[str] = "DataMixingSurrogate-v2"
+
     def __init__(self, num_envs: int = 1, surrogate: SurrogateModel | str | Path | None = None,
                  target_field: str | None = None, penalty: float | None = None, **kwargs: Any):
-        super().__init__(num_envs, _reference_or(surrogate, target_field, "DataMixingSurrogate-v2"),
-                         penalty=_reference_penalty(surrogate, target_field, penalty), **kwargs)
+        super().__init__(num_envs, _reference_or(surrogate, target_field, self.reference_id),
+                         penalty=_reference_penalty(surrogate, target_field, penalty, self.reference_id), **kwargs)
+
+
+class DataMixingSurrogateV3Env(DataMixingSurrogateV2Env):
+    """``DataMixingSurrogate-v3``: :class:`DataMixingSurrogateV2Env` on the third reference surrogates.
+
+    v2's fit on one more round of data aggregation: the real episodes of the policies that the benchmark protocol's
+    version 2 trained on v2 under its penalty and validated, so the data lies where the protocol's own learners go. Its
+    penalty is chosen on held-out policies of two kinds, trained with and without a penalty
+    (``experiments/surrogate_aggregation``). The benchmark protocol's version 3 trains on it.
+
+    Args:
+        surrogate: a :class:`SurrogateModel` or its folder; default: the v3 reference surrogate of ``target_field``.
+        target_field: ``"math"`` (the default) or ``"code"``. Not with ``surrogate``.
+        penalty: MOPO's ``lambda``; default: the reference surrogate's chosen weight (0 with ``surrogate``).
+        **kwargs: as :class:`DataMixingSurrogateEnv`.
+    """
+
+    reference_id: ClassVar[str] = "DataMixingSurrogate-v3"
+
+
+class DataMixingSurrogateV3VectorEnv(DataMixingSurrogateV2VectorEnv):
+    """N ``DataMixingSurrogate-v3`` episodes in one numpy call: :class:`DataMixingSurrogateV2VectorEnv` on a v3
+    reference surrogate and its penalty unless given others; its arguments are
+    :class:`DataMixingSurrogateV2VectorEnv`'s."""
+
+    reference_id: ClassVar[str] = "DataMixingSurrogate-v3"
 
 
 # ---------------------------------------------------------------------------------------------- evaluation

@@ -1,5 +1,6 @@
-"""``DataMixingSurrogate-v2``: the reference surrogates refit on real episodes of trained policies, pessimistic by
-default with the weight their cards record, the fast penalised step, and the benchmark protocol's version 2."""
+"""``DataMixingSurrogate-v2`` and ``-v3``: the reference surrogates refit on real episodes of trained policies,
+pessimistic by default with the weight their cards record, the fast penalised step, and the benchmark protocol's
+versions 2 and 3."""
 
 from __future__ import annotations
 
@@ -22,16 +23,17 @@ from mixing_gym.reference import (
 from mixing_gym.surrogate import SurrogateModel
 from mixing_gym.trajectories import load_trajectories
 
-V2 = "DataMixingSurrogate-v2"
+V2, V3 = "DataMixingSurrogate-v2", "DataMixingSurrogate-v3"
 
 
+@pytest.mark.parametrize("env_id", [V2, V3])
 @pytest.mark.parametrize("field", ["math", "code"])
-def test_v2_is_the_same_fit_on_the_reference_and_the_rounds_of_policy_episodes_its_card_lists(field):
-    card = reference_card(V2, field)
-    dataset = load_trajectories(reference_surrogate(V2, field).trajectories)
+def test_a_refit_is_the_same_fit_on_the_reference_and_the_rounds_of_policy_episodes_its_card_lists(env_id, field):
+    card = reference_card(env_id, field)
+    dataset = load_trajectories(reference_surrogate(env_id, field).trajectories)
     package = policy_episodes_folder(field).parents[2]
     rounds = [package / folder for folder in card["trajectories"]["policy_episodes"]]
-    # later rounds (held out from v2: the protocol's own policies) may follow in the folder, never a gap before them
+    # later rounds (held out from it: the protocol's own policies) may follow in the folder, never a gap before them
     assert rounds == sorted(policy_episodes_folder(field).glob("round*"))[:len(rounds)] and len(rounds) >= 3
     for folder in rounds:
         played = load_trajectories(folder)
@@ -40,7 +42,7 @@ def test_v2_is_the_same_fit_on_the_reference_and_the_rounds_of_policy_episodes_i
         dataset.episodes += played.episodes
     assert card["trajectories"]["episodes"] == len(dataset.episodes)
     fresh = SurrogateModel.fit(dataset, ensemble=card["model"]["ensemble"], seed=card["model"]["seed"])
-    shipped = SurrogateModel.load(reference_surrogate_path(V2, field))
+    shipped = SurrogateModel.load(reference_surrogate_path(env_id, field))
     weights = np.random.default_rng(0).dirichlet(np.ones(shipped.num_domains), 16)
     state = (np.zeros((16, shipped.num_benchmarks)), weights, np.full(16, 0.25), np.zeros_like(weights), slice(None))
     # to the rounding of the ridge solves, which the BLAS's threads move: up to 6e-6 relative was seen on the bootstrap
@@ -105,3 +107,20 @@ def test_protocol_version_2_trains_on_v2_and_records_its_version(tmp_path):
     plain = run_benchmark(BenchmarkProtocol(timesteps=256, num_envs=4, surrogate=str(reference_surrogate_path(V2))),
                           ["planner"], 1, tmp_path / "plain", validate_runs=0, progress=False)
     assert plain["surrogate_balanced"][0] > rows["surrogate_balanced"][0]  # no penalty: a higher return
+
+
+def test_v3_adds_the_protocols_own_round_and_keeps_v2_as_it_was():
+    for field in ("math", "code"):
+        v2, v3 = reference_card(V2, field), reference_card(V3, field)
+        assert v3["trajectories"]["policy_episodes"][:-1] == v2["trajectories"]["policy_episodes"]
+        assert v3["trajectories"]["episodes"] > v2["trajectories"]["episodes"] and v3["penalty"] > 0
+        env = gym.make(V3, target_field=field)
+        assert env.unwrapped.penalty == reference_penalty(V3, field) == v3["penalty"]
+        assert gym.make(V2, target_field=field).unwrapped.penalty == v2["penalty"]
+    vector = gym.make_vec(V3, num_envs=2, vectorization_mode="vector_entry_point")
+    assert vector.unwrapped.penalty == reference_penalty(V3)
+    protocol = BenchmarkProtocol(surrogate_env_id=V3, timesteps=256, num_envs=4)
+    assert protocol.version == 3
+    env = make_training_env(protocol)
+    assert env.unwrapped.penalty == reference_penalty(V3)
+    env.close()
