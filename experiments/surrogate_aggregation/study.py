@@ -278,9 +278,9 @@ class SurrogateVersion:
 #: round trained without a penalty (it must stop their exploitation) and the round trained under one, as the protocol
 #: trains (it must not under-rate them), each on the surrogate nearest v3 of its kind.
 VERSIONS = {
-    2: SurrogateVersion(V2, 3, (0, 1, 2), "every round's policies"),
-    3: SurrogateVersion(V3, 4, (2, 3), "the last round of policies trained without a penalty (2) and the round of "
-                                       "the protocol's own, trained under v2's (3)"),
+    2: SurrogateVersion(V2, 3, (0, 1, 2), "the aggregation rounds"),
+    3: SurrogateVersion(V3, 4, (2, 3), "rounds 2 (the last trained without a penalty) and 3 (the protocol's own, "
+                                       "trained under v2's)"),
 }
 
 
