@@ -4,7 +4,7 @@ One protocol (:class:`BenchmarkProtocol`, its version in :data:`PROTOCOL_VERSION
 yours:
 
 - an algorithm is a **factory** (:class:`agents.algorithms.AgentFactory`): ``factory(env, seed, budget) ->
-  policy``. It gets the protocol's training env (``num_envs`` ``DataMixingSurrogate-v2`` envs stepped in one numpy
+  policy``. It gets the protocol's training env (``num_envs`` ``DataMixingSurrogate-v3`` envs stepped in one numpy
   call, the balanced reward less the surrogate's penalty, :func:`make_training_env`), its run's seed and the training
   budget in surrogate env steps (``timesteps``), trains with its own code, and returns a policy
   (:data:`agents.evaluation.Policy`: an SB3 model, an :class:`~agents.base.Agent` or a callable
@@ -104,7 +104,7 @@ class BenchmarkProtocol:
     timesteps: int = 100_000
     num_envs: int = 16
     preset: str = "small"
-    surrogate_env_id: str = "DataMixingSurrogate-v2"
+    surrogate_env_id: str = "DataMixingSurrogate-v3"
     real_env_id: str = "DataMixing-v1"
     target_field: str = "math"
     surrogate: str | None = None

@@ -2,9 +2,10 @@
 
 Importing the package registers ``DataMixing-v0``, ``DataMixing-v1``, ``DataMixingSurrogate-v0``,
 ``DataMixingSurrogate-v1`` (the surrogate env on a reference surrogate shipped in the package, of the math field
-or, with ``target_field="code"``, of the code field: :mod:`mixing_gym.reference`) and ``DataMixingSurrogate-v2``
-(the same on the second reference surrogates, refit on real episodes of trained policies, with their penalty on the
-ensemble's disagreement by default); Gymnasium 1.x loads no
+or, with ``target_field="code"``, of the code field: :mod:`mixing_gym.reference`), ``DataMixingSurrogate-v2`` (the
+same on the second reference surrogates, refit on real episodes of trained policies, with their penalty on the
+ensemble's disagreement by default) and ``DataMixingSurrogate-v3`` (refit on one more round, the policies the
+benchmark protocol's version 2 trained and validated); Gymnasium 1.x loads no
 entry-point plugins, so ``gym.make("DataMixing-v0")`` works after ``import mixing_gym`` and
 ``gym.make("mixing_gym:DataMixing-v0")`` works anywhere, subprocess workers included. The heavy modules load only
 when an env is made. :class:`MixingLayout` (``MixingLayout.of(env)``) is what an env's consumers read: its domains,

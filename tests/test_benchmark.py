@@ -124,7 +124,7 @@ def test_benchmark_runs_resume_are_deterministic_and_report(tmp_path):
     rows = run_benchmark(PROTOCOL, ["a2c", "td3"], 2, tmp_path, validate_runs=0, progress=False)
     assert list(zip(rows["algorithm"], rows["seed"])) == [("a2c", 0), ("a2c", 1), ("td3", 0), ("td3", 1)]
     assert list(rows.columns) == list(COLUMNS) and list(COLUMNS[:10]) == COMMITTED_COLUMNS  # new columns at the end
-    assert (rows["spec"] == rows["algorithm"]).all() and (rows["protocol_version"] == 2).all()
+    assert (rows["spec"] == rows["algorithm"]).all() and (rows["protocol_version"] == 3).all() and PROTOCOL.version == 3
     assert (rows["env_steps"] >= PROTOCOL.timesteps).all()  # SB3 ends at a whole rollout
     assert rows["real_balanced"].isna().all() and np.isfinite(rows["surrogate_normalised"]).all()
     assert (rows["timesteps"] == PROTOCOL.timesteps).all()
@@ -138,7 +138,7 @@ def test_benchmark_runs_resume_are_deterministic_and_report(tmp_path):
     assert fresh["surrogate_balanced"][0] == rows["surrogate_balanced"][0]
     recorded = json.loads((tmp_path / "protocol.json").read_text())
     assert recorded["timesteps"] == PROTOCOL.timesteps
-    assert recorded["version"] == PROTOCOL.version == PROTOCOL_VERSIONS["DataMixingSurrogate-v2"]
+    assert recorded["version"] == PROTOCOL.version == PROTOCOL_VERSIONS["DataMixingSurrogate-v3"]
 
     table = write_report(rows, tmp_path, tmp_path / "results" / "rows.csv")
     assert list(table["algorithm"]) == ["a2c", "td3"] and (table["surrogate_runs"] == 2).all()
@@ -292,7 +292,7 @@ def test_a_factory_returning_no_policy_gets_a_clear_error(tmp_path):
                                           "model or a callable observation -> action"):
         run_benchmark(PROTOCOL, {"nothing": make_nothing}, seeds=1, output=tmp_path, progress=False)
     assert not (tmp_path / "nothing-seed0" / "run.json").exists()
-    with pytest.raises(ValueError, match="The policy of algorithm 'wrong'.*failed on DataMixingSurrogate-v2.*shape"):
+    with pytest.raises(ValueError, match="The policy of algorithm 'wrong'.*failed on DataMixingSurrogate-v3.*shape"):
         run_benchmark(PROTOCOL, {"wrong": make_wrong_shape}, seeds=1, output=tmp_path, progress=False)
     with pytest.raises(PolicyError, match="is None"):
         as_agent(None)

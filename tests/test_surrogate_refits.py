@@ -92,8 +92,8 @@ def test_the_penalised_step_gives_every_members_aggregates():
 
 
 def test_protocol_version_2_trains_on_v2_and_records_its_version(tmp_path):
-    protocol = BenchmarkProtocol(timesteps=256, num_envs=4)
-    assert protocol.surrogate_env_id == V2 and protocol.version == 2
+    protocol = BenchmarkProtocol(surrogate_env_id=V2, timesteps=256, num_envs=4)
+    assert protocol.version == 2
     assert BenchmarkProtocol(surrogate_env_id="DataMixingSurrogate-v1").version == 1
     with pytest.raises(KeyError, match="DataMixingSurrogate-v0 ships no reference surrogate"):
         BenchmarkProtocol(surrogate_env_id="DataMixingSurrogate-v0")
@@ -119,8 +119,8 @@ def test_v3_adds_the_protocols_own_round_and_keeps_v2_as_it_was():
         assert gym.make(V2, target_field=field).unwrapped.penalty == v2["penalty"]
     vector = gym.make_vec(V3, num_envs=2, vectorization_mode="vector_entry_point")
     assert vector.unwrapped.penalty == reference_penalty(V3)
-    protocol = BenchmarkProtocol(surrogate_env_id=V3, timesteps=256, num_envs=4)
-    assert protocol.version == 3
+    protocol = BenchmarkProtocol(timesteps=256, num_envs=4)  # the default since its benchmark ran
+    assert protocol.surrogate_env_id == V3 and protocol.version == 3
     env = make_training_env(protocol)
     assert env.unwrapped.penalty == reference_penalty(V3)
     env.close()

@@ -39,6 +39,9 @@ PROJECT_RUNS = {
                                             "--target-field code"),
     "benchmark_v2_small.csv": ("math", "python experiments/rl_benchmark/study.py run"),
     "benchmark_code_v2_small.csv": ("code", "python experiments/rl_benchmark/study.py run --target-field code"),
+    "benchmark_v3_small.csv": ("math", "python experiments/rl_benchmark/study.py run --protocol 3"),
+    "benchmark_code_v3_small.csv": ("code", "python experiments/rl_benchmark/study.py run --protocol 3 "
+                                            "--target-field code"),
 }
 PROJECT = "mixing-gym maintainers"
 

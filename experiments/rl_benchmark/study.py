@@ -1,18 +1,19 @@
 """The RL benchmark: Stable-Baselines3's algorithms and the Data Mixing Agent trained on the reference surrogate,
 validated on the real ``DataMixing-v1``, under the protocol of ``mixing-gym benchmark`` (:mod:`agents.benchmark`).
 
-    python experiments/rl_benchmark/study.py run                       # protocol 2, the math field; resumable
+    python experiments/rl_benchmark/study.py time                      # protocol 3's SB3 x 10 seeds, timed; then:
+    python experiments/rl_benchmark/study.py run                       # protocol 3, the math field; resumable
     python experiments/rl_benchmark/study.py run --target-field code   # the code field's
-    python experiments/rl_benchmark/study.py run --protocol 1          # version 1's 50 runs (v1 surrogate)
-    python experiments/rl_benchmark/study.py time --protocol 3         # SB3 x 10 seeds on the wall clock, then run
+    python experiments/rl_benchmark/study.py run --protocol 2          # version 2's (v2 surrogate); 1 likewise
     python experiments/rl_benchmark/study.py report                    # the table from the CSV, and its page
     python experiments/rl_benchmark/study.py report --target-field code --protocol 1
 
-``run`` is ``mixing-gym benchmark --seeds 10 --validate 5`` with protocol 2's six algorithms (Stable-Baselines3's
-PPO, SAC, TD3 and A2C, the Data Mixing Agent and the REINFORCE example) on ``DataMixingSurrogate-v2``
-(with ``--protocol 1``: the first five on ``DataMixingSurrogate-v1``, 3 validated, as they were run), its work in
-``runs/benchmark-v2`` (``runs/benchmark-code-v2``, ``runs/benchmark-v1``, ...) and one row per run in
-``docs/results/benchmark_v2_small.csv`` (``benchmark_code_v2_small.csv``, ``benchmark_v1_small.csv``, ...); rerun
+``run`` is ``mixing-gym benchmark --seeds 10 --validate 5`` with protocol 3's six algorithms (Stable-Baselines3's
+PPO, SAC, TD3 and A2C, the Data Mixing Agent and the REINFORCE example) on ``DataMixingSurrogate-v3`` (with
+``--protocol 2`` the same on ``DataMixingSurrogate-v2``; with ``--protocol 1`` the first five on
+``DataMixingSurrogate-v1``, 3 validated, as they were run), its work in ``runs/benchmark-v3``
+(``runs/benchmark-code-v3``, ``runs/benchmark-v2``, ...) and one row per run in ``docs/results/benchmark_v3_small.csv``
+(``benchmark_code_v3_small.csv``, ``benchmark_v2_small.csv``, ...); rerun
 it to resume. ``report`` summarises those rows as the command does
 (:func:`agents.benchmark.summarise`: normalised scores, 0 uniform and 100 the search baseline's best real policy, as
 IQMs with stratified-bootstrap 95% intervals, the probability of improving on the best algorithm, each algorithm's
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -174,10 +176,12 @@ def report(target_field: str, protocol: int) -> None:
                   f"The goal of {GAP_GOAL} lies below it: reaching it takes the mean of "
                   f"{int(np.ceil((floor / GAP_GOAL) ** 2))} real episodes a validated policy.\n"))
     for kind in ("surrogate", "real"):
-        picture = ROOT / "docs" / f"{pictures}_profiles_{kind}.png"
+        picture, drawn = ROOT / "docs" / f"{pictures}_profiles_{kind}.png", ROOT / output / f"profiles_{kind}.png"
+        if drawn.exists():  # the run's own folder is not committed; the page shows the copy in docs/
+            shutil.copyfile(drawn, picture)
         if picture.exists():
             print(f"![performance profiles on the {kind} env](docs/{picture.name})\n")
-    timing = pd.read_csv(TIMING).fillna({"protocol": 1, "target_field": "math"})
+    timing = pd.read_csv(TIMING)
     timing = timing[(timing["protocol"] == protocol) & (timing["target_field"] == target_field)]
     if len(timing):
         print(f"Wall-clock time of the benchmark ([{TIMING.name}](docs/results/{TIMING.name})):\n")
@@ -194,7 +198,8 @@ def main() -> int:
     parser.add_argument("step", choices=("run", "time", "report"),
                         help="run: the benchmark; time: its SB3 stage on the wall clock; report: its table and page")
     parser.add_argument("--target-field", default="math", choices=FIELDS)
-    parser.add_argument("--protocol", type=int, default=2, choices=sorted(PROTOCOLS), help="the protocol's version")
+    parser.add_argument("--protocol", type=int, default=max(PROTOCOLS), choices=sorted(PROTOCOLS),
+                        help="the protocol's version (default: the latest)")
     args = parser.parse_args()
     if args.step == "run":
         return run(args.target_field, args.protocol)
