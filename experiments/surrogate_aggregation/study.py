@@ -3,6 +3,7 @@ aggregation), with a pessimism weight chosen on held-out policies.
 
     python experiments/surrogate_aggregation/study.py run --field math --rounds 3   # resumes; a round at a time
     python experiments/surrogate_aggregation/study.py run --field math --rounds 4   # round 3: protocol 2's policies
+    python experiments/surrogate_aggregation/study.py run --field math --rounds 5   # round 4: protocol 3's
     python experiments/surrogate_aggregation/study.py choose --field math           # the penalty, the v3 surrogate
     python experiments/surrogate_aggregation/study.py choose --field math --version 2   # v2 again, bit-identical
     python experiments/surrogate_aggregation/study.py report                        # tables, plot, page
@@ -25,12 +26,13 @@ trained on them go where those episodes never went, and their surrogate scores d
    surrogate never saw the real episodes of.
 
 Rounds 0 to 2 train unpenalised policies of their own. From round 3 (:data:`PROTOCOL_ROUNDS`) a round takes the
-protocol's own policies instead: those of version 2's benchmark (``experiments/rl_benchmark``), trained on
-``DataMixingSurrogate-v2`` under its penalty, whose first 5 runs an algorithm were validated on the real env. Round
-3's surrogate is v2's fit (the reference trajectories and rounds 0 to 2), so those policies are held out from it; their
-validation episodes are played again (same policy, same env seed: the same episode) into the round's dataset, and a
-policy's row scores it on the round's surrogate without the penalty, as the earlier rounds' rows do. Where the
-protocol's policies go is where a surrogate must be right, and the benchmark has already paid for their real runs.
+protocol's own policies instead: round 3 those of version 2's benchmark (``experiments/rl_benchmark``), trained on
+``DataMixingSurrogate-v2`` under its penalty, whose first 5 runs an algorithm were validated on the real env; round
+4 those of version 3's, trained on v3. Round 3's surrogate is v2's fit (the reference trajectories and rounds 0 to 2),
+round 4's v3's (rounds 0 to 3), so those policies are held out from it; their validation episodes are played again
+(same policy, same env seed: the same episode) into the round's dataset, and a policy's row scores it on the round's
+surrogate without the penalty, as the earlier rounds' rows do. Where the protocol's policies go is where a surrogate
+must be right, and the benchmark has already paid for their real runs.
 
 ``choose`` writes a surrogate version (:data:`VERSIONS`) and picks its penalty (MOPO's ``lambda``: a step's reward
 less ``lambda`` times the ensemble's disagreement) on held-out policies: every round's policies play their round's
@@ -90,7 +92,9 @@ SEEDS_PER_ROUND = 2
 #: The rounds whose policies are a benchmark's validated runs, not trained for the round: per field, the benchmark's
 #: run folder and its rows.
 PROTOCOL_ROUNDS = {3: {"math": (ROOT / "runs" / "benchmark-v2", RESULTS / "benchmark_v2_small.csv"),
-                       "code": (ROOT / "runs" / "benchmark-code-v2", RESULTS / "benchmark_code_v2_small.csv")}}
+                       "code": (ROOT / "runs" / "benchmark-code-v2", RESULTS / "benchmark_code_v2_small.csv")},
+                   4: {"math": (ROOT / "runs" / "benchmark-v3", RESULTS / "benchmark_v3_small.csv"),
+                       "code": (ROOT / "runs" / "benchmark-code-v3", RESULTS / "benchmark_code_v3_small.csv")}}
 #: The penalty weights ``choose`` tries, in units of balanced score per unit of disagreement.
 PENALTIES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
 ENSEMBLE, FIT_SEED = 5, 0
