@@ -37,8 +37,9 @@ PROJECT_RUNS = {
     "benchmark_v1_small.csv": ("math", "python experiments/rl_benchmark/study.py run --protocol 1"),
     "benchmark_code_v1_small.csv": ("code", "python experiments/rl_benchmark/study.py run --protocol 1 "
                                             "--target-field code"),
-    "benchmark_v2_small.csv": ("math", "python experiments/rl_benchmark/study.py run"),
-    "benchmark_code_v2_small.csv": ("code", "python experiments/rl_benchmark/study.py run --target-field code"),
+    "benchmark_v2_small.csv": ("math", "python experiments/rl_benchmark/study.py run --protocol 2"),
+    "benchmark_code_v2_small.csv": ("code", "python experiments/rl_benchmark/study.py run --protocol 2 "
+                                            "--target-field code"),
     "benchmark_v3_small.csv": ("math", "python experiments/rl_benchmark/study.py run --protocol 3"),
     "benchmark_code_v3_small.csv": ("code", "python experiments/rl_benchmark/study.py run --protocol 3 "
                                             "--target-field code"),
