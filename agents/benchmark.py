@@ -4,7 +4,7 @@ One protocol (:class:`BenchmarkProtocol`, its version in :data:`PROTOCOL_VERSION
 yours:
 
 - an algorithm is a **factory** (:class:`agents.algorithms.AgentFactory`): ``factory(env, seed, budget) ->
-  policy``. It gets the protocol's training env (``num_envs`` ``DataMixingSurrogate-v3`` envs stepped in one numpy
+  policy``. It gets the protocol's training env (``num_envs`` ``DataMixingSurrogate-v4`` envs stepped in one numpy
   call, the balanced reward less the surrogate's penalty, :func:`make_training_env`), its run's seed and the training
   budget in surrogate env steps (``timesteps``), trains with its own code, and returns a policy
   (:data:`agents.evaluation.Policy`: an SB3 model, an :class:`~agents.base.Agent` or a callable
@@ -74,8 +74,10 @@ from mixing_gym.storage import atomic_write_json
 #: are version 1). Version 2 trains on ``DataMixingSurrogate-v2`` (refit on real episodes of trained policies, with
 #: its penalty), and scores a policy on the surrogate by its return there (its final balanced score less the
 #: penalty; in version 1, without a penalty, the two are the same). Version 3 trains on ``DataMixingSurrogate-v3``,
-#: refit on one more round (the policies version 2 validated) with a penalty chosen with them weighing in.
-PROTOCOL_VERSIONS = {"DataMixingSurrogate-v1": 1, "DataMixingSurrogate-v2": 2, "DataMixingSurrogate-v3": 3}
+#: refit on one more round (the policies version 2 validated) with a penalty chosen with them weighing in; version 4
+#: on ``DataMixingSurrogate-v4``, refit on the policies version 3 validated.
+PROTOCOL_VERSIONS = {"DataMixingSurrogate-v1": 1, "DataMixingSurrogate-v2": 2, "DataMixingSurrogate-v3": 3,
+                     "DataMixingSurrogate-v4": 4}
 
 #: The columns of :func:`run_benchmark`'s rows, in order: those of ``docs/results/benchmark_v1_small.csv``, then
 #: the ones added since (so that old rows still read).
@@ -104,7 +106,7 @@ class BenchmarkProtocol:
     timesteps: int = 100_000
     num_envs: int = 16
     preset: str = "small"
-    surrogate_env_id: str = "DataMixingSurrogate-v3"
+    surrogate_env_id: str = "DataMixingSurrogate-v4"
     real_env_id: str = "DataMixing-v1"
     target_field: str = "math"
     surrogate: str | None = None

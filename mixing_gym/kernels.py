@@ -32,13 +32,17 @@ def _clip(value: float, low: float, high: float) -> float:
 # contract: fused multiply-adds (a third faster); the terms are still added in order
 @numba.njit(cache=True, fastmath={"contract"})
 def polynomial_changes(improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray, epochs: np.ndarray,
-                       coefficients: np.ndarray, own_index: np.ndarray, benchmark_field: np.ndarray,
-                       field_of_domain: np.ndarray, domains_per_field: np.ndarray, group_of_benchmark: np.ndarray,
-                       group_sizes: np.ndarray, base: np.ndarray, feature_low: np.ndarray, feature_high: np.ndarray,
-                       left: np.ndarray, right: np.ndarray, domain_width: int,
-                       observe_epochs: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``(E, N, B)`` the polynomial part of the predicted changes of N states under ``coefficients``
-    ``(E, T, B)`` (benchmarks last), and ``(N, domain_width)`` the states' domain features.
+                       coefficients: np.ndarray, later_coefficients: np.ndarray, later_columns: np.ndarray,
+                       own_index: np.ndarray, benchmark_field: np.ndarray, field_of_domain: np.ndarray,
+                       domains_per_field: np.ndarray, group_of_benchmark: np.ndarray, group_sizes: np.ndarray,
+                       base: np.ndarray, feature_low: np.ndarray, feature_high: np.ndarray, left: np.ndarray,
+                       right: np.ndarray, domain_width: int,
+                       observe_epochs: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(N, B)`` the polynomial part of the predicted changes of N states under one ensemble member's
+    ``coefficients`` ``(T, B)`` (benchmarks last), ``(N, C)`` the same for C more columns, column ``c``
+    the change of benchmark ``later_columns[c]`` under ``later_coefficients[:, c]`` (``(T, C)``: the other
+    members' coefficients side by side; a penalised step needs of them only the benchmarks their field
+    aggregates read, 7 of math-v1's 37), and ``(N, domain_width)`` the states' domain features.
 
     For each state: the field weights ``W_f`` (the sum of the field's weights) and the mean improvement of
     every group of benchmarks (field and kind); for each benchmark the design row ``[1, improvement,
@@ -50,17 +54,19 @@ def polynomial_changes(improvements: np.ndarray, weights: np.ndarray, progress: 
     coefficients are linear, so the caller adds them with one matrix product, which BLAS does faster.
     The loops over benchmarks are innermost: they vectorise.
     """
-    members, num_terms = coefficients.shape[0], coefficients.shape[1]
+    num_terms, num_columns = coefficients.shape[0], later_columns.shape[0]
     count, num_benchmarks, num_domains = improvements.shape[0], improvements.shape[1], weights.shape[1]
     num_fields, num_groups = domains_per_field.shape[0], group_sizes.shape[0]
-    changes = np.zeros((members, count, num_benchmarks))
+    changes = np.empty((count, num_benchmarks))
+    later = np.empty((count, num_columns))
     domain = np.empty((count, domain_width))
     design = np.empty((7, num_benchmarks))
+    later_design = np.empty((7, num_columns))  # the design's columns of the later benchmarks, side by side
     field_weight = np.empty(num_fields)
     field_root = np.empty(num_fields)
     own_root = np.empty(num_domains + num_fields)  # sqrt of each domain's weight, then of each field's mean weight
     group_mean = np.empty(num_groups)
-    total = np.empty(num_benchmarks)
+    total = np.empty(max(num_benchmarks, num_columns))
     for n in range(count):
         for f in range(num_fields):
             field_weight[f] = 0.0
@@ -85,22 +91,33 @@ def polynomial_changes(improvements: np.ndarray, weights: np.ndarray, progress: 
             design[5, b] = _clip(base[b], feature_low[4], feature_high[4])
             design[6, b] = _clip(group_mean[group_of_benchmark[b]], feature_low[5], feature_high[5])
         # indices and loops, not row views or slice assignments: a view costs reference counting per state
-        for e in range(members):
+        for b in range(num_benchmarks):
+            total[b] = 0.0
+        for t in range(num_terms):
+            first, second = left[t], right[t]
             for b in range(num_benchmarks):
-                total[b] = 0.0
+                total[b] += coefficients[t, b] * design[first, b] * design[second, b]
+        for b in range(num_benchmarks):
+            changes[n, b] = total[b]
+        if num_columns:  # the same sums, in the same order, for the later columns
+            for j in range(7):
+                for c in range(num_columns):
+                    later_design[j, c] = design[j, later_columns[c]]
+            for c in range(num_columns):
+                total[c] = 0.0
             for t in range(num_terms):
                 first, second = left[t], right[t]
-                for b in range(num_benchmarks):
-                    total[b] += coefficients[e, t, b] * design[first, b] * design[second, b]
-            for b in range(num_benchmarks):
-                changes[e, n, b] = total[b]
+                for c in range(num_columns):
+                    total[c] += later_coefficients[t, c] * later_design[first, c] * later_design[second, c]
+            for c in range(num_columns):
+                later[n, c] = total[c]
         for k in range(num_domains if domain_width else 0):  # in the order of their coefficients
             root = own_root[k]
             domain[n, k] = root
             domain[n, num_domains + k] = root * progress[n]
             if observe_epochs:
                 domain[n, 2 * num_domains + k] = root / (1.0 + epochs[n, k])
-    return changes, domain
+    return changes, later, domain
 
 
 @numba.njit(cache=True)

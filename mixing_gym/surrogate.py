@@ -75,6 +75,18 @@ def benchmark_groups(layout: MixingLayout, per_domain: bool = False) -> list[str
     return list(layout.benchmark_names) if per_domain else [f"{b.field}/{b.kind}" for b in layout.benchmarks]
 
 
+def _side_by_side(coefficients: np.ndarray) -> np.ndarray:
+    """``(T, L * S)``: members' term coefficients ``(L, T, S)`` side by side, one member's S columns after another's
+    (the layout :func:`mixing_gym.kernels.polynomial_changes` reads its later columns in)."""
+    members, terms, width = coefficients.shape
+    return np.ascontiguousarray(coefficients.transpose(1, 0, 2).reshape(terms, members * width))
+
+
+def _by_member(columns: np.ndarray, width: int) -> np.ndarray:
+    """``(L, N, S)``: the ``(N, L * S)`` columns of :func:`_side_by_side` coefficients, member by member."""
+    return columns.reshape(len(columns), -1, width).transpose(1, 0, 2)
+
+
 class SurrogateModel:
     """One-step dynamics of a mixing env's benchmark improvements, learned from trajectories.
 
@@ -164,6 +176,10 @@ class SurrogateModel:
             self._own_index, self._benchmark_field, field_of_domain, self._domains_per_field,
             group_index, group_sizes.astype(np.float64), self._base, *self.feature_range,
             _LEFT, _RIGHT)
+        # What a penalised step needs of the members after the first: the benchmarks the field aggregates read.
+        self._aggregated_benchmarks = np.flatnonzero(self._members.any(axis=1))
+        self._spread_coefficients = _side_by_side(self._term_coefficients[1:, :, self._aggregated_benchmarks])
+        self._spread_columns = np.tile(self._aggregated_benchmarks, self.ensemble_size - 1)
 
     # ------------------------------------------------------------------------------------------ dynamics
 
@@ -199,13 +215,11 @@ class SurrogateModel:
         """``(E, N, B)`` the ensemble members' predicted change of every benchmark's improvement over one
         step, from states ``(N, B)``, mixtures ``(N, K)``, progress ``(N,)`` and epochs so far ``(N, K)``
         (``members`` selects some of them)."""
-        if self.per_domain and self.layout.observe_epochs and epochs is None:
-            raise ValueError("This surrogate reads the domains' epochs: pass epochs=(N, K).")
-        epochs = np.zeros_like(weights) if epochs is None else epochs
-        changes, domain = polynomial_changes(*(np.ascontiguousarray(array, dtype=np.float64)
-                                               for array in (improvements, weights, progress, epochs)),
-                                             np.ascontiguousarray(self._term_coefficients[members]),
-                                             *self._kernel_arrays, self.domain_width, self.layout.observe_epochs)
+        selected = self._term_coefficients[members]
+        first, later, domain = self._polynomial(improvements, weights, progress, epochs, selected[0],
+                                                _side_by_side(selected[1:]),
+                                                np.tile(np.arange(self.num_benchmarks), len(selected) - 1))
+        changes = np.concatenate([first[None], _by_member(later, self.num_benchmarks)])
         if self.domain_width:
             changes += domain @ self._domain_coefficients[members]  # (N, D) @ (E, D, B): one BLAS call per member
         return changes
@@ -214,17 +228,15 @@ class SurrogateModel:
                           epochs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(N, B)`` the first member's predicted change of every benchmark's improvement over one step (what
         :meth:`predict_change` gives) and ``(E, N, 2)`` every member's predicted change of the source and target
-        aggregates, whose spread is the ensemble's disagreement: what a penalised step needs, at about twice the cost
-        of the first member alone rather than ``E`` times (the other members' domain features enter the aggregates
-        through one small product). Arguments as :meth:`member_changes`."""
-        if self.per_domain and self.layout.observe_epochs and epochs is None:
-            raise ValueError("This surrogate reads the domains' epochs: pass epochs=(N, K).")
-        epochs = np.zeros_like(weights) if epochs is None else epochs
-        polynomial, domain = polynomial_changes(*(np.ascontiguousarray(array, dtype=np.float64)
-                                                  for array in (improvements, weights, progress, epochs)),
-                                                self._term_coefficients, *self._kernel_arrays, self.domain_width,
-                                                self.layout.observe_epochs)
-        change, aggregates = polynomial[0], self.aggregates(polynomial)
+        aggregates, whose spread is the ensemble's disagreement: what a penalised step needs, at a fraction more than
+        the first member alone rather than ``E`` times (the other members' polynomial terms are computed only for
+        the benchmarks the aggregates read, and their domain features enter the aggregates through one small
+        product). Arguments as :meth:`member_changes`."""
+        aggregated = self._aggregated_benchmarks
+        change, later, domain = self._polynomial(improvements, weights, progress, epochs, self._term_coefficients[0],
+                                                 self._spread_coefficients, self._spread_columns)
+        later_aggregates = field_scores(_by_member(later, len(aggregated)), self._members[aggregated])
+        aggregates = np.concatenate([self.aggregates(change)[None], later_aggregates])
         if self.domain_width:
             change += domain @ self._domain_coefficients[0]
             shares = domain @ self._domain_aggregate_coefficients  # (N, E * 2)
@@ -235,7 +247,24 @@ class SurrogateModel:
                        epochs: np.ndarray | None = None) -> np.ndarray:
         """``(N, B)`` predicted change of every benchmark's improvement over one step: the first member's,
         fit on every episode (see :meth:`member_changes`)."""
-        return self.member_changes(improvements, weights, progress, epochs, slice(0, 1))[0]
+        change, _, domain = self._polynomial(improvements, weights, progress, epochs, self._term_coefficients[0],
+                                             self._spread_coefficients[:, :0], self._spread_columns[:0])
+        if self.domain_width:
+            change += domain @ self._domain_coefficients[0]
+        return change
+
+    def _polynomial(self, improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray,
+                    epochs: np.ndarray | None, coefficients: np.ndarray, later_coefficients: np.ndarray,
+                    later_columns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`mixing_gym.kernels.polynomial_changes` on the states: ``(N, B)`` under one member's
+        ``coefficients`` ``(T, B)``, ``(N, C)`` under ``later_coefficients`` ``(T, C)`` of the benchmarks
+        ``later_columns`` ``(C,)``, and the domain features."""
+        if self.per_domain and self.layout.observe_epochs and epochs is None:
+            raise ValueError("This surrogate reads the domains' epochs: pass epochs=(N, K).")
+        epochs = np.zeros_like(weights) if epochs is None else epochs
+        states = (np.ascontiguousarray(array, dtype=np.float64) for array in (improvements, weights, progress, epochs))
+        return polynomial_changes(*states, np.ascontiguousarray(coefficients), later_coefficients, later_columns,
+                                  *self._kernel_arrays, self.domain_width, self.layout.observe_epochs)
 
     def epochs_added(self, weights: np.ndarray) -> np.ndarray:
         """``(N, K)`` epochs a step on mixtures ``(N, K)`` adds to each domain: whole sequences, as the real env."""

@@ -1,6 +1,6 @@
-"""``DataMixingSurrogate-v2`` and ``-v3``: the reference surrogates refit on real episodes of trained policies,
+"""``DataMixingSurrogate-v2`` to ``-v4``: the reference surrogates refit on real episodes of trained policies,
 pessimistic by default with the weight their cards record, the fast penalised step, and the benchmark protocol's
-versions 2 and 3."""
+versions 2 to 4."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ from mixing_gym.reference import (
 from mixing_gym.surrogate import SurrogateModel
 from mixing_gym.trajectories import load_trajectories
 
-V2, V3 = "DataMixingSurrogate-v2", "DataMixingSurrogate-v3"
+V2, V3, V4 = (f"DataMixingSurrogate-v{number}" for number in range(2, 5))
 
 
-@pytest.mark.parametrize("env_id", [V2, V3])
+@pytest.mark.parametrize("env_id", [V2, V3, V4])
 @pytest.mark.parametrize("field", ["math", "code"])
 def test_a_refit_is_the_same_fit_on_the_reference_and_the_rounds_of_policy_episodes_its_card_lists(env_id, field):
     card = reference_card(env_id, field)
@@ -109,18 +109,22 @@ def test_protocol_version_2_trains_on_v2_and_records_its_version(tmp_path):
     assert plain["surrogate_balanced"][0] > rows["surrogate_balanced"][0]  # no penalty: a higher return
 
 
-def test_v3_adds_the_protocols_own_round_and_keeps_v2_as_it_was():
+@pytest.mark.parametrize(("previous", "refit"), [(V2, V3), (V3, V4)])
+def test_a_refit_adds_the_protocols_own_round_and_keeps_the_previous_version_as_it_was(previous, refit):
     for field in ("math", "code"):
-        v2, v3 = reference_card(V2, field), reference_card(V3, field)
-        assert v3["trajectories"]["policy_episodes"][:-1] == v2["trajectories"]["policy_episodes"]
-        assert v3["trajectories"]["episodes"] > v2["trajectories"]["episodes"] and v3["penalty"] > 0
-        env = gym.make(V3, target_field=field)
-        assert env.unwrapped.penalty == reference_penalty(V3, field) == v3["penalty"]
-        assert gym.make(V2, target_field=field).unwrapped.penalty == v2["penalty"]
-    vector = gym.make_vec(V3, num_envs=2, vectorization_mode="vector_entry_point")
-    assert vector.unwrapped.penalty == reference_penalty(V3)
+        old, new = reference_card(previous, field), reference_card(refit, field)
+        assert new["trajectories"]["policy_episodes"][:-1] == old["trajectories"]["policy_episodes"]
+        assert new["trajectories"]["episodes"] > old["trajectories"]["episodes"]
+        env = gym.make(refit, target_field=field)
+        assert env.unwrapped.penalty == reference_penalty(refit, field) == new["penalty"]
+        assert gym.make(previous, target_field=field).unwrapped.penalty == old["penalty"]
+    vector = gym.make_vec(refit, num_envs=2, vectorization_mode="vector_entry_point")
+    assert vector.unwrapped.penalty == reference_penalty(refit)
+
+
+def test_protocol_version_4_is_the_default():
     protocol = BenchmarkProtocol(timesteps=256, num_envs=4)  # the default since its benchmark ran
-    assert protocol.surrogate_env_id == V3 and protocol.version == 3
+    assert protocol.surrogate_env_id == V4 and protocol.version == 4
     env = make_training_env(protocol)
-    assert env.unwrapped.penalty == reference_penalty(V3)
+    assert env.unwrapped.penalty == reference_penalty(V4)
     env.close()

@@ -43,6 +43,9 @@ PROJECT_RUNS = {
     "benchmark_v3_small.csv": ("math", "python experiments/rl_benchmark/study.py run --protocol 3"),
     "benchmark_code_v3_small.csv": ("code", "python experiments/rl_benchmark/study.py run --protocol 3 "
                                             "--target-field code"),
+    "benchmark_v4_small.csv": ("math", "python experiments/rl_benchmark/study.py run --protocol 4"),
+    "benchmark_code_v4_small.csv": ("code", "python experiments/rl_benchmark/study.py run --protocol 4 "
+                                            "--target-field code"),
 }
 PROJECT = "mixing-gym maintainers"
 

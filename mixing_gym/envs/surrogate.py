@@ -228,12 +228,12 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
 
     - ``surrogate``: a :class:`SurrogateModel` or the folder it was saved to (``model.save(path)``); v1 defaults
       to the reference surrogate of ``target_field``.
-    - ``target_field`` (v1 to v3, not with ``surrogate``): ``"math"`` (default) or ``"code"``, the field whose
+    - ``target_field`` (v1 to v4, not with ``surrogate``): ``"math"`` (default) or ``"code"``, the field whose
       reference surrogate to step (:class:`DataMixingSurrogateV1Env`, :class:`DataMixingSurrogateV2Env`,
-      :class:`DataMixingSurrogateV3Env`).
+      :class:`DataMixingSurrogateV3Env`, :class:`DataMixingSurrogateV4Env`).
     - ``reward``, ``reward_coef``, ``action_mode``, ``temperature``: as the real env's.
     - ``noise``: step noise in units of the model's residual std (default 0: deterministic dynamics).
-    - ``penalty``: MOPO's uncertainty penalty ``lambda`` (default 0, on v2 and v3 the weight their reference
+    - ``penalty``: MOPO's uncertainty penalty ``lambda`` (default 0, on v2 to v4 the weight their reference
       surrogate's card records; needs ``SurrogateModel.fit(..., ensemble=E)`` with E >= 2).
     - ``render_mode``: ``"ansi"`` (a text table) or ``None``.
 
@@ -257,13 +257,18 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
       trajectories (:class:`DataMixingSurrogateV1Env`; the math one stays the default, unchanged). Later, for all
       ids: a penalised step reads the other members' field aggregates only
       (:meth:`~mixing_gym.surrogate.SurrogateModel.change_and_spread`), the same dynamics and the same
-      disagreement to rounding.
+      disagreement to rounding. Later, for all ids: the other members' polynomial terms only for the benchmarks
+      the field aggregates read (7 of 37), the same dynamics and disagreement bit for bit.
     - v2: the same class on the second reference surrogates, fit on the reference trajectories and on real episodes
       of trained policies gathered in rounds of data aggregation, with ``penalty`` defaulting to the weight chosen on
       held-out policies (:class:`DataMixingSurrogateV2Env`); the benchmark protocol's version 2 trains on it.
     - v3: the same class on the third reference surrogates, v2's fit on one more round of real episodes (the
       policies protocol 2 trained on v2 and validated), with a penalty chosen on held-out policies trained with and
       without one (:class:`DataMixingSurrogateV3Env`); the benchmark protocol's version 3 trains on it. v2 unchanged.
+    - v4: the same class on the fourth reference surrogates, v3's fit on one more round (the policies protocol 3
+      trained on v3 and validated), with a penalty chosen on the protocol's own rounds only, learners trained under
+      a penalty as the protocol's are (:class:`DataMixingSurrogateV4Env`); the benchmark protocol's version 4 trains
+      on it. v2 and v3 unchanged.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 2}
@@ -564,6 +569,27 @@ class DataMixingSurrogateV3VectorEnv(DataMixingSurrogateV2VectorEnv):
     :class:`DataMixingSurrogateV2VectorEnv`'s."""
 
     reference_id: ClassVar[str] = "DataMixingSurrogate-v3"
+
+
+class DataMixingSurrogateV4Env(DataMixingSurrogateV2Env):
+    """``DataMixingSurrogate-v4``: :class:`DataMixingSurrogateV2Env` on the fourth reference surrogates.
+
+    v3's fit on one more round of data aggregation: the real episodes of the policies that the benchmark protocol's
+    version 3 trained on v3 under its penalty and validated. Its penalty is chosen on held-out policies of the
+    protocol's own rounds (trained under v2's and v3's penalties), since those are the learners the protocol trains
+    (``experiments/surrogate_aggregation``). The benchmark protocol's version 4 trains on it. Its arguments are
+    :class:`DataMixingSurrogateV2Env`'s, ``surrogate`` defaulting to the v4 reference surrogate of ``target_field``.
+    """
+
+    reference_id: ClassVar[str] = "DataMixingSurrogate-v4"
+
+
+class DataMixingSurrogateV4VectorEnv(DataMixingSurrogateV2VectorEnv):
+    """N ``DataMixingSurrogate-v4`` episodes in one numpy call: :class:`DataMixingSurrogateV2VectorEnv` on a v4
+    reference surrogate and its penalty unless given others; its arguments are
+    :class:`DataMixingSurrogateV2VectorEnv`'s."""
+
+    reference_id: ClassVar[str] = "DataMixingSurrogate-v4"
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
