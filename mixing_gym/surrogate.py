@@ -180,6 +180,7 @@ class SurrogateModel:
         self._aggregated_benchmarks = np.flatnonzero(self._members.any(axis=1))
         self._spread_coefficients = _side_by_side(self._term_coefficients[1:, :, self._aggregated_benchmarks])
         self._spread_columns = np.tile(self._aggregated_benchmarks, self.ensemble_size - 1)
+        self._no_spread = (self._spread_coefficients[:, :0], self._spread_columns[:0])  # the first member alone
 
     # ------------------------------------------------------------------------------------------ dynamics
 
@@ -248,7 +249,7 @@ class SurrogateModel:
         """``(N, B)`` predicted change of every benchmark's improvement over one step: the first member's,
         fit on every episode (see :meth:`member_changes`)."""
         change, _, domain = self._polynomial(improvements, weights, progress, epochs, self._term_coefficients[0],
-                                             self._spread_coefficients[:, :0], self._spread_columns[:0])
+                                             *self._no_spread)
         if self.domain_width:
             change += domain @ self._domain_coefficients[0]
         return change

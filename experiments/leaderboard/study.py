@@ -34,18 +34,10 @@ SUBMISSIONS = RESULTS / "leaderboard"
 #: The project's benchmark CSVs, their field, and the study command that runs (and resumes) them, which their lines
 #: show: it is how to reproduce them (CSVs written before rows recorded a field or a command get these).
 PROJECT_RUNS = {
-    "benchmark_v1_small.csv": ("math", "python experiments/rl_benchmark/study.py run --protocol 1"),
-    "benchmark_code_v1_small.csv": ("code", "python experiments/rl_benchmark/study.py run --protocol 1 "
-                                            "--target-field code"),
-    "benchmark_v2_small.csv": ("math", "python experiments/rl_benchmark/study.py run --protocol 2"),
-    "benchmark_code_v2_small.csv": ("code", "python experiments/rl_benchmark/study.py run --protocol 2 "
-                                            "--target-field code"),
-    "benchmark_v3_small.csv": ("math", "python experiments/rl_benchmark/study.py run --protocol 3"),
-    "benchmark_code_v3_small.csv": ("code", "python experiments/rl_benchmark/study.py run --protocol 3 "
-                                            "--target-field code"),
-    "benchmark_v4_small.csv": ("math", "python experiments/rl_benchmark/study.py run --protocol 4"),
-    "benchmark_code_v4_small.csv": ("code", "python experiments/rl_benchmark/study.py run --protocol 4 "
-                                            "--target-field code"),
+    f"benchmark{'' if field == 'math' else '_' + field}_v{version}_small.csv":
+        (field, f"python experiments/rl_benchmark/study.py run --protocol {version}"
+                + ("" if field == "math" else f" --target-field {field}"))
+    for version in range(1, 5) for field in ("math", "code")
 }
 PROJECT = "mixing-gym maintainers"
 
