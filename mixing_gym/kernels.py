@@ -10,6 +10,8 @@ arithmetic (``benchmarks/surrogate_speed.py`` measured it). Numba compiles the l
   with one BLAS product). Fitting builds the same features with numpy (``SurrogateModel._design``);
   ``tests/test_surrogate_v1.py`` checks the two agree.
 - :func:`field_means`: the field aggregates of benchmark scores (:func:`mixing_gym.layout.field_scores`).
+- :func:`disagreement`: an ensemble's disagreement on the field aggregates, the uncertainty a penalised step
+  charges for.
 - :func:`largest_remainder`: the integer split of a step's sequences by a mixture, the one rule the real
   env's sampler and the surrogate's epochs follow (:func:`mixing_gym.layout.allocate`).
 
@@ -63,10 +65,16 @@ def polynomial_changes(improvements: np.ndarray, weights: np.ndarray, progress: 
     design = np.empty((7, num_benchmarks))
     later_design = np.empty((7, num_columns))  # the design's columns of the later benchmarks, side by side
     field_weight = np.empty(num_fields)
-    field_root = np.empty(num_fields)
+    field_root = np.empty(num_fields)  # clipped, as the design reads it
     own_root = np.empty(num_domains + num_fields)  # sqrt of each domain's weight, then of each field's mean weight
+    own_feature = np.empty(num_domains + num_fields)  # the same, clipped
     group_mean = np.empty(num_groups)
     total = np.empty(max(num_benchmarks, num_columns))
+    for b in range(num_benchmarks):  # the rows that are the same for every state: the constant and the base scores
+        design[0, b] = 1.0
+        design[5, b] = _clip(base[b], feature_low[4], feature_high[4])
+    for c in range(num_columns):
+        later_design[0, c], later_design[5, c] = design[0, later_columns[c]], design[5, later_columns[c]]
     for n in range(count):
         for f in range(num_fields):
             field_weight[f] = 0.0
@@ -74,22 +82,23 @@ def polynomial_changes(improvements: np.ndarray, weights: np.ndarray, progress: 
             field_weight[field_of_domain[k]] += weights[n, k]
             own_root[k] = math.sqrt(weights[n, k])
         for f in range(num_fields):  # the square roots once per state, not once per benchmark
-            field_root[f] = math.sqrt(field_weight[f])
+            field_root[f] = _clip(math.sqrt(field_weight[f]), feature_low[3], feature_high[3])
             own_root[num_domains + f] = math.sqrt(field_weight[f] / domains_per_field[f])
         for g in range(num_groups):
             group_mean[g] = 0.0
         for b in range(num_benchmarks):
             group_mean[group_of_benchmark[b]] += improvements[n, b]
-        for g in range(num_groups):
-            group_mean[g] /= group_sizes[g]
+        for g in range(num_groups):  # each feature clipped once where benchmarks share it, then read by each
+            group_mean[g] = _clip(group_mean[g] / group_sizes[g], feature_low[5], feature_high[5])
+        for k in range(num_domains + num_fields):
+            own_feature[k] = _clip(own_root[k], feature_low[2], feature_high[2])
+        state_progress = _clip(progress[n], feature_low[1], feature_high[1])
         for b in range(num_benchmarks):
-            design[0, b] = 1.0
             design[1, b] = _clip(improvements[n, b], feature_low[0], feature_high[0])
-            design[2, b] = _clip(progress[n], feature_low[1], feature_high[1])
-            design[3, b] = _clip(own_root[own_index[b]], feature_low[2], feature_high[2])
-            design[4, b] = _clip(field_root[benchmark_field[b]], feature_low[3], feature_high[3])
-            design[5, b] = _clip(base[b], feature_low[4], feature_high[4])
-            design[6, b] = _clip(group_mean[group_of_benchmark[b]], feature_low[5], feature_high[5])
+            design[2, b] = state_progress
+            design[3, b] = own_feature[own_index[b]]
+            design[4, b] = field_root[benchmark_field[b]]
+            design[6, b] = group_mean[group_of_benchmark[b]]
         # indices and loops, not row views or slice assignments: a view costs reference counting per state
         for b in range(num_benchmarks):
             total[b] = 0.0
@@ -100,9 +109,10 @@ def polynomial_changes(improvements: np.ndarray, weights: np.ndarray, progress: 
         for b in range(num_benchmarks):
             changes[n, b] = total[b]
         if num_columns:  # the same sums, in the same order, for the later columns
-            for j in range(7):
-                for c in range(num_columns):
-                    later_design[j, c] = design[j, later_columns[c]]
+            for c in range(num_columns):
+                column = later_columns[c]
+                for j in (1, 2, 3, 4, 6):  # rows 0 and 5 are the same for every state: copied once, above
+                    later_design[j, c] = design[j, column]
             for c in range(num_columns):
                 total[c] = 0.0
             for t in range(num_terms):
@@ -128,6 +138,7 @@ def largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
     count, size = weights.shape
     counts = np.empty((count, size), dtype=np.int64)
     fractions = np.empty(size)
+    rank = np.empty(size, dtype=np.int64)  # how many domains rank before each: larger, or tied and first
     for n in range(count):
         left = total
         for k in range(size):
@@ -138,13 +149,16 @@ def largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
             left -= whole
         if left == 0:
             continue
-        for k in range(size):  # one more where fewer than `left` domains rank before k (larger, or tied and first)
-            fraction, rank = fractions[k], 0
-            for j in range(size):
-                rank += fractions[j] > fraction
+        for k in range(size):
+            rank[k] = 0
+        for k in range(1, size):  # each pair once, the later domain k against every earlier j
+            fraction, ahead = fractions[k], 0
             for j in range(k):
-                rank += fractions[j] == fraction
-            counts[n, k] += rank < left
+                ahead += fractions[j] >= fraction
+                rank[j] += fraction > fractions[j]
+            rank[k] += ahead
+        for k in range(size):  # one more where fewer than `left` domains rank before
+            counts[n, k] += rank[k] < left
     return counts
 
 
@@ -156,16 +170,42 @@ def field_means(values: np.ndarray, members: np.ndarray) -> np.ndarray:
     count, num_benchmarks = values.shape
     num_fields = members.shape[1]
     means = np.zeros((count, num_fields))
+    columns = np.empty(num_benchmarks, dtype=np.int64)
     for f in range(num_fields):
-        size = 0
+        size = 0  # the field's benchmarks, in order: the loop over rows then reads only those
         for b in range(num_benchmarks):
-            size += members[b, f]
+            if members[b, f]:
+                columns[size] = b
+                size += 1
         if size == 0:
             continue
         for n in range(count):
             total = 0.0
-            for b in range(num_benchmarks):
-                if members[b, f]:
-                    total += values[n, b]
+            for i in range(size):
+                total += values[n, columns[i]]
             means[n, f] = total / size
     return means
+
+
+@numba.njit(cache=True)
+def disagreement(aggregates: np.ndarray) -> np.ndarray:
+    """``(N,)`` the ensemble's disagreement on N states' field aggregates ``(N, E, F)`` (E members): the norm over
+    the fields of the members' standard deviation (the population one, over E), each sum added member after member
+    as numpy adds along an axis."""
+    count, size, num_fields = aggregates.shape
+    spread = np.empty(count)
+    for n in range(count):
+        variance_sum = 0.0
+        for f in range(num_fields):
+            total = aggregates[n, 0, f]
+            for e in range(1, size):
+                total += aggregates[n, e, f]
+            mean = total / size
+            deviation = aggregates[n, 0, f] - mean
+            squares = deviation * deviation
+            for e in range(1, size):
+                deviation = aggregates[n, e, f] - mean
+                squares += deviation * deviation
+            variance_sum += squares / size
+        spread[n] = math.sqrt(variance_sum)
+    return spread

@@ -228,20 +228,22 @@ class SurrogateModel:
     def change_and_spread(self, improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray,
                           epochs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(N, B)`` the first member's predicted change of every benchmark's improvement over one step (what
-        :meth:`predict_change` gives) and ``(E, N, 2)`` every member's predicted change of the source and target
-        aggregates, whose spread is the ensemble's disagreement: what a penalised step needs, at a fraction more than
-        the first member alone rather than ``E`` times (the other members' polynomial terms are computed only for
-        the benchmarks the aggregates read, and their domain features enter the aggregates through one small
-        product). Arguments as :meth:`member_changes`."""
-        aggregated = self._aggregated_benchmarks
+        :meth:`predict_change` gives) and ``(N, E, 2)`` every member's predicted change of the source and target
+        aggregates, whose spread is the ensemble's disagreement (:func:`mixing_gym.kernels.disagreement`): what a
+        penalised step needs, at a fraction more than the first member alone rather than ``E`` times (the other
+        members' polynomial terms are computed only for the benchmarks the aggregates read, and their domain
+        features enter the aggregates through one small product). Arguments as :meth:`member_changes`."""
         change, later, domain = self._polynomial(improvements, weights, progress, epochs, self._term_coefficients[0],
                                                  self._spread_coefficients, self._spread_columns)
-        later_aggregates = field_scores(_by_member(later, len(aggregated)), self._members[aggregated])
-        aggregates = np.concatenate([self.aggregates(change)[None], later_aggregates])
+        count, aggregated = len(change), self._aggregated_benchmarks
+        aggregates = np.empty((count, self.ensemble_size, 2))
+        aggregates[:, 0] = self.aggregates(change)
+        # (N, L * S) later columns, member after member: (N * L, S) rows of the aggregated benchmarks, no copy
+        aggregates[:, 1:] = field_scores(later.reshape(-1, len(aggregated)), self._members[aggregated]).reshape(
+            count, -1, 2)
         if self.domain_width:
             change += domain @ self._domain_coefficients[0]
-            shares = domain @ self._domain_aggregate_coefficients  # (N, E * 2)
-            aggregates += shares.reshape(len(domain), self.ensemble_size, -1).transpose(1, 0, 2)
+            aggregates += (domain @ self._domain_aggregate_coefficients).reshape(aggregates.shape)
         return change, aggregates
 
     def predict_change(self, improvements: np.ndarray, weights: np.ndarray, progress: np.ndarray,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mixing_gym.kernels import disagreement
 from mixing_gym.layout import allocate, field_scores
 
 
@@ -39,3 +40,14 @@ def test_field_scores_add_each_fields_members_in_order_as_python_sum_does():
         chosen = [value for value, member in zip(row.tolist(), members[:, 0]) if member]
         assert score.tolist() == [sum(chosen) / len(chosen), 0.0]
     assert field_scores(improvements[:, None], members).shape == (6, 1, 2)
+
+
+def test_disagreement_is_numpys_norm_of_the_members_standard_deviations_bit_for_bit():
+    """The penalty's uncertainty: the norm over the fields of the members' population std, as numpy forms it."""
+    rng = np.random.default_rng(3)
+    aggregates = rng.normal(size=(40, 5, 2)) * 10.0 ** rng.integers(-9, 2, (40, 5, 2))  # magnitudes where order matters
+    aggregates[0] = 0.25  # members that agree: no disagreement
+    expected = np.sqrt(np.var(aggregates, axis=1).sum(axis=1))
+    spread = disagreement(aggregates)
+    assert spread[0] == 0.0
+    assert spread.tolist() == expected.tolist()

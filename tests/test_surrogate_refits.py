@@ -88,7 +88,7 @@ def test_the_penalised_step_gives_every_members_aggregates():
     members = model.member_changes(improvements, weights, progress, epochs)
     change, aggregates = model.change_and_spread(improvements, weights, progress, epochs)
     np.testing.assert_array_equal(change, members[0])
-    np.testing.assert_allclose(aggregates, model.aggregates(members), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(aggregates, model.aggregates(members).transpose(1, 0, 2), rtol=1e-10, atol=1e-13)
 
 
 def test_protocol_version_2_trains_on_v2_and_records_its_version(tmp_path):

@@ -25,6 +25,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from mixing_gym.envs.base import MixingEnvBase, check_render_mode
+from mixing_gym.kernels import disagreement
 from mixing_gym.layout import Scores
 from mixing_gym.mdp import (
     MAX_EPOCHS,
@@ -97,10 +98,7 @@ class SurrogateEpisodes:
         if self.measure_uncertainty:
             # the model fit on every episode predicts; the ensemble's spread is its uncertainty
             change, aggregates = model.change_and_spread(self.improvements, weights, progress, self.epochs)
-            members_count = len(aggregates)  # means as sums over the members: np.mean and np.var cost more per call
-            deviations = aggregates - aggregates.sum(axis=0) / members_count
-            variance = (deviations * deviations).sum(axis=0) / members_count
-            self.uncertainty = np.sqrt(variance.sum(axis=1))  # the norm of each field's std
+            self.uncertainty = disagreement(aggregates)
         else:
             change = model.predict_change(self.improvements, weights, progress, self.epochs)
         if normal is not None:
@@ -440,10 +438,11 @@ class DataMixingSurrogateVectorEnv(_SurrogateSpec, VectorEnv):
         episodes = self._episodes
         infos: dict[str, np.ndarray] = {"mixture": episodes.weights.copy(), "_mixture": np.ones(self.num_envs, bool)}
         if stepped.any():
+            every = stepped.all()  # as most steps are: copies, which cost less than np.where
             for key, values in ((SOURCE_SCORE, episodes.field_scores[:, 0]),
                                 (TARGET_SCORE, episodes.field_scores[:, 1]),
                                 ("objective", episodes.objective_values)):
-                infos[key] = np.where(stepped, values, 0.0)
+                infos[key] = values.copy() if every else np.where(stepped, values, 0.0)
                 infos[f"_{key}"] = stepped.copy()
         return infos
 
