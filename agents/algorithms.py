@@ -141,11 +141,12 @@ class SB3Factory:
 
 
 #: The Data Mixing Agent's configuration (:func:`agents.offline.named_offline_config`) under each protocol version's
-#: surrogate env: versions 2 to 4 take the tuned one (AWR on standardised rewards, chosen on validation seeds by
+#: surrogate env: versions 2 to 5 take the tuned one (AWR on standardised rewards, chosen on validation seeds by
 #: ``experiments/offline_knobs_v1``), the headline's better agent, which trains in seconds where the default's CQL
 #: took minutes a run.
 DMA_CONFIGS = {"DataMixingSurrogate-v1": "default", "DataMixingSurrogate-v2": "tuned",
-               "DataMixingSurrogate-v3": "tuned", "DataMixingSurrogate-v4": "tuned"}
+               "DataMixingSurrogate-v3": "tuned", "DataMixingSurrogate-v4": "tuned",
+               "DataMixingSurrogate-v5": "tuned"}
 
 
 def train_dma(env: gym.vector.VectorEnv, seed: int, budget: int, run_dir: Path | None = None) -> Agent:

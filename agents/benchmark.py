@@ -75,9 +75,10 @@ from mixing_gym.storage import atomic_write_json
 #: its penalty), and scores a policy on the surrogate by its return there (its final balanced score less the
 #: penalty; in version 1, without a penalty, the two are the same). Version 3 trains on ``DataMixingSurrogate-v3``,
 #: refit on one more round (the policies version 2 validated) with a penalty chosen with them weighing in; version 4
-#: on ``DataMixingSurrogate-v4``, refit on the policies version 3 validated.
+#: on ``DataMixingSurrogate-v4``, refit on the policies version 3 validated, version 5 on ``DataMixingSurrogate-v5``,
+#: refit on those version 4 validated.
 PROTOCOL_VERSIONS = {"DataMixingSurrogate-v1": 1, "DataMixingSurrogate-v2": 2, "DataMixingSurrogate-v3": 3,
-                     "DataMixingSurrogate-v4": 4}
+                     "DataMixingSurrogate-v4": 4, "DataMixingSurrogate-v5": 5}
 
 #: The columns of :func:`run_benchmark`'s rows, in order: those of ``docs/results/benchmark_v1_small.csv``, then
 #: the ones added since (so that old rows still read).

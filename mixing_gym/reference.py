@@ -115,6 +115,14 @@ REFERENCE_SURROGATES.update({
     ("DataMixingSurrogate-v4", "code"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-code-v4-small",
                                                            "mixing-gym/v1-code-small-v0"),
 })
+#: ``DataMixingSurrogate-v5``'s: v4's fit on one more round, the policies protocol 4 validated (trained on v4), and a
+#: penalty chosen on the protocol's own rounds.
+REFERENCE_SURROGATES.update({
+    ("DataMixingSurrogate-v5", "math"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-v5-small",
+                                                           "mixing-gym/v1-small-v0"),
+    ("DataMixingSurrogate-v5", "code"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-code-v5-small",
+                                                           "mixing-gym/v1-code-small-v0"),
+})
 #: How to make a surrogate of a field that has no reference one, for error messages.
 _FIT_YOUR_OWN = ("collect its trajectories (mixing-gym collect --env DataMixing-v1 --target-field {field} --preset "
                 "small --episodes 128 --output runs/trajectories-{field}), fit a model on them "
@@ -155,7 +163,7 @@ def reference_card(env_id: str = "DataMixingSurrogate-v1", target_field: str = "
 
 def policy_episodes_folder(target_field: str = "math") -> Path:
     """The folder of the real ``DataMixing-v1`` ``small`` episodes of trained policies of ``target_field`` that
-    ``DataMixingSurrogate-v2``'s to ``-v4``'s surrogates are fit on besides the reference trajectories: one Minari
+    ``DataMixingSurrogate-v2``'s to ``-v5``'s surrogates are fit on besides the reference trajectories: one Minari
     dataset a round of data aggregation (``round0``, ``round1``, ...).
 
     Args:

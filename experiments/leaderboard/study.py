@@ -12,8 +12,8 @@ real env: the defaults), with the CSV there,
     mixing-gym benchmark --algo my_package.module:make_agent --ran-by "Your Name (lab)" \\
         --results docs/results/leaderboard/my_algorithm_math.csv
 
-then rerun this report and open a pull request with the CSV and the page. Only rows of the current protocol
-version compare with each other; older versions stay listed under their own heading.
+then rerun this report and open a pull request with the CSV and the page. Only rows of one protocol version compare
+with each other; the default version's tables come first, the others follow under their own headings.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from agents.benchmark import summarise
+from agents.benchmark import BenchmarkProtocol, summarise
 from mixing_gym.result_pages import publish_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,9 +37,11 @@ PROJECT_RUNS = {
     f"benchmark{'' if field == 'math' else '_' + field}_v{version}_small.csv":
         (field, f"python experiments/rl_benchmark/study.py run --protocol {version}"
                 + ("" if field == "math" else f" --target-field {field}"))
-    for version in range(1, 5) for field in ("math", "code")
+    for version in range(1, 6) for field in ("math", "code")
 }
 PROJECT = "mixing-gym maintainers"
+#: The version ``mixing-gym benchmark`` runs unless told otherwise: its tables come first.
+DEFAULT_VERSION = BenchmarkProtocol().version
 
 
 def benchmark_rows() -> list[tuple[Path, pd.DataFrame]]:
@@ -68,7 +70,9 @@ def leaderboard() -> pd.DataFrame:
             table["ran_by"], table["command"], table["csv"] = ran_by, command, path.relative_to(ROOT).as_posix()
             lines.append(table)
     table = pd.concat(lines, ignore_index=True)
-    return table.sort_values(["target_field", "protocol_version", "real_iqm"], ascending=[False, False, False])
+    table["default"] = table["protocol_version"] == DEFAULT_VERSION
+    return table.sort_values(["target_field", "default", "protocol_version", "real_iqm"],
+                             ascending=[False, False, False, False])
 
 
 def _interval(row: pd.Series, kind: str) -> str:
@@ -81,7 +85,7 @@ def report() -> None:
     """Print the leaderboard, one table per field and protocol version."""
     table = leaderboard()
     for (field, version), group in table.groupby(["target_field", "protocol_version"], sort=False):
-        print(f"### {field}, protocol version {version}\n")
+        print(f"### {field}, protocol version {version}{' (the default)' if version == DEFAULT_VERSION else ''}\n")
         print("| algorithm | real IQM [95% CI] | surrogate IQM [95% CI] | gap | runs (real) | ran by | command |")
         print("|---|---:|---:|---:|---:|---|---|")
         for _, row in group.iterrows():

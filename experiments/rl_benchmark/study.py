@@ -4,14 +4,15 @@ validated on the real ``DataMixing-v1``, under the protocol of ``mixing-gym benc
     python experiments/rl_benchmark/study.py time                      # protocol 4's SB3 x 10 seeds, timed; then:
     python experiments/rl_benchmark/study.py run                       # protocol 4, the math field; resumable
     python experiments/rl_benchmark/study.py run --target-field code   # the code field's
-    python experiments/rl_benchmark/study.py run --protocol 3          # version 3's (v3 surrogate); 2, 1 likewise
+    python experiments/rl_benchmark/study.py run --protocol 5          # version 5's (v5 surrogate); 3, 2, 1 likewise
     python experiments/rl_benchmark/study.py report                    # the table from the CSV, and its page
     python experiments/rl_benchmark/study.py report --target-field code --protocol 1
 
 ``run`` is ``mixing-gym benchmark --seeds 10 --validate 5`` with protocol 4's six algorithms (Stable-Baselines3's
-PPO, SAC, TD3 and A2C, the Data Mixing Agent and the REINFORCE example) on ``DataMixingSurrogate-v4`` (with
-``--protocol 3`` or ``2`` the same on ``DataMixingSurrogate-v3`` or ``-v2``; with ``--protocol 1`` the first five on
-``DataMixingSurrogate-v1``, 3 validated, as they were run), its work in ``runs/benchmark-v4``
+PPO, SAC, TD3 and A2C, the Data Mixing Agent and the REINFORCE example) on ``DataMixingSurrogate-v4``, the
+package's default (with ``--protocol 5``, ``3`` or ``2`` the same on ``DataMixingSurrogate-v5``, ``-v3`` or ``-v2``;
+with ``--protocol 1`` the first five on ``DataMixingSurrogate-v1``, 3 validated, as they were run), its work in
+``runs/benchmark-v4``
 (``runs/benchmark-code-v4``, ``runs/benchmark-v3``, ...) and one row per run in ``docs/results/benchmark_v4_small.csv``
 (``benchmark_code_v4_small.csv``, ``benchmark_v3_small.csv``, ...); rerun
 it to resume. ``report`` summarises those rows as the command does
@@ -27,7 +28,8 @@ real runs' own noise: how well half the validated runs rank the algorithms as th
 perfect surrogate would still show. A policy is validated by one real episode, whose score scatters over the env seeds
 (:func:`episode_noise`, from the headline's policies that play the same mixtures on every seed); a surrogate that
 predicted each policy's expected real score exactly would still be off by that scatter, about ``sqrt(2 / pi)`` of
-its standard deviation on average.
+its standard deviation on average. And the gap splits in two: each algorithm's mean gap (its bias, what a better
+surrogate can remove) and the runs' scatter around it (what it cannot, one real episode's noise among it).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from agents.benchmark import markdown, summarise
+from agents.benchmark import BenchmarkProtocol, markdown, summarise
 from agents.cli import main as mixing_gym
 from agents.rl_statistics import ranking_reliability
 from mixing_gym import get_normalized_score
@@ -58,7 +60,8 @@ TIMING = RESULTS / "benchmark_timing.csv"
 PROTOCOLS = {1: ("DataMixingSurrogate-v1", "ppo,sac,td3,a2c,dma", 3),
              2: ("DataMixingSurrogate-v2", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5),
              3: ("DataMixingSurrogate-v3", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5),
-             4: ("DataMixingSurrogate-v4", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5)}
+             4: ("DataMixingSurrogate-v4", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5),
+             5: ("DataMixingSurrogate-v5", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5)}
 SEEDS = 10
 #: The headline's rows (``experiments/headline_v1``), the setting of each field on the protocol's real env, and its
 #: agents whose mixtures do not depend on the env seed: their scores' spread over seeds is one real episode's noise.
@@ -159,6 +162,14 @@ def report(target_field: str, protocol: int) -> None:
               f"IQMs over the {len(validated)} validated algorithms: **{spearman:.2f}** (the goal: at least 0.9); the "
               f"mean absolute gap of the {len(gaps)} validated runs: **{gaps.abs().mean():.0f}** normalised points "
               f"(the goal: at most 25; mean gap {gaps.mean():+.0f}).\n")
+        validated_rows = rows.dropna(subset=["gap"])
+        biases = validated_rows.groupby("algorithm")["gap"].mean()
+        within = (validated_rows["gap"] - validated_rows.groupby("algorithm")["gap"].transform("mean")).abs().mean()
+        print(f"Where the gap comes from: each algorithm's mean gap, its bias, is {_signed(biases)}, "
+              f"{biases.abs().mean():.0f} points on average; what is left once each bias is taken away, the runs' "
+              f"scatter around their algorithm's bias, is {within:.0f} points on average (mean |gap − the "
+              f"algorithm's mean gap|): the part a surrogate that had every algorithm right on average would still "
+              f"show.\n")
         real = {name: group["real_normalised"].dropna().to_numpy()[:, None] for name, group in rows.groupby("algorithm")
                 if group["real_normalised"].notna().any()}
         split_half = float(np.median(ranking_reliability(real)))
@@ -189,6 +200,11 @@ def report(target_field: str, protocol: int) -> None:
         print(timing.drop(columns=["protocol", "target_field"]).to_markdown(index=False))
 
 
+def _signed(values: pd.Series) -> str:
+    """``name +12, other -3``: a series of normalised points in words."""
+    return ", ".join(f"{name} {value:+.0f}" for name, value in values.items())
+
+
 #: The study's results page: ``report`` writes it from the CSVs, one section per report command.
 PAGE = RESULTS / "rl_benchmark.md"
 PAGE_TITLE = "RL benchmark on the reference surrogate"
@@ -199,8 +215,8 @@ def main() -> int:
     parser.add_argument("step", choices=("run", "time", "report"),
                         help="run: the benchmark; time: its SB3 stage on the wall clock; report: its table and page")
     parser.add_argument("--target-field", default="math", choices=FIELDS)
-    parser.add_argument("--protocol", type=int, default=max(PROTOCOLS), choices=sorted(PROTOCOLS),
-                        help="the protocol's version (default: the latest)")
+    parser.add_argument("--protocol", type=int, default=BenchmarkProtocol().version, choices=sorted(PROTOCOLS),
+                        help=f"the protocol's version (default: the package's, {BenchmarkProtocol().version})")
     args = parser.parse_args()
     if args.step == "run":
         return run(args.target_field, args.protocol)

@@ -29,12 +29,12 @@ trained on them go where those episodes never went, and their surrogate scores d
 Rounds 0 to 2 train unpenalised policies of their own. From round 3 (:data:`PROTOCOL_ROUNDS`) a round takes the
 protocol's own policies instead: round 3 those of version 2's benchmark (``experiments/rl_benchmark``), trained on
 ``DataMixingSurrogate-v2`` under its penalty, whose first 5 runs an algorithm were validated on the real env; round
-4 those of version 3's, trained on v3, round 5 those of version 4's, trained on v4. Round 3's surrogate is v2's fit
-(the reference trajectories and rounds 0 to 2), round 4's v3's (rounds 0 to 3), round 5's v4's (rounds 0 to 4), so
-those policies are held out from it; their validation episodes are played again
-(same policy, same env seed: the same episode) into the round's dataset, and a policy's row scores it on the round's
-surrogate without the penalty, as the earlier rounds' rows do. Where the protocol's policies go is where a surrogate
-must be right, and the benchmark has already paid for their real runs.
+4 those of version 3's, trained on v3, round 5 those of version 4's, trained on v4, round 6 those of version 5's,
+trained on v5. Round 3's surrogate is v2's fit (the reference trajectories and rounds 0 to 2), round 4's v3's (rounds 0
+to 3), round 5's v4's (rounds 0 to 4), round 6's v5's (rounds 0 to 5), so those policies are held out from it; their
+validation episodes are played again (same policy, same env seed: the same episode) into the round's dataset, and a
+policy's row scores it on the round's surrogate without the penalty, as the earlier rounds' rows do. Where the
+protocol's policies go is where a surrogate must be right, and the benchmark has already paid for their real runs.
 
 ``choose`` writes a surrogate version (:data:`VERSIONS`) and picks its penalty (MOPO's ``lambda``: a step's reward
 less ``lambda`` times the ensemble's disagreement) on held-out policies: every round's policies play their round's
@@ -42,7 +42,8 @@ surrogate under every candidate of :data:`PENALTIES` (``docs/results/aggregation
 policy and weight), and the weight with the smallest mean absolute gap over the version's chosen rounds wins. v2 is
 fit on rounds 0 to 2 and chose on all three; v3 is fit on rounds 0 to 3 and chooses on rounds 2 and 3: a penalty chosen
 on learners trained without one (v2's) proved far too strong for the protocol's learners, trained under it (round 3),
-so v3 weighs both kinds. v4 is fit on rounds 0 to 4 and chooses on rounds 3 and 4, the protocol's learners alone.
+so v3 weighs both kinds. v4 is fit on rounds 0 to 4 and chooses on rounds 3 and 4, the protocol's learners alone; v5
+is fit on rounds 0 to 5 and chooses on rounds 3 to 5 by the same rule.
 It then fits the version on the reference trajectories and its rounds' episodes and writes it, with the weight and its
 card, into ``mixing_gym/reference/surrogate-v<n>-<field>``.
 Every step resumes: trained policies stay in ``runs/aggregation/<field>/round<r>``, played episodes in the
@@ -99,11 +100,13 @@ PROTOCOL_ROUNDS = {3: {"math": (ROOT / "runs" / "benchmark-v2", RESULTS / "bench
                    4: {"math": (ROOT / "runs" / "benchmark-v3", RESULTS / "benchmark_v3_small.csv"),
                        "code": (ROOT / "runs" / "benchmark-code-v3", RESULTS / "benchmark_code_v3_small.csv")},
                    5: {"math": (ROOT / "runs" / "benchmark-v4", RESULTS / "benchmark_v4_small.csv"),
-                       "code": (ROOT / "runs" / "benchmark-code-v4", RESULTS / "benchmark_code_v4_small.csv")}}
+                       "code": (ROOT / "runs" / "benchmark-code-v4", RESULTS / "benchmark_code_v4_small.csv")},
+                   6: {"math": (ROOT / "runs" / "benchmark-v5", RESULTS / "benchmark_v5_small.csv"),
+                       "code": (ROOT / "runs" / "benchmark-code-v5", RESULTS / "benchmark_code_v5_small.csv")}}
 #: The penalty weights ``choose`` tries, in units of balanced score per unit of disagreement.
 PENALTIES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
 ENSEMBLE, FIT_SEED = 5, 0
-V1, V2, V3, V4 = (f"DataMixingSurrogate-v{number}" for number in range(1, 5))
+V1, V2, V3, V4, V5 = (f"DataMixingSurrogate-v{number}" for number in range(1, 6))
 
 
 def round_seeds(round_number: int) -> list[int]:
@@ -288,12 +291,14 @@ class SurrogateVersion:
 #: trains (it must not under-rate them), each on the surrogate nearest v3 of its kind. v4 adds round 4 (protocol 3's
 #: policies) and chooses on the protocol's rounds alone: round 4 showed that v3's weight, pulled up by round 2's
 #: unpenalised learners, only added to the gap of learners trained under it (48 without it, 52 with it on math; 164 and
-#: 193 on code), and the protocol's learners are what its scores must be right for.
+#: 193 on code), and the protocol's learners are what its scores must be right for. v5 adds round 5 (protocol 4's
+#: policies) and chooses by v4's rule, on all the protocol's rounds.
 VERSIONS = {
     2: SurrogateVersion(V2, 3, (0, 1, 2), "the aggregation rounds"),
     3: SurrogateVersion(V3, 4, (2, 3), "rounds 2 (the last trained without a penalty) and 3 (the protocol's own, "
                                        "trained under v2's)"),
     4: SurrogateVersion(V4, 5, (3, 4), "rounds 3 and 4 (the protocol's own, trained under v2's and v3's penalties)"),
+    5: SurrogateVersion(V5, 6, (3, 4, 5), "rounds 3 to 5 (the protocol's own, trained under v2's to v4's penalties)"),
 }
 
 
@@ -410,7 +415,7 @@ def report() -> None:
 
 
 PAGE = RESULTS / "surrogate_aggregation.md"
-PAGE_TITLE = "DataMixingSurrogate-v2 to v4: data aggregation and pessimism"
+PAGE_TITLE = "DataMixingSurrogate-v2 to v5: data aggregation and pessimism"
 
 
 def main() -> int:
