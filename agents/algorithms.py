@@ -31,7 +31,7 @@ import numpy as np
 from agents.base import Agent
 from agents.evaluation import Policy
 from agents.runner import JOB_KEY
-from mixing_gym.reference import reference_surrogate
+from mixing_gym.reference import SURROGATE_VERSIONS, reference_surrogate
 
 #: Stable-Baselines3's defaults but for: ``gamma`` 1 (an episode's return is its final objective, and episodes
 #: end after 8 steps), ``[64, 64]`` networks, PPO's rollouts of 8 episodes per env (A2C's of one), and for the
@@ -141,12 +141,11 @@ class SB3Factory:
 
 
 #: The Data Mixing Agent's configuration (:func:`agents.offline.named_offline_config`) under each protocol version's
-#: surrogate env: versions 2 to 5 take the tuned one (AWR on standardised rewards, chosen on validation seeds by
+#: surrogate env: versions 2 on take the tuned one (AWR on standardised rewards, chosen on validation seeds by
 #: ``experiments/offline_knobs_v1``), the headline's better agent, which trains in seconds where the default's CQL
 #: took minutes a run.
-DMA_CONFIGS = {"DataMixingSurrogate-v1": "default", "DataMixingSurrogate-v2": "tuned",
-               "DataMixingSurrogate-v3": "tuned", "DataMixingSurrogate-v4": "tuned",
-               "DataMixingSurrogate-v5": "tuned"}
+DMA_CONFIGS = {f"DataMixingSurrogate-v{version}": "default" if version == 1 else "tuned"
+               for version in SURROGATE_VERSIONS}
 
 
 def train_dma(env: gym.vector.VectorEnv, seed: int, budget: int, run_dir: Path | None = None) -> Agent:

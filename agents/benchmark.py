@@ -65,7 +65,7 @@ from agents.policy_files import load_policy, save_policy
 from agents.rl_statistics import aggregate_table
 from mixing_gym import get_normalized_score
 from mixing_gym.normalized_scores import reference_scores
-from mixing_gym.reference import reference_surrogate
+from mixing_gym.reference import SURROGATE_VERSIONS, reference_surrogate
 from mixing_gym.storage import atomic_write_json
 
 #: The version of the protocol by the surrogate env it trains on: the training env and budget, the surrogate episode,
@@ -77,8 +77,7 @@ from mixing_gym.storage import atomic_write_json
 #: refit on one more round (the policies version 2 validated) with a penalty chosen with them weighing in; version 4
 #: on ``DataMixingSurrogate-v4``, refit on the policies version 3 validated, version 5 on ``DataMixingSurrogate-v5``,
 #: refit on those version 4 validated.
-PROTOCOL_VERSIONS = {"DataMixingSurrogate-v1": 1, "DataMixingSurrogate-v2": 2, "DataMixingSurrogate-v3": 3,
-                     "DataMixingSurrogate-v4": 4, "DataMixingSurrogate-v5": 5}
+PROTOCOL_VERSIONS = {f"DataMixingSurrogate-v{version}": version for version in SURROGATE_VERSIONS}
 
 #: The columns of :func:`run_benchmark`'s rows, in order: those of ``docs/results/benchmark_v1_small.csv``, then
 #: the ones added since (so that old rows still read).

@@ -17,6 +17,7 @@ import gymnasium as gym
 
 from mixing_gym.layout import BenchmarkSpec, MixingLayout, Scores
 from mixing_gym.normalized_scores import get_normalized_score
+from mixing_gym.reference import SURROGATE_VERSIONS
 
 __version__ = "0.1.0"
 __all__ = ["DEFAULT_ENV_ID", "REAL_ENV_IDS", "BenchmarkSpec", "MixingLayout", "Scores", "get_normalized_score"]
@@ -32,18 +33,8 @@ if "DataMixing-v1" not in gym.registry:
 if "DataMixingSurrogate-v0" not in gym.registry:
     gym.register(id="DataMixingSurrogate-v0", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateEnv",
                  vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateVectorEnv")
-if "DataMixingSurrogate-v1" not in gym.registry:
-    gym.register(id="DataMixingSurrogate-v1", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV1Env",
-                 vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV1VectorEnv")
-if "DataMixingSurrogate-v2" not in gym.registry:
-    gym.register(id="DataMixingSurrogate-v2", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV2Env",
-                 vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV2VectorEnv")
-if "DataMixingSurrogate-v3" not in gym.registry:
-    gym.register(id="DataMixingSurrogate-v3", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV3Env",
-                 vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV3VectorEnv")
-if "DataMixingSurrogate-v4" not in gym.registry:
-    gym.register(id="DataMixingSurrogate-v4", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV4Env",
-                 vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV4VectorEnv")
-if "DataMixingSurrogate-v5" not in gym.registry:
-    gym.register(id="DataMixingSurrogate-v5", entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV5Env",
-                 vector_entry_point="mixing_gym.envs.surrogate:DataMixingSurrogateV5VectorEnv")
+for _version in SURROGATE_VERSIONS:  # each version's thin subclasses in mixing_gym.envs.surrogate
+    if f"DataMixingSurrogate-v{_version}" not in gym.registry:
+        gym.register(id=f"DataMixingSurrogate-v{_version}",
+                     entry_point=f"mixing_gym.envs.surrogate:DataMixingSurrogateV{_version}Env",
+                     vector_entry_point=f"mixing_gym.envs.surrogate:DataMixingSurrogateV{_version}VectorEnv")

@@ -83,46 +83,21 @@ class ReferenceSurrogate:
         return REFERENCE_DATASETS[self.dataset_id].folder
 
 
+#: The versions of the reference surrogates. v1 is fit on the reference trajectories alone; each later one is the same
+#: fit on the real episodes of one more round of trained policies too (:func:`policy_episodes_folder`), written with
+#: its penalty (``card.json``'s ``penalty``, the env's default) by ``experiments/surrogate_aggregation``: v2 on rounds
+#: 0 to 2 (policies trained on the earlier rounds' surrogates), v3 on round 3 too (the policies protocol 2 validated,
+#: trained on v2 under its penalty), v4 on round 4 (protocol 3's), v5 on round 5 (protocol 4's); from v4 on, the penalty
+#: is chosen on the protocol's own rounds.
+SURROGATE_VERSIONS = (1, 2, 3, 4, 5)
+#: Per target field: its surrogates' folder prefix and the key of its trajectories in :data:`REFERENCE_DATASETS`.
+_FIELD_SURROGATES = {"math": ("", "mixing-gym/v1-small-v0"), "code": ("code-", "mixing-gym/v1-code-small-v0")}
 #: The reference surrogates by ``(surrogate env id, target field of the DataMixing-v1 episodes they were fit on)``.
 REFERENCE_SURROGATES = {
-    ("DataMixingSurrogate-v1", "math"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-v1-small",
-                                                           "mixing-gym/v1-small-v0"),
-    ("DataMixingSurrogate-v1", "code"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-code-v1-small",
-                                                           "mixing-gym/v1-code-small-v0"),
+    (f"DataMixingSurrogate-v{version}", field):
+        ReferenceSurrogate(REFERENCE_DIR / f"surrogate-{prefix}v{version}-small", dataset_id)
+    for version in SURROGATE_VERSIONS for field, (prefix, dataset_id) in _FIELD_SURROGATES.items()
 }
-#: ``DataMixingSurrogate-v2``'s surrogates: the same fit on the reference trajectories and the real episodes of
-#: policies trained on the surrogates of earlier rounds (:func:`policy_episodes_folder`), written with their penalty
-#: (``card.json``'s ``penalty``, the env's default) by ``experiments/surrogate_aggregation``.
-REFERENCE_SURROGATES.update({
-    ("DataMixingSurrogate-v2", "math"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-v2-small",
-                                                           "mixing-gym/v1-small-v0"),
-    ("DataMixingSurrogate-v2", "code"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-code-v2-small",
-                                                           "mixing-gym/v1-code-small-v0"),
-})
-#: ``DataMixingSurrogate-v3``'s: v2's fit on one more round, the real episodes of the policies protocol 2 validated
-#: (trained on v2 under its penalty), and a penalty chosen with those policies weighing in.
-REFERENCE_SURROGATES.update({
-    ("DataMixingSurrogate-v3", "math"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-v3-small",
-                                                           "mixing-gym/v1-small-v0"),
-    ("DataMixingSurrogate-v3", "code"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-code-v3-small",
-                                                           "mixing-gym/v1-code-small-v0"),
-})
-#: ``DataMixingSurrogate-v4``'s: v3's fit on one more round, the policies protocol 3 validated (trained on v3), and a
-#: penalty chosen on the protocol's own rounds.
-REFERENCE_SURROGATES.update({
-    ("DataMixingSurrogate-v4", "math"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-v4-small",
-                                                           "mixing-gym/v1-small-v0"),
-    ("DataMixingSurrogate-v4", "code"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-code-v4-small",
-                                                           "mixing-gym/v1-code-small-v0"),
-})
-#: ``DataMixingSurrogate-v5``'s: v4's fit on one more round, the policies protocol 4 validated (trained on v4), and a
-#: penalty chosen on the protocol's own rounds.
-REFERENCE_SURROGATES.update({
-    ("DataMixingSurrogate-v5", "math"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-v5-small",
-                                                           "mixing-gym/v1-small-v0"),
-    ("DataMixingSurrogate-v5", "code"): ReferenceSurrogate(REFERENCE_DIR / "surrogate-code-v5-small",
-                                                           "mixing-gym/v1-code-small-v0"),
-})
 #: How to make a surrogate of a field that has no reference one, for error messages.
 _FIT_YOUR_OWN = ("collect its trajectories (mixing-gym collect --env DataMixing-v1 --target-field {field} --preset "
                 "small --episodes 128 --output runs/trajectories-{field}), fit a model on them "

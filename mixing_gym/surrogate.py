@@ -177,9 +177,10 @@ class SurrogateModel:
             group_index, group_sizes.astype(np.float64), self._base, *self.feature_range,
             _LEFT, _RIGHT)
         # What a penalised step needs of the members after the first: the benchmarks the field aggregates read.
-        self._aggregated_benchmarks = np.flatnonzero(self._members.any(axis=1))
-        self._spread_coefficients = _side_by_side(self._term_coefficients[1:, :, self._aggregated_benchmarks])
-        self._spread_columns = np.tile(self._aggregated_benchmarks, self.ensemble_size - 1)
+        aggregated = np.flatnonzero(self._members.any(axis=1))
+        self._aggregated_members = self._members[aggregated]  # (S, 2): which field each one feeds
+        self._spread_coefficients = _side_by_side(self._term_coefficients[1:, :, aggregated])
+        self._spread_columns = np.tile(aggregated, self.ensemble_size - 1)
         self._no_spread = (self._spread_coefficients[:, :0], self._spread_columns[:0])  # the first member alone
 
     # ------------------------------------------------------------------------------------------ dynamics
@@ -235,12 +236,12 @@ class SurrogateModel:
         features enter the aggregates through one small product). Arguments as :meth:`member_changes`."""
         change, later, domain = self._polynomial(improvements, weights, progress, epochs, self._term_coefficients[0],
                                                  self._spread_coefficients, self._spread_columns)
-        count, aggregated = len(change), self._aggregated_benchmarks
+        count = len(change)
         aggregates = np.empty((count, self.ensemble_size, 2))
         aggregates[:, 0] = self.aggregates(change)
         # (N, L * S) later columns, member after member: (N * L, S) rows of the aggregated benchmarks, no copy
-        aggregates[:, 1:] = field_scores(later.reshape(-1, len(aggregated)), self._members[aggregated]).reshape(
-            count, -1, 2)
+        aggregates[:, 1:] = field_scores(later.reshape(-1, len(self._aggregated_members)),
+                                         self._aggregated_members).reshape(count, -1, 2)
         if self.domain_width:
             change += domain @ self._domain_coefficients[0]
             aggregates += (domain @ self._domain_aggregate_coefficients).reshape(aggregates.shape)

@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from agents.benchmark import BenchmarkProtocol, summarise
+from mixing_gym.reference import SURROGATE_VERSIONS
 from mixing_gym.result_pages import publish_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,7 @@ PROJECT_RUNS = {
     f"benchmark{'' if field == 'math' else '_' + field}_v{version}_small.csv":
         (field, f"python experiments/rl_benchmark/study.py run --protocol {version}"
                 + ("" if field == "math" else f" --target-field {field}"))
-    for version in range(1, 6) for field in ("math", "code")
+    for version in SURROGATE_VERSIONS for field in ("math", "code")
 }
 PROJECT = "mixing-gym maintainers"
 #: The version ``mixing-gym benchmark`` runs unless told otherwise: its tables come first.
