@@ -76,7 +76,7 @@ from mixing_gym.storage import atomic_write_json
 #: penalty; in version 1, without a penalty, the two are the same). Version 3 trains on ``DataMixingSurrogate-v3``,
 #: refit on one more round (the policies version 2 validated) with a penalty chosen with them weighing in; version 4
 #: on ``DataMixingSurrogate-v4``, refit on the policies version 3 validated, version 5 on ``DataMixingSurrogate-v5``,
-#: refit on those version 4 validated.
+#: refit on those version 4 validated, version 6 on ``DataMixingSurrogate-v6``, refit on those version 5 validated.
 PROTOCOL_VERSIONS = {f"DataMixingSurrogate-v{version}": version for version in SURROGATE_VERSIONS}
 
 #: The columns of :func:`run_benchmark`'s rows, in order: those of ``docs/results/benchmark_v1_small.csv``, then

@@ -40,6 +40,19 @@ def transfer_trajectories(space: str) -> Path:
     return REFERENCE_DIR / f"trajectories-{space}-small"
 
 
+def rule_episodes(space: str) -> Path:
+    """The folder of the ``small`` episodes of random mixing rules over the domains' descriptors (each field's domains
+    weighted by a softmax of their descriptors: DSIR's mixture and its opposites among them) on one training space of
+    the transfer agent, ``math-v1`` or one of ``mixing_gym.domains.TRANSFER_TRAINING_SPACES``
+    (``experiments/transfer_v1/study.py collect --rules``): where agents that know domains by what they hold go, and
+    where the reference plan's episodes seldom do.
+
+    Args:
+        space: the space's name.
+    """
+    return REFERENCE_DIR / f"rule-episodes-{space}-small"
+
+
 @dataclass(frozen=True)
 class ReferenceDataset:
     """A reference trajectory dataset, by the Minari id it installs under.
@@ -87,9 +100,9 @@ class ReferenceSurrogate:
 #: fit on the real episodes of one more round of trained policies too (:func:`policy_episodes_folder`), written with
 #: its penalty (``card.json``'s ``penalty``, the env's default) by ``experiments/surrogate_aggregation``: v2 on rounds
 #: 0 to 2 (policies trained on the earlier rounds' surrogates), v3 on round 3 too (the policies protocol 2 validated,
-#: trained on v2 under its penalty), v4 on round 4 (protocol 3's), v5 on round 5 (protocol 4's); from v4 on, the penalty
-#: is chosen on the protocol's own rounds.
-SURROGATE_VERSIONS = (1, 2, 3, 4, 5)
+#: trained on v2 under its penalty), v4 on round 4 (protocol 3's), v5 on round 5 (protocol 4's), v6 on round 6
+#: (protocol 5's); from v4 on, the penalty is chosen on the protocol's own rounds.
+SURROGATE_VERSIONS = (1, 2, 3, 4, 5, 6)
 #: Per target field: its surrogates' folder prefix and the key of its trajectories in :data:`REFERENCE_DATASETS`.
 _FIELD_SURROGATES = {"math": ("", "mixing-gym/v1-small-v0"), "code": ("code-", "mixing-gym/v1-code-small-v0")}
 #: The reference surrogates by ``(surrogate env id, target field of the DataMixing-v1 episodes they were fit on)``.
@@ -138,7 +151,7 @@ def reference_card(env_id: str = "DataMixingSurrogate-v1", target_field: str = "
 
 def policy_episodes_folder(target_field: str = "math") -> Path:
     """The folder of the real ``DataMixing-v1`` ``small`` episodes of trained policies of ``target_field`` that
-    ``DataMixingSurrogate-v2``'s to ``-v5``'s surrogates are fit on besides the reference trajectories: one Minari
+    ``DataMixingSurrogate-v2``'s to ``-v6``'s surrogates are fit on besides the reference trajectories: one Minari
     dataset a round of data aggregation (``round0``, ``round1``, ...).
 
     Args:

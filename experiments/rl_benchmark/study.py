@@ -4,17 +4,16 @@ validated on the real ``DataMixing-v1``, under the protocol of ``mixing-gym benc
     python experiments/rl_benchmark/study.py time                      # protocol 4's SB3 x 10 seeds, timed; then:
     python experiments/rl_benchmark/study.py run                       # protocol 4, the math field; resumable
     python experiments/rl_benchmark/study.py run --target-field code   # the code field's
-    python experiments/rl_benchmark/study.py run --protocol 5          # version 5's (v5 surrogate); 3, 2, 1 likewise
+    python experiments/rl_benchmark/study.py run --protocol 6          # version 6's (v6 surrogate); 5, 3, 2, 1 likewise
     python experiments/rl_benchmark/study.py report                    # the table from the CSV, and its page
     python experiments/rl_benchmark/study.py report --target-field code --protocol 1
 
 ``run`` is ``mixing-gym benchmark --seeds 10 --validate 5`` with protocol 4's six algorithms (Stable-Baselines3's
 PPO, SAC, TD3 and A2C, the Data Mixing Agent and the REINFORCE example) on ``DataMixingSurrogate-v4``, the
-package's default (with ``--protocol 5``, ``3`` or ``2`` the same on ``DataMixingSurrogate-v5``, ``-v3`` or ``-v2``;
-with ``--protocol 1`` the first five on ``DataMixingSurrogate-v1``, 3 validated, as they were run), its work in
-``runs/benchmark-v4``
-(``runs/benchmark-code-v4``, ``runs/benchmark-v3``, ...) and one row per run in ``docs/results/benchmark_v4_small.csv``
-(``benchmark_code_v4_small.csv``, ``benchmark_v3_small.csv``, ...); rerun
+package's default (with ``--protocol 6``, ``5``, ``3`` or ``2`` the same on ``DataMixingSurrogate-v6``, ``-v5``,
+``-v3`` or ``-v2``; with ``--protocol 1`` the first five on ``DataMixingSurrogate-v1``, 3 validated, as they were run),
+its work in ``runs/benchmark-v4`` (``runs/benchmark-code-v4``, ``runs/benchmark-v3``, ...) and one row per run in
+``docs/results/benchmark_v4_small.csv`` (``benchmark_code_v4_small.csv``, ``benchmark_v3_small.csv``, ...); rerun
 it to resume. ``report`` summarises those rows as the command does
 (:func:`agents.benchmark.summarise`: normalised scores, 0 uniform and 100 the search baseline's best real policy, as
 IQMs with stratified-bootstrap 95% intervals, the probability of improving on the best algorithm, each algorithm's
@@ -61,7 +60,8 @@ PROTOCOLS = {1: ("DataMixingSurrogate-v1", "ppo,sac,td3,a2c,dma", 3),
              2: ("DataMixingSurrogate-v2", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5),
              3: ("DataMixingSurrogate-v3", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5),
              4: ("DataMixingSurrogate-v4", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5),
-             5: ("DataMixingSurrogate-v5", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5)}
+             5: ("DataMixingSurrogate-v5", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5),
+             6: ("DataMixingSurrogate-v6", "ppo,sac,td3,a2c,dma,reinforce=examples/reinforce.py", 5)}
 SEEDS = 10
 #: The headline's rows (``experiments/headline_v1``), the setting of each field on the protocol's real env, and its
 #: agents whose mixtures do not depend on the env seed: their scores' spread over seeds is one real episode's noise.

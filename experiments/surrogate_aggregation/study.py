@@ -1,11 +1,11 @@
-"""``DataMixingSurrogate-v2`` to ``-v4``: the reference surrogates refit on real episodes of trained policies (data
+"""``DataMixingSurrogate-v2`` to ``-v6``: the reference surrogates refit on real episodes of trained policies (data
 aggregation), with a pessimism weight chosen on held-out policies.
 
     python experiments/surrogate_aggregation/study.py run --field math --rounds 3   # resumes; a round at a time
     python experiments/surrogate_aggregation/study.py run --field math --rounds 4   # round 3: protocol 2's policies
     python experiments/surrogate_aggregation/study.py run --field math --rounds 5   # round 4: protocol 3's
-    python experiments/surrogate_aggregation/study.py run --field math --rounds 6   # round 5: protocol 4's
-    python experiments/surrogate_aggregation/study.py choose --field math           # the penalty, the v4 surrogate
+    python experiments/surrogate_aggregation/study.py run --field math --rounds 7   # round 6: protocol 5's
+    python experiments/surrogate_aggregation/study.py choose --field math --version 6   # its penalty, the v6 surrogate
     python experiments/surrogate_aggregation/study.py choose --field math --version 3   # v3 (or 2) again, bit-identical
     python experiments/surrogate_aggregation/study.py report                        # tables, plot, page
 
@@ -29,9 +29,9 @@ trained on them go where those episodes never went, and their surrogate scores d
 Rounds 0 to 2 train unpenalised policies of their own. From round 3 (:data:`PROTOCOL_ROUNDS`) a round takes the
 protocol's own policies instead: round 3 those of version 2's benchmark (``experiments/rl_benchmark``), trained on
 ``DataMixingSurrogate-v2`` under its penalty, whose first 5 runs an algorithm were validated on the real env; round
-4 those of version 3's, trained on v3, round 5 those of version 4's, trained on v4, round 6 those of version 5's,
-trained on v5. Round 3's surrogate is v2's fit (the reference trajectories and rounds 0 to 2), round 4's v3's (rounds 0
-to 3), round 5's v4's (rounds 0 to 4), round 6's v5's (rounds 0 to 5), so those policies are held out from it; their
+4 those of version 3's, trained on v3, and so on: round ``r`` those of version ``r - 1``'s, trained on
+``DataMixingSurrogate-v<r - 1>``, whose surrogate is fit on rounds 0 to ``r - 2``, so those policies are held out from
+it (round 3's surrogate is v2's fit, of the reference trajectories and rounds 0 to 2); their
 validation episodes are played again (same policy, same env seed: the same episode) into the round's dataset, and a
 policy's row scores it on the round's surrogate without the penalty, as the earlier rounds' rows do. Where the
 protocol's policies go is where a surrogate must be right, and the benchmark has already paid for their real runs.
@@ -43,7 +43,9 @@ policy and weight), and the weight with the smallest mean absolute gap over the 
 fit on rounds 0 to 2 and chose on all three; v3 is fit on rounds 0 to 3 and chooses on rounds 2 and 3: a penalty chosen
 on learners trained without one (v2's) proved far too strong for the protocol's learners, trained under it (round 3),
 so v3 weighs both kinds. v4 is fit on rounds 0 to 4 and chooses on rounds 3 and 4, the protocol's learners alone; v5
-is fit on rounds 0 to 5 and chooses on rounds 3 to 5 by the same rule.
+and v6 are fit on one more round each and choose on all the protocol's rounds by the same rule. A policy's penalised
+returns are deterministic: the rows already in the CSV are kept and only the missing ones played, so a version needs
+the policies of its new round only (``runs/`` is not in the repository).
 It then fits the version on the reference trajectories and its rounds' episodes and writes it, with the weight and its
 card, into ``mixing_gym/reference/surrogate-v<n>-<field>``.
 Every step resumes: trained policies stay in ``runs/aggregation/<field>/round<r>``, played episodes in the
@@ -102,11 +104,13 @@ PROTOCOL_ROUNDS = {3: {"math": (ROOT / "runs" / "benchmark-v2", RESULTS / "bench
                    5: {"math": (ROOT / "runs" / "benchmark-v4", RESULTS / "benchmark_v4_small.csv"),
                        "code": (ROOT / "runs" / "benchmark-code-v4", RESULTS / "benchmark_code_v4_small.csv")},
                    6: {"math": (ROOT / "runs" / "benchmark-v5", RESULTS / "benchmark_v5_small.csv"),
-                       "code": (ROOT / "runs" / "benchmark-code-v5", RESULTS / "benchmark_code_v5_small.csv")}}
+                       "code": (ROOT / "runs" / "benchmark-code-v5", RESULTS / "benchmark_code_v5_small.csv")},
+                   7: {"math": (ROOT / "runs" / "benchmark-v6", RESULTS / "benchmark_v6_small.csv"),
+                       "code": (ROOT / "runs" / "benchmark-code-v6", RESULTS / "benchmark_code_v6_small.csv")}}
 #: The penalty weights ``choose`` tries, in units of balanced score per unit of disagreement.
 PENALTIES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
 ENSEMBLE, FIT_SEED = 5, 0
-V1, V2, V3, V4, V5 = (f"DataMixingSurrogate-v{number}" for number in range(1, 6))
+V1, V2, V3, V4, V5, V6 = (f"DataMixingSurrogate-v{number}" for number in range(1, 7))
 
 
 def round_seeds(round_number: int) -> list[int]:
@@ -253,15 +257,24 @@ def round_summary(rows: pd.DataFrame, surrogate: str = "surrogate_normalised") -
 
 def penalised_scores(field: str, rows: pd.DataFrame) -> pd.DataFrame:
     """Every held-out policy of ``rows`` played on its round's surrogate under every weight of :data:`PENALTIES`:
-    one row per policy and weight, with its penalised return, normalised, beside its real score."""
+    one row per policy and weight, with its penalised return, normalised, beside its real score. The rows of
+    :func:`penalty_path` are kept as they are (a penalised return is deterministic) and only the missing ones played,
+    after them."""
+    path = penalty_path(field)
+    columns = ["round", "algorithm", "seed", "penalty", "surrogate_balanced", "real_balanced"]
+    done = pd.read_csv(path)[columns] if path.exists() else pd.DataFrame(columns=columns)
+    played = set(zip(done["round"], done["algorithm"], done["seed"], done["penalty"]))
     out = []
     for (number, name, seed), row in rows.set_index(["round", "algorithm", "seed"]).iterrows():
+        missing = [penalty for penalty in PENALTIES if (number, name, seed, penalty) not in played]
+        if not missing:
+            continue
         policy, surrogate = load_policy(policy_folder(field, number, name, seed)), round_surrogate(field, number)
-        for penalty in PENALTIES:
+        for penalty in missing:
             score = surrogate_return(policy, surrogate, seed, penalty)
             out.append({"round": number, "algorithm": name, "seed": seed, "penalty": penalty,
                         "surrogate_balanced": score, "real_balanced": row["real_balanced"]})
-    table = pd.DataFrame(out)
+    table = pd.concat([done, pd.DataFrame(out)], ignore_index=True) if out else done
     table["surrogate_normalised"] = normalised(table["surrogate_balanced"], field)
     table["real_normalised"] = normalised(table["real_balanced"], field)
     table["gap"] = table["surrogate_normalised"] - table["real_normalised"]
@@ -292,13 +305,15 @@ class SurrogateVersion:
 #: policies) and chooses on the protocol's rounds alone: round 4 showed that v3's weight, pulled up by round 2's
 #: unpenalised learners, only added to the gap of learners trained under it (48 without it, 52 with it on math; 164 and
 #: 193 on code), and the protocol's learners are what its scores must be right for. v5 adds round 5 (protocol 4's
-#: policies) and chooses by v4's rule, on all the protocol's rounds.
+#: policies) and chooses by v4's rule, on all the protocol's rounds; v6 adds round 6 (protocol 5's) by the same rule.
 VERSIONS = {
     2: SurrogateVersion(V2, 3, (0, 1, 2), "the aggregation rounds"),
     3: SurrogateVersion(V3, 4, (2, 3), "rounds 2 (the last trained without a penalty) and 3 (the protocol's own, "
                                        "trained under v2's)"),
     4: SurrogateVersion(V4, 5, (3, 4), "rounds 3 and 4 (the protocol's own, trained under v2's and v3's penalties)"),
     5: SurrogateVersion(V5, 6, (3, 4, 5), "rounds 3 to 5 (the protocol's own, trained under v2's to v4's penalties)"),
+    6: SurrogateVersion(V6, 7, (3, 4, 5, 6), "rounds 3 to 6 (the protocol's own, trained under v2's to v5's "
+                                             "penalties)"),
 }
 
 
@@ -415,7 +430,7 @@ def report() -> None:
 
 
 PAGE = RESULTS / "surrogate_aggregation.md"
-PAGE_TITLE = "DataMixingSurrogate-v2 to v5: data aggregation and pessimism"
+PAGE_TITLE = "DataMixingSurrogate-v2 to v6: data aggregation and pessimism"
 
 
 def main() -> int:

@@ -226,12 +226,13 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
 
     - ``surrogate``: a :class:`SurrogateModel` or the folder it was saved to (``model.save(path)``); v1 defaults
       to the reference surrogate of ``target_field``.
-    - ``target_field`` (v1 to v5, not with ``surrogate``): ``"math"`` (default) or ``"code"``, the field whose
+    - ``target_field`` (v1 to v6, not with ``surrogate``): ``"math"`` (default) or ``"code"``, the field whose
       reference surrogate to step (:class:`DataMixingSurrogateV1Env`, :class:`DataMixingSurrogateV2Env`,
-      :class:`DataMixingSurrogateV3Env`, :class:`DataMixingSurrogateV4Env`, :class:`DataMixingSurrogateV5Env`).
+      :class:`DataMixingSurrogateV3Env`, :class:`DataMixingSurrogateV4Env`, :class:`DataMixingSurrogateV5Env`,
+      :class:`DataMixingSurrogateV6Env`).
     - ``reward``, ``reward_coef``, ``action_mode``, ``temperature``: as the real env's.
     - ``noise``: step noise in units of the model's residual std (default 0: deterministic dynamics).
-    - ``penalty``: MOPO's uncertainty penalty ``lambda`` (default 0, on v2 to v5 the weight their reference
+    - ``penalty``: MOPO's uncertainty penalty ``lambda`` (default 0, on v2 to v6 the weight their reference
       surrogate's card records; needs ``SurrogateModel.fit(..., ensemble=E)`` with E >= 2).
     - ``render_mode``: ``"ansi"`` (a text table) or ``None``.
 
@@ -270,6 +271,9 @@ class DataMixingSurrogateEnv(_SurrogateSpec, gym.Env):
     - v5: the same class on the fifth reference surrogates, v4's fit on one more round (the policies protocol 4
       trained on v4 and validated), its penalty chosen by v4's rule on all the protocol's rounds
       (:class:`DataMixingSurrogateV5Env`); the benchmark protocol's version 5 trains on it. v2 to v4 unchanged.
+    - v6: the same class on the sixth reference surrogates, v5's fit on one more round (the policies protocol 5
+      trained on v5 and validated), its penalty chosen by the same rule (:class:`DataMixingSurrogateV6Env`); the
+      benchmark protocol's version 6 trains on it. v2 to v5 unchanged.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 2}
@@ -613,6 +617,27 @@ class DataMixingSurrogateV5VectorEnv(DataMixingSurrogateV2VectorEnv):
     :class:`DataMixingSurrogateV2VectorEnv`'s."""
 
     reference_id: ClassVar[str] = "DataMixingSurrogate-v5"
+
+
+class DataMixingSurrogateV6Env(DataMixingSurrogateV2Env):
+    """``DataMixingSurrogate-v6``: :class:`DataMixingSurrogateV2Env` on the sixth reference surrogates.
+
+    v5's fit on one more round of data aggregation: the real episodes of the policies that the benchmark protocol's
+    version 5 trained on v5 under its penalty and validated; its penalty is chosen, by v4's rule, on held-out policies
+    of all the protocol's rounds (``experiments/surrogate_aggregation``). The benchmark protocol's version 6 trains on
+    it. Its arguments are :class:`DataMixingSurrogateV2Env`'s, ``surrogate`` defaulting to the v6 reference surrogate
+    of ``target_field``.
+    """
+
+    reference_id: ClassVar[str] = "DataMixingSurrogate-v6"
+
+
+class DataMixingSurrogateV6VectorEnv(DataMixingSurrogateV2VectorEnv):
+    """N ``DataMixingSurrogate-v6`` episodes in one numpy call: :class:`DataMixingSurrogateV2VectorEnv` on a v6
+    reference surrogate and its penalty unless given others; its arguments are
+    :class:`DataMixingSurrogateV2VectorEnv`'s."""
+
+    reference_id: ClassVar[str] = "DataMixingSurrogate-v6"
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
