@@ -2,8 +2,10 @@
 
     python experiments/transfer_v1/study.py collect     # 64 episodes a space; resumable, a space at a time
     python experiments/transfer_v1/study.py collect --spaces math-v1-family-subset --workers 2
+    python experiments/transfer_v1/study.py collect --rules   # 16 episodes of random descriptor rules a space
     python experiments/transfer_v1/study.py validate    # leave one space out: does the descriptor model transfer?
     python experiments/transfer_v1/study.py probe --setting b --seeds 6 7   # zero-run agents, validation seeds
+    python experiments/transfer_v1/study.py probe --setting b --with-rules  # their learners on the rule episodes too
     python experiments/transfer_v1/study.py cost --setting b                # RegMix and the search at 8, 16, 32 runs
     python experiments/transfer_v1/study.py report      # the tables and the results page, from the CSVs
 
@@ -16,6 +18,16 @@ package beside them (``mixing_gym/reference/trajectories-<space>-small``,
 committed at once: a killed run resumes where it stopped), then writes one row per episode to
 ``docs/results/collection_<space>-small.csv`` (``experiments/collection_summary/study.py run``). A space's first
 episode prepares its data and base model (about ten minutes on two cores); an episode takes about 70 s a worker.
+
+``collect --rules`` records ``--episodes`` (16) more episodes on every training space, ``math-v1`` included, each a
+random mixing rule over the domains' descriptors held for the episode (``mixing-gym collect --rule-share 1``:
+a target share in [0.1, 0.6], each field's domains weighted by a softmax of random coefficients on their
+descriptors, DSIR's mixture and its opposites among them; the same 8 env seeds), into
+``mixing_gym/reference/rule-episodes-<space>-small`` (:func:`mixing_gym.reference.rule_episodes`). The reference
+plan's episodes seldom vary how much of a field goes to the domains that look like its tasks apart from the field's
+share (the descriptor model ranks held-out spaces no better than one that knows the fields only, below); these do.
+They are not in the package's transfer agents' training data until a probe shows they help: ``probe --with-rules``
+trains the learners on them too (their rows' agent names end in ``+rules``).
 
 What stays out of every training set (the headline's transfer settings): the whole source corpora of
 ``math-v1-whole-corpora`` (setting (b)), the code field (d), and the code of installed packages and the standard
@@ -79,7 +91,7 @@ from agents.transfer import FEATURES, DescriptorModel, DescriptorPlanner, TaskVi
 from mixing_gym.benchmark_data import TASK_BENCHMARKS, task_benchmark_name
 from mixing_gym.descriptors import importance_name, standardised
 from mixing_gym.domains import TRANSFER_TRAINING_SPACES, get_domain_space
-from mixing_gym.reference import REFERENCE_TRAJECTORIES, transfer_trajectories
+from mixing_gym.reference import REFERENCE_TRAJECTORIES, rule_episodes, transfer_trajectories
 from mixing_gym.result_pages import publish_report
 from mixing_gym.storage import upsert_csv
 from mixing_gym.trajectories import load_trajectories
@@ -88,6 +100,10 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 #: The reference trajectories' collection plan (experiments/reference_surrogate: PLAN_FLAGS).
 PLAN_FLAGS = ["--baseline-share", "0.3", "--tilt-share", "0.4", "--seed-pool", "8", "--seed", "0"]
+#: The rule episodes' plan: every episode a random descriptor rule, on the reference plan's 8 env seeds.
+RULE_PLAN_FLAGS = ["--baseline-share", "0", "--rule-share", "1", "--seed-pool", "8", "--seed", "0"]
+#: The spaces the rule episodes are collected on: every training space.
+RULE_SPACES = ("math-v1", *TRANSFER_TRAINING_SPACES)
 LOSO_CSV = RESULTS / "transfer_loso.csv"
 PROBE_CSV = RESULTS / "transfer_probe.csv"
 WORK = ROOT / "runs" / "transfer-v1"
@@ -95,6 +111,8 @@ WORK = ROOT / "runs" / "transfer-v1"
 SETTINGS = {"a": {"preset": "small"}, "b": {"preset": "small", "space": "math-v1-whole-corpora"},
             "d": {"preset": "small", "target_field": "code"}, "f": {"preset": "small", "space": "math-v1-code-source"}}
 PROBE_AGENTS = ("dsir", "descriptor_planner", "transfer_rule", "dma_transfer", "fixed_ratio_25")
+#: The probe's agents that learn from the training spaces' trajectories.
+LEARNERS = ("descriptor_planner", "transfer_rule", "dma_transfer")
 COST_CSV = RESULTS / "transfer_cost.csv"
 HEADLINE_CSV = RESULTS / "headline_v1_small.csv"
 #: The cost axis's settings: their space, RegMix's proxy runs and the search's trials on it (experiments/headline_v1),
@@ -136,35 +154,42 @@ def collection_csv(folder: Path) -> Path:
     return RESULTS / f"collection_{folder.name.removeprefix('trajectories-')}.csv"
 
 
-def collect_command(space: str, episodes: int, workers: int) -> list[str]:
-    """The ``mixing-gym collect`` command that records (or continues) ``space``'s trajectories."""
-    folder = transfer_trajectories(space)
+def collect_command(space: str, episodes: int, workers: int, rules: bool = False) -> list[str]:
+    """The ``mixing-gym collect`` command that records (or continues) ``space``'s trajectories (``rules``: its rule
+    episodes)."""
+    folder = rule_episodes(space) if rules else transfer_trajectories(space)
     resume = ["--resume"] if (folder / "data").is_dir() else []
     return ["mixing-gym", "collect", "--env", "DataMixing-v1", "--space", space, "--preset", "small", "--episodes",
-            str(episodes), "--workers", str(workers), "--output", str(folder), *PLAN_FLAGS, *resume]
+            str(episodes), "--workers", str(workers), "--output", str(folder),
+            *(RULE_PLAN_FLAGS if rules else PLAN_FLAGS), *resume]
 
 
-def collect(spaces: list[str], episodes: int, workers: int) -> None:
-    """Collect (or continue) each space's trajectories, then write its per-episode rows."""
+def collect(spaces: list[str], episodes: int, workers: int, rules: bool = False) -> None:
+    """Collect (or continue) each space's trajectories (``rules``: its rule episodes), then write its per-episode
+    rows."""
     for space in spaces:
-        command = collect_command(space, episodes, workers)
+        command = collect_command(space, episodes, workers, rules)
         print("$", shlex.join(command), flush=True)
         if mixing_gym(command[1:]) != 0:
             raise SystemExit(f"`{shlex.join(command)}` failed; rerun this step to resume it.")
-        folder = transfer_trajectories(space).relative_to(ROOT)
+        folder = (rule_episodes(space) if rules else transfer_trajectories(space)).relative_to(ROOT)
         subprocess.run([sys.executable, "experiments/collection_summary/study.py", "run", "--trajectories",
                         str(folder)], cwd=ROOT, check=True)
 
 
-def training_spaces() -> dict[str, Path]:
-    """Every training space whose trajectories are there: ``math-v1``'s reference ones and the further spaces'."""
+def training_spaces(with_rules: bool = False) -> dict[str, list[Path]]:
+    """Every training space whose trajectories are there, with their folders: ``math-v1``'s reference ones and the
+    further spaces'; with ``with_rules``, each space's rule episodes too where they are there."""
     further = {space: transfer_trajectories(space) for space in TRANSFER_TRAINING_SPACES}
-    return {"math-v1": REFERENCE_TRAJECTORIES, **{s: f for s, f in further.items() if (f / "data").is_dir()}}
+    spaces = {"math-v1": REFERENCE_TRAJECTORIES, **{s: f for s, f in further.items() if (f / "data").is_dir()}}
+    return {space: [folder, *([rule_episodes(space)] if with_rules and (rule_episodes(space) / "data").is_dir()
+                              else [])]
+            for space, folder in spaces.items()}
 
 
 def validate() -> None:
     """Fit the descriptor model on all training spaces but one, rank the held-out one's episodes; rows to the CSV."""
-    datasets = {space: load_trajectories(folder) for space, folder in training_spaces().items()}
+    datasets = {space: load_trajectories(folders[0]) for space, folders in training_spaces().items()}
     if len(datasets) < 2:
         raise SystemExit("validate needs the trajectories of two spaces at least; run `collect` first.")
     rows = []
@@ -181,38 +206,39 @@ def validate() -> None:
     upsert_csv(LOSO_CSV, pd.DataFrame(rows), ["held_out_space", "variant"])
 
 
-def probe_agents(names: list[str], seed: int) -> dict[str, Agent]:
-    """The zero-run agents ``names``, those that learn trained with ``seed`` on every training space there is."""
-    folders = list(training_spaces().values())
+def probe_agents(names: list[str], seed: int, with_rules: bool = False) -> dict[str, Agent]:
+    """The zero-run agents ``names``, those that learn trained with ``seed`` on every training space there is (with
+    ``with_rules``, on the rule episodes too, their names ending in ``+rules``)."""
+    folders = [folder for space in training_spaces(with_rules).values() for folder in space]
     agents: dict[str, Agent] = {}
     for name in names:
+        learner = name in LEARNERS
+        if with_rules and not learner:
+            continue  # nothing of theirs changes with the rule episodes: their rows are there already
+        key = f"{name}+rules" if with_rules else name
         if name in ("dsir", "fixed_ratio_25"):
-            agents[name] = make_agent({"dsir": "dsir@0.25", "fixed_ratio_25": "fixed_ratio@0.25"}[name])
+            agents[key] = make_agent({"dsir": "dsir@0.25", "fixed_ratio_25": "fixed_ratio@0.25"}[name])
         elif name in ("descriptor_planner", "transfer_rule"):
             plan_on = "env" if name == "descriptor_planner" else "training"
-            agents[name] = DescriptorPlanner(seed=seed, plan_on=plan_on).learn(folders)
+            agents[key] = DescriptorPlanner(seed=seed, plan_on=plan_on).learn(folders)
         else:
-            agents[name] = train_offline_agent(folders, named_offline_config("transfer"), seed=seed)[0]
+            agents[key] = train_offline_agent(folders, named_offline_config("transfer"), seed=seed)[0]
     return agents
 
 
-#: The probe's agents that learn from the training spaces' trajectories.
-LEARNERS = ("descriptor_planner", "transfer_rule", "dma_transfer")
-
-
-def probe(setting: str, names: list[str], seeds: list[int]) -> None:
+def probe(setting: str, names: list[str], seeds: list[int], with_rules: bool = False) -> None:
     """Play the agents on ``setting``'s real env, one episode a seed; rows to :data:`PROBE_CSV`, with the training
     spaces and episodes of those that learn (an agent's episode is cached by name and seed: delete
     ``runs/transfer-v1/probe-<setting>/episodes/<agent>__seed<seed>.json`` to play it again after more data)."""
     torch.set_num_threads(1)
-    spaces = training_spaces()
-    episodes = sum(len(load_trajectories(folder).episodes) for folder in spaces.values())
+    spaces = training_spaces(with_rules)
+    episodes = sum(len(load_trajectories(folder).episodes) for folders in spaces.values() for folder in folders)
     rows = []
     for seed in seeds:
-        comparison = evaluate_agents(probe_agents(names, seed), [seed], SETTINGS[setting],
+        comparison = evaluate_agents(probe_agents(names, seed, with_rules), [seed], SETTINGS[setting],
                                      WORK / f"probe-{setting}", progress=False, write_report=False)
         for row in comparison.episodes.to_dict("records"):
-            learns = row["agent"] in LEARNERS
+            learns = row["agent"].removesuffix("+rules") in LEARNERS
             rows.append({"setting": setting, "agent": row["agent"], "seed": seed,
                          "training_spaces": len(spaces) if learns else 0,
                          "training_episodes": episodes if learns else 0, "source": row["source"],
@@ -386,12 +412,21 @@ def report() -> None:
         domains = get_domain_space(space)
         path = collection_csv(folder)
         table = pd.read_csv(path) if path.exists() else pd.DataFrame({"balanced": []})
+        rules_path = collection_csv(rule_episodes(space))
+        rules = pd.read_csv(rules_path) if rules_path.exists() else pd.DataFrame({"balanced": []})
         rows.append({"space": space, "source domains": len(domains.source_names),
                      "target domains": len(domains.target_names), "episodes": len(table),
                      "median final balanced": table["balanced"].median(), "best": table["balanced"].max(),
-                     "rows": f"[{path.name}]({path.name})" if path.exists() else "not collected yet"})
-    print("The transfer agent's training spaces (math-v1's reference trajectories and the further spaces):\n")
-    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt="+.4f"))
+                     "rows": f"[{path.name}]({path.name})" if path.exists() else "not collected yet",
+                     "rule episodes": len(rules), "their median": rules["balanced"].median(),
+                     "their best": rules["balanced"].max(),
+                     "their rows": f"[{rules_path.name}]({rules_path.name})" if rules_path.exists() else "-"})
+    print("The transfer agent's training spaces (math-v1's reference trajectories and the further spaces; the rule "
+          "episodes of `collect --rules` beside them):\n")
+    spaces = pd.DataFrame(rows)
+    if not spaces["rule episodes"].any():
+        spaces = spaces.drop(columns=["rule episodes", "their median", "their best", "their rows"])
+    print(spaces.to_markdown(index=False, floatfmt="+.4f"))
     if not LOSO_CSV.exists():
         return
     table = pd.read_csv(LOSO_CSV)
@@ -444,19 +479,27 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="probe: env seeds (default: 6 7 8, validation seeds); cost: (default: 1 .. 5, the "
                              "headline's)")
-    parser.add_argument("--spaces", nargs="+", default=list(TRANSFER_TRAINING_SPACES), choices=TRANSFER_TRAINING_SPACES,
-                        help="the training spaces to collect (default: all three)")
-    parser.add_argument("--episodes", type=int, default=64, help="episodes a space (default: %(default)s)")
+    parser.add_argument("--spaces", nargs="+", default=None, choices=RULE_SPACES,
+                        help="collect: the training spaces (default: the three further ones; with --rules all four)")
+    parser.add_argument("--rules", action="store_true",
+                        help="collect: the rule episodes instead of the reference plan's")
+    parser.add_argument("--with-rules", action="store_true",
+                        help="probe: train the learners on the rule episodes too")
+    parser.add_argument("--episodes", type=int, default=None,
+                        help="collect: episodes a space (default: 64; with --rules 16)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default: %(default)s)")
     args = parser.parse_args()
     if args.step == "collect":
-        collect(args.spaces, args.episodes, args.workers)
+        spaces = args.spaces or list(RULE_SPACES if args.rules else TRANSFER_TRAINING_SPACES)
+        if not args.rules and "math-v1" in spaces:
+            parser.error("math-v1's trajectories are the package's reference ones; collect --rules adds to it.")
+        collect(spaces, args.episodes or (16 if args.rules else 64), args.workers, args.rules)
         return
     if args.step == "validate":
         validate()
         return
     if args.step == "probe":
-        probe(args.setting, args.agents, args.seeds or [6, 7, 8])
+        probe(args.setting, args.agents, args.seeds or [6, 7, 8], args.with_rules)
         return
     if args.step == "cost":
         if args.setting not in COST_SETTINGS:
