@@ -4,7 +4,7 @@ One protocol (:class:`BenchmarkProtocol`, its version in :data:`PROTOCOL_VERSION
 yours:
 
 - an algorithm is a **factory** (:class:`agents.algorithms.AgentFactory`): ``factory(env, seed, budget) ->
-  policy``. It gets the protocol's training env (``num_envs`` ``DataMixingSurrogate-v4`` envs stepped in one numpy
+  policy``. It gets the protocol's training env (``num_envs`` ``DataMixingSurrogate-v6`` envs stepped in one numpy
   call, the balanced reward less the surrogate's penalty, :func:`make_training_env`), its run's seed and the training
   budget in surrogate env steps (``timesteps``), trains with its own code, and returns a policy
   (:data:`agents.evaluation.Policy`: an SB3 model, an :class:`~agents.base.Agent` or a callable
@@ -65,7 +65,7 @@ from agents.policy_files import load_policy, save_policy
 from agents.rl_statistics import aggregate_table
 from mixing_gym import get_normalized_score
 from mixing_gym.normalized_scores import reference_scores
-from mixing_gym.reference import SURROGATE_VERSIONS, reference_surrogate
+from mixing_gym.reference import DEFAULT_BENCHMARK_SURROGATE, SURROGATE_VERSIONS, reference_surrogate
 from mixing_gym.storage import atomic_write_json
 
 #: The version of the protocol by the surrogate env it trains on: the training env and budget, the surrogate episode,
@@ -106,7 +106,7 @@ class BenchmarkProtocol:
     timesteps: int = 100_000
     num_envs: int = 16
     preset: str = "small"
-    surrogate_env_id: str = "DataMixingSurrogate-v4"
+    surrogate_env_id: str = DEFAULT_BENCHMARK_SURROGATE
     real_env_id: str = "DataMixing-v1"
     target_field: str = "math"
     surrogate: str | None = None

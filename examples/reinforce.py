@@ -2,7 +2,7 @@
 in one file, benchmarked under the open protocol of ``mixing-gym benchmark`` (``agents.benchmark``).
 
 The benchmark calls ``make_agent(env, seed, budget)`` once per run (``agents.algorithms.AgentFactory``): ``env`` is
-the protocol's vector env (16 ``DataMixingSurrogate-v4`` envs stepped in one numpy call), ``budget`` its training
+the protocol's vector env (16 ``DataMixingSurrogate-v6`` envs stepped in one numpy call), ``budget`` its training
 budget in env steps. It returns a plain callable ``observation -> action`` (the policy's mean: deterministic), which
 the benchmark scores on the surrogate and validates on the real env.
 

@@ -103,6 +103,9 @@ class ReferenceSurrogate:
 #: trained on v2 under its penalty), v4 on round 4 (protocol 3's), v5 on round 5 (protocol 4's), v6 on round 6
 #: (protocol 5's); from v4 on, the penalty is chosen on the protocol's own rounds.
 SURROGATE_VERSIONS = (1, 2, 3, 4, 5, 6)
+#: The surrogate env the benchmark protocol trains on by default (``agents.benchmark.BenchmarkProtocol``): the version
+#: whose run held best on the real env (``docs/benchmark.md`` says how each version was judged).
+DEFAULT_BENCHMARK_SURROGATE = "DataMixingSurrogate-v6"
 #: Per target field: its surrogates' folder prefix and the key of its trajectories in :data:`REFERENCE_DATASETS`.
 _FIELD_SURROGATES = {"math": ("", "mixing-gym/v1-small-v0"), "code": ("code-", "mixing-gym/v1-code-small-v0")}
 #: The reference surrogates by ``(surrogate env id, target field of the DataMixing-v1 episodes they were fit on)``.

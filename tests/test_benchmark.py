@@ -138,7 +138,7 @@ def test_benchmark_runs_resume_are_deterministic_and_report(tmp_path):
     assert fresh["surrogate_balanced"][0] == rows["surrogate_balanced"][0]
     recorded = json.loads((tmp_path / "protocol.json").read_text())
     assert recorded["timesteps"] == PROTOCOL.timesteps
-    assert recorded["version"] == PROTOCOL.version == PROTOCOL_VERSIONS["DataMixingSurrogate-v4"]
+    assert recorded["version"] == PROTOCOL.version == PROTOCOL_VERSIONS["DataMixingSurrogate-v6"]
 
     table = write_report(rows, tmp_path, tmp_path / "results" / "rows.csv")
     assert list(table["algorithm"]) == ["a2c", "td3"] and (table["surrogate_runs"] == 2).all()
@@ -292,7 +292,7 @@ def test_a_factory_returning_no_policy_gets_a_clear_error(tmp_path):
                                           "model or a callable observation -> action"):
         run_benchmark(PROTOCOL, {"nothing": make_nothing}, seeds=1, output=tmp_path, progress=False)
     assert not (tmp_path / "nothing-seed0" / "run.json").exists()
-    with pytest.raises(ValueError, match="The policy of algorithm 'wrong'.*failed on DataMixingSurrogate-v4.*shape"):
+    with pytest.raises(ValueError, match="The policy of algorithm 'wrong'.*failed on DataMixingSurrogate-v6.*shape"):
         run_benchmark(PROTOCOL, {"wrong": make_wrong_shape}, seeds=1, output=tmp_path, progress=False)
     with pytest.raises(PolicyError, match="is None"):
         as_agent(None)

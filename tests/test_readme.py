@@ -35,7 +35,7 @@ def readme_snippets() -> list[tuple[int, str]]:
 def test_the_readme_has_snippets():
     snippets = [code for _, code in readme_snippets()]
     assert any('gym.make("DataMixing-v1"' in code for code in snippets), "the real env's quick start"
-    assert any('gym.make("DataMixingSurrogate-v4"' in code for code in snippets), "the surrogate's quick start"
+    assert any('gym.make("DataMixingSurrogate-v6"' in code for code in snippets), "the surrogate's quick start"
     assert any("evaluate_agents" in code or "make_agent" in code for code in snippets), "an agent or harness snippet"
     assert all("preset=\"small\"" not in code and "\"small\")" not in code for code in snippets), \
         "a README snippet runs the small preset: keep snippets on micro so the suite can run them"

@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 
 from agents.cli.arguments import add_backend_arguments, add_command, split_names
-from mixing_gym.reference import REFERENCE_SURROGATES
+from mixing_gym.reference import DEFAULT_BENCHMARK_SURROGATE, REFERENCE_SURROGATES
 
 DEFAULT_ALGORITHMS = "ppo,sac,td3,a2c,dma"
 
 DESCRIPTION = """\
 Train each algorithm of --algos/--algo for --seeds runs under one protocol
-(agents.benchmark, version 4: --timesteps surrogate env steps on --num-envs
-vectorised envs of DataMixingSurrogate-v4, the reference surrogate refit on
+(agents.benchmark, version 6: --timesteps surrogate env steps on --num-envs
+vectorised envs of DataMixingSurrogate-v6, the reference surrogate refit on
 real episodes of trained policies, with its penalty on the ensemble's
 disagreement), score every final policy by its return on the surrogate,
 validate the first --validate runs of each on the real env (DataMixing-v1
@@ -74,10 +74,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--num-envs", type=int, default=16, help="surrogate envs stepped together (default: 16)")
     parser.add_argument("--validate", type=int, default=5,
                         help="runs of each algorithm that also play one real episode (default: 5; 0: none)")
-    parser.add_argument("--surrogate-env", default="DataMixingSurrogate-v4", metavar="ENV_ID",
+    parser.add_argument("--surrogate-env", default=DEFAULT_BENCHMARK_SURROGATE, metavar="ENV_ID",
                         choices=sorted({env for env, _ in REFERENCE_SURROGATES}),
                         help="the surrogate env the algorithms train on, which sets the protocol's version: "
-                             "%(choices)s (default: %(default)s, version 4)")
+                             "%(choices)s (default: %(default)s)")
     parser.add_argument("--ran-by", default=None, metavar="NAME",
                         help="who runs it, recorded in every row for the leaderboard (default: the login name)")
     parser.add_argument("--preset", default="small", help="the real env's proxy preset (default: small)")

@@ -1,19 +1,19 @@
 """The RL benchmark: Stable-Baselines3's algorithms and the Data Mixing Agent trained on the reference surrogate,
 validated on the real ``DataMixing-v1``, under the protocol of ``mixing-gym benchmark`` (:mod:`agents.benchmark`).
 
-    python experiments/rl_benchmark/study.py time                      # protocol 4's SB3 x 10 seeds, timed; then:
-    python experiments/rl_benchmark/study.py run                       # protocol 4, the math field; resumable
+    python experiments/rl_benchmark/study.py time                      # protocol 6's SB3 x 10 seeds, timed; then:
+    python experiments/rl_benchmark/study.py run                       # protocol 6, the math field; resumable
     python experiments/rl_benchmark/study.py run --target-field code   # the code field's
-    python experiments/rl_benchmark/study.py run --protocol 6          # version 6's (v6 surrogate); 5, 3, 2, 1 likewise
+    python experiments/rl_benchmark/study.py run --protocol 5          # version 5's (v5 surrogate); 4, 3, 2, 1 likewise
     python experiments/rl_benchmark/study.py report                    # the table from the CSV, and its page
     python experiments/rl_benchmark/study.py report --target-field code --protocol 1
 
-``run`` is ``mixing-gym benchmark --seeds 10 --validate 5`` with protocol 4's six algorithms (Stable-Baselines3's
-PPO, SAC, TD3 and A2C, the Data Mixing Agent and the REINFORCE example) on ``DataMixingSurrogate-v4``, the
-package's default (with ``--protocol 6``, ``5``, ``3`` or ``2`` the same on ``DataMixingSurrogate-v6``, ``-v5``,
-``-v3`` or ``-v2``; with ``--protocol 1`` the first five on ``DataMixingSurrogate-v1``, 3 validated, as they were run),
-its work in ``runs/benchmark-v4`` (``runs/benchmark-code-v4``, ``runs/benchmark-v3``, ...) and one row per run in
-``docs/results/benchmark_v4_small.csv`` (``benchmark_code_v4_small.csv``, ``benchmark_v3_small.csv``, ...); rerun
+``run`` is ``mixing-gym benchmark --seeds 10 --validate 5`` with protocol 6's six algorithms (Stable-Baselines3's
+PPO, SAC, TD3 and A2C, the Data Mixing Agent and the REINFORCE example) on ``DataMixingSurrogate-v6``, the
+package's default (with ``--protocol 5`` to ``2`` the same on ``DataMixingSurrogate-v5`` to ``-v2``; with
+``--protocol 1`` the first five on ``DataMixingSurrogate-v1``, 3 validated, as they were run), its work in
+``runs/benchmark-v6`` (``runs/benchmark-code-v6``, ``runs/benchmark-v5``, ...) and one row per run in
+``docs/results/benchmark_v6_small.csv`` (``benchmark_code_v6_small.csv``, ``benchmark_v5_small.csv``, ...); rerun
 it to resume. ``report`` summarises those rows as the command does
 (:func:`agents.benchmark.summarise`: normalised scores, 0 uniform and 100 the search baseline's best real policy, as
 IQMs with stratified-bootstrap 95% intervals, the probability of improving on the best algorithm, each algorithm's
@@ -155,21 +155,23 @@ def report(target_field: str, protocol: int) -> None:
     table = summarise(rows)
     print(markdown(table))
     if "real_iqm" in table:
-        validated = table.dropna(subset=["real_iqm"])
-        spearman = spearman_rank(validated["real_iqm"].to_numpy(), validated["surrogate_iqm"].to_numpy())
-        gaps = rows["gap"].dropna()
+        measured = fidelity(rows)
         print(f"Does the surrogate rank the algorithms as the real env does? Spearman between their surrogate and real "
-              f"IQMs over the {len(validated)} validated algorithms: **{spearman:.2f}** (the goal: at least 0.9); the "
-              f"mean absolute gap of the {len(gaps)} validated runs: **{gaps.abs().mean():.0f}** normalised points "
-              f"(the goal: at most 25; mean gap {gaps.mean():+.0f}).\n")
-        validated_rows = rows.dropna(subset=["gap"])
-        biases = validated_rows.groupby("algorithm")["gap"].mean()
-        within = (validated_rows["gap"] - validated_rows.groupby("algorithm")["gap"].transform("mean")).abs().mean()
+              f"IQMs over the {measured['algorithms']} validated algorithms: **{measured['spearman']:.2f}** (the goal: "
+              f"at least 0.9); the mean absolute gap of the {measured['runs']} validated runs: "
+              f"**{measured['mean_abs_gap']:.0f}** normalised points (the goal: at most 25; mean gap "
+              f"{measured['mean_gap']:+.0f}).\n")
+        biases = rows.dropna(subset=["gap"]).groupby("algorithm")["gap"].mean()
         print(f"Where the gap comes from: each algorithm's mean gap, its bias, is {_signed(biases)}, "
-              f"{biases.abs().mean():.0f} points on average; what is left once each bias is taken away, the runs' "
-              f"scatter around their algorithm's bias, is {within:.0f} points on average (mean |gap − the "
-              f"algorithm's mean gap|): the part a surrogate that had every algorithm right on average would still "
-              f"show.\n")
+              f"{measured['mean_abs_bias']:.0f} points on average; what is left once each bias is taken away, the "
+              f"runs' scatter around their algorithm's bias, is {measured['scatter']:.0f} points on average (mean "
+              f"|gap − the algorithm's mean gap|): the part a surrogate that had every algorithm right on average "
+              f"would still show.\n")
+        if protocol == BenchmarkProtocol().version and target_field == FIELDS[0]:
+            print("Every version's run against the real env, from the rows of each (`run --protocol N`, and with "
+                  "`--target-field code`):\n")
+            print(versions_table().to_markdown(index=False, floatfmt=".2f"))
+            print()
         real = {name: group["real_normalised"].dropna().to_numpy()[:, None] for name, group in rows.groupby("algorithm")
                 if group["real_normalised"].notna().any()}
         split_half = float(np.median(ranking_reliability(real)))
@@ -198,6 +200,34 @@ def report(target_field: str, protocol: int) -> None:
     if len(timing):
         print(f"Wall-clock time of the benchmark ([{TIMING.name}](docs/results/{TIMING.name})):\n")
         print(timing.drop(columns=["protocol", "target_field"]).to_markdown(index=False))
+
+
+def fidelity(rows: pd.DataFrame) -> dict[str, float]:
+    """How a benchmark's surrogate scores held on the real env, from its rows: the Spearman between the validated
+    algorithms' surrogate and real IQMs, the mean absolute and mean gap of the validated runs, the mean absolute bias
+    (each algorithm's mean gap) and the runs' scatter around their algorithm's bias, in normalised points."""
+    validated = summarise(rows).dropna(subset=["real_iqm"])
+    runs = rows.dropna(subset=["gap"])
+    biases = runs.groupby("algorithm")["gap"].mean()
+    return {"algorithms": len(validated), "runs": len(runs),
+            "spearman": spearman_rank(validated["real_iqm"].to_numpy(), validated["surrogate_iqm"].to_numpy()),
+            "mean_abs_gap": runs["gap"].abs().mean(), "mean_gap": runs["gap"].mean(),
+            "mean_abs_bias": biases.abs().mean(),
+            "scatter": (runs["gap"] - runs.groupby("algorithm")["gap"].transform("mean")).abs().mean()}
+
+
+def versions_table() -> pd.DataFrame:
+    """:func:`fidelity` of every protocol version's run on both fields, one row each (those whose rows exist)."""
+    lines = []
+    for field in FIELDS:
+        for protocol in sorted(PROTOCOLS):
+            path = RESULTS / names(field, protocol)[0]
+            if path.exists():
+                measured = fidelity(pd.read_csv(path))
+                lines.append({"field": field, "protocol": protocol, "spearman": measured["spearman"],
+                              **{key: round(measured[key]) for key in ("mean_abs_gap", "mean_gap", "scatter",
+                                                                        "mean_abs_bias")}})
+    return pd.DataFrame(lines)
 
 
 def _signed(values: pd.Series) -> str:
