@@ -124,7 +124,7 @@ def test_benchmark_runs_resume_are_deterministic_and_report(tmp_path):
     rows = run_benchmark(PROTOCOL, ["a2c", "td3"], 2, tmp_path, validate_runs=0, progress=False)
     assert list(zip(rows["algorithm"], rows["seed"])) == [("a2c", 0), ("a2c", 1), ("td3", 0), ("td3", 1)]
     assert list(rows.columns) == list(COLUMNS) and list(COLUMNS[:10]) == COMMITTED_COLUMNS  # new columns at the end
-    assert (rows["spec"] == rows["algorithm"]).all() and (rows["protocol_version"] == 4).all() and PROTOCOL.version == 4
+    assert (rows["spec"] == rows["algorithm"]).all() and (rows["protocol_version"] == 6).all() and PROTOCOL.version == 6
     assert (rows["env_steps"] >= PROTOCOL.timesteps).all()  # SB3 ends at a whole rollout
     assert rows["real_balanced"].isna().all() and np.isfinite(rows["surrogate_normalised"]).all()
     assert (rows["timesteps"] == PROTOCOL.timesteps).all()

@@ -48,8 +48,9 @@ def test_a_refit_is_the_same_fit_on_the_reference_and_the_rounds_of_policy_episo
     weights = np.random.default_rng(0).dirichlet(np.ones(shipped.num_domains), 16)
     state = (np.zeros((16, shipped.num_benchmarks)), weights, np.full(16, 0.25), np.zeros_like(weights), slice(None))
     # to the rounding of the ridge solves, which the BLAS's threads move: up to 6e-6 relative was seen on the bootstrap
-    # members between a lone process and a pytest-xdist worker; other data moves them by far more (below)
-    np.testing.assert_allclose(shipped.member_changes(*state), fresh.member_changes(*state), rtol=1e-4, atol=1e-9)
+    # members between a lone process and a pytest-xdist worker, and 2e-8 absolute on changes of a few 1e-6 (v6); other
+    # data moves them by far more (below)
+    np.testing.assert_allclose(shipped.member_changes(*state), fresh.member_changes(*state), rtol=1e-4, atol=1e-7)
     v1 = SurrogateModel.load(reference_surrogate_path("DataMixingSurrogate-v1", field))
     assert not np.allclose(v1.member_changes(*state), shipped.member_changes(*state))  # the new data moved it
 
