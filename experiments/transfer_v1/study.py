@@ -38,7 +38,9 @@ learns on some spaces holds on another: for each training space whose trajectori
 others' and ranks the held-out space's episodes by the balanced score it predicts for them (Spearman against their
 real final balanced score; and the mean score of the 8 episodes it ranks first, against the space's mean and best).
 Two variants: every input (the fields and the domains' importance toward each task), and the fields only (what an
-agent without descriptors can know). One row per (held-out space, variant) in ``docs/results/transfer_loso.csv``.
+agent without descriptors can know). And where a space's rule episodes are there, the model fit on every space's plan
+episodes ranks them (``<space> rules``): mixtures it has seen nothing like. One row per (held-out space, variant) in
+``docs/results/transfer_loso.csv``.
 
 ``probe`` plays the zero-run agents on a transfer setting's real env (``small``), on validation seeds (6 .. 8; the
 headline scores seeds 1 .. 5): DSIR (``dsir@0.25``), the descriptor planner (its rule planned on the env's domains),
@@ -188,18 +190,22 @@ def training_spaces(with_rules: bool = False) -> dict[str, list[Path]]:
 
 
 def validate() -> None:
-    """Fit the descriptor model on all training spaces but one, rank the held-out one's episodes; rows to the CSV."""
+    """Fit the descriptor model on all training spaces but one, rank the held-out one's episodes; then, fit on every
+    space's plan episodes, rank each space's rule episodes (``<space> rules``); rows to the CSV."""
     datasets = {space: load_trajectories(folders[0]) for space, folders in training_spaces().items()}
     if len(datasets) < 2:
         raise SystemExit("validate needs the trajectories of two spaces at least; run `collect` first.")
+    held_out = [(space, dataset, [other for name, other in datasets.items() if name != space])
+                for space, dataset in datasets.items()]
+    held_out += [(f"{space} rules", load_trajectories(folders[1]), list(datasets.values()))
+                 for space, folders in training_spaces(with_rules=True).items() if len(folders) > 1]
     rows = []
-    for held_out, dataset in datasets.items():
-        others = [other for space, other in datasets.items() if space != held_out]
+    for name, dataset, others in held_out:
         features, _, scores = episode_table(dataset)
         view = TaskView(dataset.layout)
         for variant, inputs in VARIANTS.items():
             predicted = view.balanced(DescriptorModel.fit(others, inputs).improvements(features))
-            rows.append({"held_out_space": held_out, "variant": variant, "training_spaces": len(others),
+            rows.append({"held_out_space": name, "variant": variant, "training_spaces": len(others),
                          "episodes": len(scores), "spearman": spearmanr(predicted, scores).statistic,
                          "picked_mean": scores[np.argsort(-predicted)[:PICKED]].mean(),
                          "space_mean": scores.mean(), "space_best": scores.max()})
@@ -434,9 +440,14 @@ def report() -> None:
           f"ranks the held-out space's episodes; `picked` is the mean final balanced score of the {PICKED} it ranks "
           "first.\n")
     print(table.to_markdown(index=False, floatfmt=".4f"))
-    means = table.groupby("variant")["spearman"].mean()
+    spaces = ~table["held_out_space"].str.endswith(" rules")
+    means = table[spaces].groupby("variant")["spearman"].mean()
     print("\nMean Spearman over held-out spaces: " + "; ".join(
         f"{variant}: {value:+.2f}" for variant, value in means.items()) + ".")
+    if not spaces.all():
+        rules = table[~spaces].groupby("variant")["spearman"].mean()
+        print("On the rule episodes (every space's plan episodes in the fit, none of the rules): " + "; ".join(
+            f"{variant}: {value:+.2f}" for variant, value in rules.items()) + ".")
     goals = goal_table()
     if not goals.empty:
         print(f"\nThe headline's goal ([{HEADLINE_CSV.name}]({HEADLINE_CSV.name}), seeds 1-5; "
