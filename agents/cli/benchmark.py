@@ -12,10 +12,10 @@ from mixing_gym.reference import DEFAULT_BENCHMARK_SURROGATE, REFERENCE_SURROGAT
 
 DEFAULT_ALGORITHMS = "ppo,sac,td3,a2c,dma"
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Train each algorithm of --algos/--algo for --seeds runs under one protocol
-(agents.benchmark, version 6: --timesteps surrogate env steps on --num-envs
-vectorised envs of DataMixingSurrogate-v6, the reference surrogate refit on
+(agents.benchmark: --timesteps surrogate env steps on --num-envs
+vectorised envs of {DEFAULT_BENCHMARK_SURROGATE}, the reference surrogate refit on
 real episodes of trained policies, with its penalty on the ensemble's
 disagreement), score every final policy by its return on the surrogate,
 validate the first --validate runs of each on the real env (DataMixing-v1

@@ -156,10 +156,15 @@ def collection_csv(folder: Path) -> Path:
     return RESULTS / f"collection_{folder.name.removeprefix('trajectories-')}.csv"
 
 
+def collection_folder(space: str, rules: bool = False) -> Path:
+    """Where ``space``'s trajectories are collected (``rules``: its rule episodes)."""
+    return rule_episodes(space) if rules else transfer_trajectories(space)
+
+
 def collect_command(space: str, episodes: int, workers: int, rules: bool = False) -> list[str]:
     """The ``mixing-gym collect`` command that records (or continues) ``space``'s trajectories (``rules``: its rule
     episodes)."""
-    folder = rule_episodes(space) if rules else transfer_trajectories(space)
+    folder = collection_folder(space, rules)
     resume = ["--resume"] if (folder / "data").is_dir() else []
     return ["mixing-gym", "collect", "--env", "DataMixing-v1", "--space", space, "--preset", "small", "--episodes",
             str(episodes), "--workers", str(workers), "--output", str(folder),
@@ -174,7 +179,7 @@ def collect(spaces: list[str], episodes: int, workers: int, rules: bool = False)
         print("$", shlex.join(command), flush=True)
         if mixing_gym(command[1:]) != 0:
             raise SystemExit(f"`{shlex.join(command)}` failed; rerun this step to resume it.")
-        folder = (rule_episodes(space) if rules else transfer_trajectories(space)).relative_to(ROOT)
+        folder = collection_folder(space, rules).relative_to(ROOT)
         subprocess.run([sys.executable, "experiments/collection_summary/study.py", "run", "--trajectories",
                         str(folder)], cwd=ROOT, check=True)
 
@@ -183,10 +188,12 @@ def training_spaces(with_rules: bool = False) -> dict[str, list[Path]]:
     """Every training space whose trajectories are there, with their folders: ``math-v1``'s reference ones and the
     further spaces'; with ``with_rules``, each space's rule episodes too where they are there."""
     further = {space: transfer_trajectories(space) for space in TRANSFER_TRAINING_SPACES}
-    spaces = {"math-v1": REFERENCE_TRAJECTORIES, **{s: f for s, f in further.items() if (f / "data").is_dir()}}
-    return {space: [folder, *([rule_episodes(space)] if with_rules and (rule_episodes(space) / "data").is_dir()
-                              else [])]
-            for space, folder in spaces.items()}
+    spaces = {"math-v1": [REFERENCE_TRAJECTORIES], **{s: [f] for s, f in further.items() if (f / "data").is_dir()}}
+    if with_rules:
+        for space, folders in spaces.items():
+            if (rule_episodes(space) / "data").is_dir():
+                folders.append(rule_episodes(space))
+    return spaces
 
 
 def validate() -> None:
