@@ -82,6 +82,7 @@ import torch
 from scipy.stats import spearmanr
 from threadpoolctl import threadpool_limits
 
+from agents.backends import Backend
 from agents.base import Agent
 from agents.baselines import RegMix
 from agents.cli import main as mixing_gym
@@ -239,17 +240,19 @@ def probe_agents(names: list[str], seed: int, with_rules: bool = False) -> dict[
     return agents
 
 
-def probe(setting: str, names: list[str], seeds: list[int], with_rules: bool = False) -> None:
-    """Play the agents on ``setting``'s real env, one episode a seed; rows to :data:`PROBE_CSV`, with the training
-    spaces and episodes of those that learn (an agent's episode is cached by name and seed: delete
-    ``runs/transfer-v1/probe-<setting>/episodes/<agent>__seed<seed>.json`` to play it again after more data)."""
+def probe(setting: str, names: list[str], seeds: list[int], with_rules: bool = False, workers: int = 1) -> None:
+    """Play the agents on ``setting``'s real env, one episode a seed, ``workers`` episodes at once; rows to
+    :data:`PROBE_CSV`, with the training spaces and episodes of those that learn (an agent's episode is cached by name
+    and seed: delete ``runs/transfer-v1/probe-<setting>/episodes/<agent>__seed<seed>.json`` to play it again after
+    more data)."""
     torch.set_num_threads(1)
+    backend = Backend(workers=workers) if workers > 1 else None
     spaces = training_spaces(with_rules)
     episodes = sum(len(load_trajectories(folder).episodes) for folders in spaces.values() for folder in folders)
     rows = []
     for seed in seeds:
         comparison = evaluate_agents(probe_agents(names, seed, with_rules), [seed], SETTINGS[setting],
-                                     WORK / f"probe-{setting}", progress=False, write_report=False)
+                                     WORK / f"probe-{setting}", progress=False, write_report=False, backend=backend)
         for row in comparison.episodes.to_dict("records"):
             learns = row["agent"].removesuffix("+rules") in LEARNERS
             rows.append({"setting": setting, "agent": row["agent"], "seed": seed,
@@ -505,7 +508,8 @@ def main() -> None:
                         help="probe: train the learners on the rule episodes too")
     parser.add_argument("--episodes", type=int, default=None,
                         help="collect: episodes a space (default: 64; with --rules 16)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="collect, probe: worker processes, episodes at once (default: %(default)s)")
     args = parser.parse_args()
     if args.step == "collect":
         spaces = args.spaces or list(RULE_SPACES if args.rules else TRANSFER_TRAINING_SPACES)
@@ -517,7 +521,7 @@ def main() -> None:
         validate()
         return
     if args.step == "probe":
-        probe(args.setting, args.agents, args.seeds or [6, 7, 8], args.with_rules)
+        probe(args.setting, args.agents, args.seeds or [6, 7, 8], args.with_rules, args.workers)
         return
     if args.step == "cost":
         if args.setting not in COST_SETTINGS:
