@@ -38,9 +38,10 @@ learns on some spaces holds on another: for each training space whose trajectori
 others' and ranks the held-out space's episodes by the balanced score it predicts for them (Spearman against their
 real final balanced score; and the mean score of the 8 episodes it ranks first, against the space's mean and best).
 Two variants: every input (the fields and the domains' importance toward each task), and the fields only (what an
-agent without descriptors can know). And where a space's rule episodes are there, the model fit on every space's plan
-episodes ranks them (``<space> rules``): mixtures it has seen nothing like. One row per (held-out space, variant) in
-``docs/results/transfer_loso.csv``.
+agent without descriptors can know); where every space's rule episodes are there, each variant once more with the
+other spaces' rule episodes in the fit too (``+ rules``, what ``probe --with-rules`` trains on). And the model fit on
+every space's plan episodes ranks each space's rule episodes (``<space> rules``): mixtures it has seen nothing like.
+One row per (held-out space, variant) in ``docs/results/transfer_loso.csv``.
 
 ``probe`` plays the zero-run agents on a transfer setting's real env (``small``), on validation seeds (6 .. 8; the
 headline scores seeds 1 .. 5): DSIR (``dsir@0.25``), the descriptor planner (its rule planned on the env's domains),
@@ -198,23 +199,34 @@ def training_spaces(with_rules: bool = False) -> dict[str, list[Path]]:
 
 
 def validate() -> None:
-    """Fit the descriptor model on all training spaces but one, rank the held-out one's episodes; then, fit on every
+    """Fit the descriptor model on all training spaces but one, rank the held-out one's episodes; the same fit on the
+    other spaces' rule episodes too (variants ``<variant> + rules``, where every space has them); then, fit on every
     space's plan episodes, rank each space's rule episodes (``<space> rules``); rows to the CSV."""
-    datasets = {space: load_trajectories(folders[0]) for space, folders in training_spaces().items()}
-    if len(datasets) < 2:
+    spaces = {space: [load_trajectories(folder) for folder in folders]
+              for space, folders in training_spaces(with_rules=True).items()}
+    if len(spaces) < 2:
         raise SystemExit("validate needs the trajectories of two spaces at least; run `collect` first.")
-    held_out = [(space, dataset, [other for name, other in datasets.items() if name != space])
-                for space, dataset in datasets.items()]
-    held_out += [(f"{space} rules", load_trajectories(folders[1]), list(datasets.values()))
-                 for space, folders in training_spaces(with_rules=True).items() if len(folders) > 1]
+    plans = {space: datasets[0] for space, datasets in spaces.items()}
+    with_rules = all(len(datasets) > 1 for datasets in spaces.values())
+    held_out = []  # (held-out name, its episodes, suffix of the variant, the fit's datasets)
+    for space, plan in plans.items():
+        others = [other for name, other in plans.items() if name != space]
+        held_out.append((space, plan, "", others))
+        if with_rules:
+            others_rules = [rules for name, datasets in spaces.items() if name != space for rules in datasets[1:]]
+            held_out.append((space, plan, " + rules", others + others_rules))
+    held_out += [(f"{space} rules", datasets[1], "", list(plans.values()))
+                 for space, datasets in spaces.items() if len(datasets) > 1]
     rows = []
-    for name, dataset, others in held_out:
+    for name, dataset, suffix, others in held_out:
         features, _, scores = episode_table(dataset)
         view = TaskView(dataset.layout)
         for variant, inputs in VARIANTS.items():
             predicted = view.balanced(DescriptorModel.fit(others, inputs).improvements(features))
-            rows.append({"held_out_space": name, "variant": variant, "training_spaces": len(others),
-                         "episodes": len(scores), "spearman": spearmanr(predicted, scores).statistic,
+            rows.append({"held_out_space": name, "variant": variant + suffix,
+                         "training_spaces": len(plans) - (name in plans),
+                         "training_episodes": sum(len(d.episodes) for d in others), "episodes": len(scores),
+                         "spearman": spearmanr(predicted, scores).statistic,
                          "picked_mean": scores[np.argsort(-predicted)[:PICKED]].mean(),
                          "space_mean": scores.mean(), "space_best": scores.max()})
     upsert_csv(LOSO_CSV, pd.DataFrame(rows), ["held_out_space", "variant"])
@@ -452,8 +464,8 @@ def report() -> None:
     print(table.to_markdown(index=False, floatfmt=".4f"))
     spaces = ~table["held_out_space"].str.endswith(" rules")
     means = table[spaces].groupby("variant")["spearman"].mean()
-    print("\nMean Spearman over held-out spaces: " + "; ".join(
-        f"{variant}: {value:+.2f}" for variant, value in means.items()) + ".")
+    print("\nMean Spearman over held-out spaces (`+ rules`: the other spaces' rule episodes in the fit too): " +
+          "; ".join(f"{variant}: {value:+.2f}" for variant, value in means.items()) + ".")
     if not spaces.all():
         rules = table[~spaces].groupby("variant")["spearman"].mean()
         print("On the rule episodes (every space's plan episodes in the fit, none of the rules): " + "; ".join(
