@@ -26,8 +26,9 @@ descriptors, DSIR's mixture and its opposites among them; the same 8 env seeds),
 ``mixing_gym/reference/rule-episodes-<space>-small`` (:func:`mixing_gym.reference.rule_episodes`). The reference
 plan's episodes seldom vary how much of a field goes to the domains that look like its tasks apart from the field's
 share (the descriptor model ranks held-out spaces no better than one that knows the fields only, below); these do.
-They are not in the package's transfer agents' training data until a probe shows they help: ``probe --with-rules``
-trains the learners on them too (their rows' agent names end in ``+rules``).
+``probe --with-rules`` trains the learners on them too (their rows' agent names end in ``-rules``); the package's
+transfer agents do not read them (the probes below: they help on the code field and the unseen source field, hurt on
+``math-v1`` and the unseen space, and on no zero-run setting lift a learner clear of DSIR).
 
 What stays out of every training set (the headline's transfer settings): the whole source corpora of
 ``math-v1-whole-corpora`` (setting (b)), the code field (d), and the code of installed packages and the standard
@@ -117,6 +118,8 @@ SETTINGS = {"a": {"preset": "small"}, "b": {"preset": "small", "space": "math-v1
 PROBE_AGENTS = ("dsir", "descriptor_planner", "transfer_rule", "dma_transfer", "fixed_ratio_25")
 #: The probe's agents that learn from the training spaces' trajectories.
 LEARNERS = ("descriptor_planner", "transfer_rule", "dma_transfer")
+#: What ends the name of a learner trained on the rule episodes too (an agent's name names its episode files).
+RULES_SUFFIX = "-rules"
 COST_CSV = RESULTS / "transfer_cost.csv"
 HEADLINE_CSV = RESULTS / "headline_v1_small.csv"
 #: The cost axis's settings: their space, RegMix's proxy runs and the search's trials on it (experiments/headline_v1),
@@ -234,14 +237,14 @@ def validate() -> None:
 
 def probe_agents(names: list[str], seed: int, with_rules: bool = False) -> dict[str, Agent]:
     """The zero-run agents ``names``, those that learn trained with ``seed`` on every training space there is (with
-    ``with_rules``, on the rule episodes too, their names ending in ``+rules``)."""
+    ``with_rules``, on the rule episodes too, their names ending in ``-rules``)."""
     folders = [folder for space in training_spaces(with_rules).values() for folder in space]
     agents: dict[str, Agent] = {}
     for name in names:
         learner = name in LEARNERS
         if with_rules and not learner:
             continue  # nothing of theirs changes with the rule episodes: their rows are there already
-        key = f"{name}+rules" if with_rules else name
+        key = f"{name}{RULES_SUFFIX}" if with_rules else name
         if name in ("dsir", "fixed_ratio_25"):
             agents[key] = make_agent({"dsir": "dsir@0.25", "fixed_ratio_25": "fixed_ratio@0.25"}[name])
         elif name in ("descriptor_planner", "transfer_rule"):
@@ -266,7 +269,7 @@ def probe(setting: str, names: list[str], seeds: list[int], with_rules: bool = F
         comparison = evaluate_agents(probe_agents(names, seed, with_rules), [seed], SETTINGS[setting],
                                      WORK / f"probe-{setting}", progress=False, write_report=False, backend=backend)
         for row in comparison.episodes.to_dict("records"):
-            learns = row["agent"].removesuffix("+rules") in LEARNERS
+            learns = row["agent"].removesuffix(RULES_SUFFIX) in LEARNERS
             rows.append({"setting": setting, "agent": row["agent"], "seed": seed,
                          "training_spaces": len(spaces) if learns else 0,
                          "training_episodes": episodes if learns else 0, "source": row["source"],
@@ -500,6 +503,28 @@ def report() -> None:
                 "target share": group["target_share"].mean()}
                for (setting, agent), group in probes.groupby(["setting", "agent"], sort=True)]
     print(pd.DataFrame(summary).to_markdown(index=False, floatfmt=".2f"))
+    effects = rules_effect(probes)
+    if not effects.empty:
+        print("\nWhat the rule episodes change, paired by seed (the seeds where the learner, its `-rules` twin and "
+              "DSIR all played): mean difference in final balanced score.\n")
+        print(effects.to_markdown(index=False, floatfmt="+.4f"))
+
+
+def rules_effect(probes: pd.DataFrame) -> pd.DataFrame:
+    """Per setting and learner with a ``-rules`` twin in the probes: the mean, over the seeds all three played, of the
+    twin's final balanced score less the learner's, and of each less DSIR's."""
+    scores = probes.pivot_table(index=["setting", "seed"], columns="agent", values="balanced")
+    rows = []
+    for learner in LEARNERS:
+        twin = learner + RULES_SUFFIX
+        if twin not in scores or learner not in scores or "dsir" not in scores:
+            continue
+        for setting, paired in scores[[learner, twin, "dsir"]].dropna().groupby(level="setting"):
+            rows.append({"setting": setting, "learner": learner, "seeds": len(paired),
+                         "with rules - without": (paired[twin] - paired[learner]).mean(),
+                         "without - dsir": (paired[learner] - paired["dsir"]).mean(),
+                         "with rules - dsir": (paired[twin] - paired["dsir"]).mean()})
+    return pd.DataFrame(rows)
 
 
 def main() -> None:
